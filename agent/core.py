@@ -1899,10 +1899,14 @@ class AgentCore:
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address
         # budget (a reconcile held back by it sends more once the venue's quota report has grown it)
         budget = self.budget
+        out = 0.0  # the position counted out of exposures' reducing side (_liquidation_exposure)
         if desired:
             exposures = tr.exposures()
             if self._liq_px:  # a position the venue may liquidate
-                exposures = self._liquidation_exposure(exposures, tr.position, mid)
+                near = self._liquidation_exposure(exposures, tr.position, mid)
+                if near is not exposures:  # (counted out of reduce-only quotes' room: reconcile gives it back)
+                    exposures = near
+                    out = abs(tr.position)
             state = (key, tr.version, exposures, ov, g.controller.level, par_f, limit, budget.cap, budget.used,
                      cancel_only)
         else:
@@ -1917,7 +1921,8 @@ class AgentCore:
             return []
         cmds = reconcile(desired, tr, tick=tick, lot=self.lot, max_position=limit,
                          budget=budget, cloids=self.cloids, cfg=self._reconcile_cfg,
-                         min_notional=self._min_notional, cancel_only=cancel_only, exposures=exposures)
+                         min_notional=self._min_notional, cancel_only=cancel_only, exposures=exposures,
+                         reducing_out=out)
         self._reconciled_state = None if cmds else state
         return cmds
 
@@ -1930,7 +1935,10 @@ class AgentCore:
         the limit until the next cycle trims it (found_93577037b4, now chaos_ladder_lands_after_liquidation: an
         isolated +2 liquidated 47 ms after the first cycle sent asks of 102 against a limit of 100). Counted as out,
         the position leaves that side the limit alone, which holds whether the venue takes it or not; the side that
-        adds to it keeps its room. (Pulling on the liquidation's fill comes too late: the cancel lands after them.)
+        adds to it keeps its room, and so do reduce-only quotes (reconcile's ``reducing_out``: the venue refuses one
+        on a flat account, and held to the limit alone, Red's exits of a short of 318 beside 82 of room were cut
+        from 95 to 40, decisions_diff's chaos_0122). (Pulling on the liquidation's fill comes too late: the cancel
+        lands after them.)
 
         Why 1% of the mid: it is the nearest a position opened at the venue's highest maximum leverage is at its
         entry (50x, hyperliquid.md §1's meta: the maintenance margin half the initial, 1/50 - 1/100 of the price;

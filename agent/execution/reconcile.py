@@ -108,12 +108,15 @@ _STATE = attrgetter("state")
 def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float, lot: float, max_position: float,
               budget: RequestBudget, cloids: CloidFactory, cfg: ReconcileConfig,
               min_notional: float = 0.0, cancel_only: bool = False,
-              exposures: tuple[float, float] | None = None) -> list[Command]:
+              exposures: tuple[float, float] | None = None, reducing_out: float = 0.0) -> list[Command]:
     """Minimal commands from the live orders to ``desired``. A quote cut down (by the room left under the
     limit, or by the reduce-only orders already out) to less than ``min_notional`` is not sent: the venue
     would reject it, unless it is a reduce-only order for the whole position. ``cancel_only``: the cancels
     alone, no place or modify (the IP weight is down to the share kept for cancels). ``exposures``: the
-    tracker's ``exposures()`` as it gives them now, when the caller has just asked (the quote cycle has)."""
+    tracker's ``exposures()`` as it gives them now, when the caller has just asked (the quote cycle has).
+    ``reducing_out``: the position counted out on its reducing side in ``exposures`` (AgentCore.
+    _liquidation_exposure, near its liquidation price); a reduce-only quote has that room back, since the venue
+    refuses one that would grow the position, and one landing after a liquidation, on a flat account, rests nowhere."""
     # Runs on most quote cycles: plain loops over a dozen orders, no per-order dict or set work
     # beyond what the rules need (the order of cancels and places is part of the contract).
     read = _READ  # the config's values, read once per config (_read)
@@ -251,7 +254,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                     refused = tracker.ro_refused
                     ro_buy = 0.0 if _BUY in refused else max(0.0, -pos) - _ro_live(tracker, _BUY)
                     ro_sell = 0.0 if _SELL in refused else max(0.0, pos) - _ro_live(tracker, _SELL)
-                room = min(ro_buy, room_buy) if buy else min(ro_sell, room_sell)
+                room = min(ro_buy, room_buy + reducing_out) if buy else min(ro_sell, room_sell + reducing_out)
             else:
                 room = room_buy if buy else room_sell
             if room < sz:

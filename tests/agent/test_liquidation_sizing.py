@@ -90,3 +90,30 @@ def test_the_twins_snapshot_carries_the_venues_liquidation_price_of_the_position
     assert want is not None and snap.liquidation_px == pytest.approx(want, rel=1e-12)
     entry = snap.entry_px
     assert 0.04 < (entry - snap.liquidation_px) / entry * math.copysign(1.0, szi) < 0.06
+
+
+def _first_placed(position: float, liquidation_px: float, level: str) -> list[PlaceOrder]:
+    """The places of a core's first cycle at ``level`` holding ``position`` (liquidation price ``liquidation_px``)."""
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": level}, "risk": {"max_position": LIMIT},
+                                      "quoting": {"order_size": 0.004, "ladder": {"n_levels": 5}}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, position, MID, 1e3, 50.0, (), liquidation_px=liquidation_px))
+    core.handle(BookUpdated(0.1, "BTC", ((MID - 100.0, 1.0),), ((MID + 100.0, 1.0),)))
+    cmds = core.handle(Timer(0.5))
+    return [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+
+
+@pytest.mark.parametrize("level", ["MICRO_LIVE", "FULL"])
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["long", "short"])
+def test_near_its_liquidation_price_the_reduce_only_exits_keep_their_room(level, sign):
+    """A position of 0.008 BTC (limit 0.01) worked off by reduce-only exits: near its liquidation price they are
+    sized as far from it, the whole position. The venue refuses a reduce-only order that would grow the position, so
+    one landing after a liquidation rests nowhere, and held to the limit alone they were cut to a sliver (0.001 of
+    0.008 here; decisions_diff's chaos_0122: Red's exits of a short of 318 at MicroLive's limit of 40 cut from 95 to
+    40), just when the position most needs closing."""
+    pos = sign * 0.008
+    far = _first_placed(pos, 0.0, level)
+    near = _first_placed(pos, MID * (1.0 - sign * 0.5 * LIQUIDATION_NEAR), level)
+    assert far and all(p.reduce_only for p in far + near), (far, near)
+    assert sum(p.sz for p in far) == pytest.approx(abs(pos), abs=1e-9), far
+    assert [(p.side, p.px, p.sz) for p in near] == [(p.side, p.px, p.sz) for p in far]
