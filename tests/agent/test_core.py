@@ -2954,19 +2954,60 @@ def _commands_with_and_without_the_reconcile_memo(seed: int, quota: int, overrid
     return logs[0], logs[1]
 
 
-@pytest.mark.parametrize("seed, quota", [(1, 10000), (3, 200)])
-def test_skipping_a_reconcile_that_would_send_nothing_changes_no_command(seed, quota):
+# a budget that can hold back a place with the quotes kept (quota 200): no Red at 30% headroom (it pulls the quotes,
+# and reconcile then reads no budget for places) and no requote interval stretched past the book's next move
+_TIGHT_BUDGET = {"safety": {"health_critical": 0.0}, "budget": {"max_stretch": 1.0}}
+
+
+@pytest.mark.parametrize("seed, quota, overrides, seconds", [(1, 10000, None, 600.0), (0, 200, _TIGHT_BUDGET, 120.0)])
+def test_skipping_a_reconcile_that_would_send_nothing_changes_no_command(seed, quota, overrides, seconds):
     """The core skips reconcile when nothing it reads has changed since one that sent nothing: a pure saving,
     so a session sends exactly what it sends reconciling every cycle. Its key once missed what changes with
     time alone: the exposure of cancelled orders still settling (seed 1, with orders answered past the ack
-    timeout: 204 commands against 144), and the address budget growing with the venue's quota (seed 3 at a
-    200-request budget: 338 commands against 670). (An order going stale, which moves no exposure, is the
-    tracker's version: test_execution's TrackerVsVenue.)"""
-    # (10 minutes of each session, not 20: a key without the settling exposures is caught in either case, at 400 s
-    # already, each session half the twin's seconds)
-    kept, every = _commands_with_and_without_the_reconcile_memo(seed, quota, seconds=600.0)
+    timeout: 204 commands against 144), and the address budget growing with the venue's quota (seed 0: its 200
+    requests spent at 15 s, places held back, and the next quota report's cap of 13049 skipped for two cycles with
+    the book unchanged: 137 commands against 128 in 120 s). The budget's case once ran on seed 3 at the default
+    safety and budget config (338 commands against 670), which the key without the budget no longer told apart: a
+    budget tight enough to hold a place back is below health_critical's 30% headroom, whose Red pulls the quotes,
+    and stretches the requote interval 20-fold, past the book's next move: one quota report in the session shows it
+    (hence also test_a_reconcile_held_back_by_the_budget_runs_again_once_the_quota_grows, on the core alone).
+    (An order going stale, which moves no exposure, is the tracker's version: test_execution's TrackerVsVenue.)"""
+    # (seed 1: 10 minutes, not 20: a key without the settling exposures is caught at 400 s already)
+    kept, every = _commands_with_and_without_the_reconcile_memo(seed, quota, overrides, seconds=seconds)
     assert len(every) > 100
     assert kept == every
+
+
+def test_a_reconcile_held_back_by_the_budget_runs_again_once_the_quota_grows():
+    """The reconcile memo's key holds the address budget: cycles whose places the budget held back (the cancels'
+    reserve, here half the cap, left none to spend) send nothing and leave their state in the memo; a quota report
+    that grows the headroom changes the key, and the next cycle, the same book and orders, places the ladder, as a
+    core that reconciles every cycle does. Without the budget in the key that cycle was skipped (nothing sent, and
+    nothing until the book or the orders moved)."""
+
+    def flat(cmds):
+        return [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
+
+    def run(memo: bool) -> list:
+        cfg = quoting({"budget": {"reserve_frac": 0.5}, "session": {"cycle_s": 0.1}})
+        core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+        core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, ()))
+        core.handle(QuotaStatus(0.06, 600, 1000, 0.0))  # 400 left, the reserve 500: nothing to place
+        core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+        sent = []
+        for ts, quota in ((0.5, None), (0.6, None), (0.7, QuotaStatus(0.65, 400, 1000, 0.0))):  # 600 left: 100
+            if quota is not None:
+                core.handle(quota)
+            if not memo:
+                core._reconciled_state = None
+            sent.append(flat(core.handle(Timer(ts))))
+            assert not memo or ts == 0.7 or core._reconciled_state is not None  # (the memo holds a state to skip)
+        return sent
+
+    kept, every = run(True), run(False)
+    assert kept == every
+    assert not kept[0] and not kept[1]
+    assert len([c for c in kept[2] if isinstance(c, PlaceOrder)]) == 6
 
 
 def test_a_bbo_moves_the_touch_and_the_quotes_between_books_and_nothing_before_one():
