@@ -14,9 +14,10 @@ and every other event: count, mean, p50, p99, max; and, for the commanding cycle
 functions by bytecodes per event. ``--tail``: the same for the commanding cycles at or above their p99. ``--twin``:
 instead, the session's cost outside the core, counted as it runs (in the process, no replay): the bytecodes run in
 twin/, agent/gateway/, agent/drivers.py and SimPy, by area and by function (the twin's path is the agent's input, so a
-change there is held to the same digests: bench/decisions_hash.py). The session runs through ``env.run``, not
-``twin.session.advance``, which the Quickstart's run and the scenario runner go through: the same events, but
-advance's own loop (``twin.calls.run_to_stop``, which checks for held signals between events) is not counted.
+change there is held to the same digests: bench/decisions_hash.py), and the code made at run time they call: the
+messages' and events' ``__new__`` (common.message) and dataclasses' generated methods. The session runs through
+``env.run``, twin.calls' Environment.run, whose loop is ``twin.calls.run_to_stop``: the loop
+``twin.session.advance`` runs (the Quickstart's run, the scenario runner), counted as it is there.
 
 Run: python bench/bench_bytecodes.py [--minutes 5] [--profile stress] [--tail] [--twin]
 """
@@ -38,6 +39,7 @@ from agent.session import build_session
 from bench_agent import profile_session, recorded_events, session_options
 from common.cli_errors import print_out
 from common.files import ArgumentParser
+from common.message import MESSAGE_CODE_PREFIX
 
 _KINDS = ("commands", "no commands", "after cycle", "other")
 
@@ -80,7 +82,7 @@ def count(path: Path) -> tuple[dict, dict, list]:
 
 def _tracer(counts: collections.Counter, traced=None):
     """A ``sys.settrace`` function counting into ``counts`` each bytecode run, by (file, function), in the frames it
-    is called for whose file ``traced(path)`` accepts (every frame without it)."""
+    is called for that ``traced(frame)`` accepts (every frame without it)."""
     def on_opcode(frame, event, arg):
         if event == "opcode":
             co = frame.f_code
@@ -88,7 +90,7 @@ def _tracer(counts: collections.Counter, traced=None):
         return on_opcode
 
     def on_call(frame, event, arg):
-        if traced is not None and not traced(frame.f_code.co_filename):
+        if traced is not None and not traced(frame):
             return None
         frame.f_trace_opcodes = True
         frame.f_trace_lines = False
@@ -97,7 +99,14 @@ def _tracer(counts: collections.Counter, traced=None):
 
 
 def _area(path: str) -> str | None:
-    """Which part of the session outside the core a code file is (--twin), or None for the rest."""
+    """Which part of the session outside the core a code file is (--twin), or None for the rest. Code made at run
+    time has a file name in angle brackets: a message's ``__new__`` (common.message's, ``<common.message:OrderAck>``),
+    and the rest ("generated": ``<string>``, a dataclass's ``__init__`` or ``__eq__``, a NamedTuple's ``__new__``);
+    both are counted only for a caller in one of the four parts (``count_outside_core``)."""
+    if path.startswith(MESSAGE_CODE_PREFIX):
+        return "messages"
+    if path.startswith("<"):
+        return "generated"
     if "/twin/" in path:
         return "twin"
     if "/agent/gateway/" in path:
@@ -109,16 +118,29 @@ def _area(path: str) -> str | None:
     return None
 
 
+_CALLERS = ("twin", "gateway", "driver", "simpy")  # the parts whose calls of made code count
+
+
 def count_outside_core(minutes: float, profile: str) -> collections.Counter:
     """The bytecodes run by (file, function) in the _area's files while a session of ``profile`` runs ``minutes``:
-    frames elsewhere (the core, numpy's Python parts) are not traced, only their callees in those files are."""
+    frames elsewhere (the core, numpy's Python parts, common/ and agent/ modules the gateway calls) are not traced,
+    only their callees in those files are. Code made at run time (messages, generated) is counted when a frame of
+    the twin, the gateway, the driver or SimPy calls it: the events the gateway builds for the core, not the commands
+    the core builds. (Until December 2026 it was not counted at all: every message's ``__new__`` was exec's
+    ``<string>``, some 0.9 M bytecodes of a stress session's 5 minutes.)"""
     cfg, params = profile_session(profile)
     ex, _, _, driver = build_session(cfg, 1, params)
     areas: dict[str, str | None] = {}
     by_fn: collections.Counter = collections.Counter()
 
-    def traced(path: str) -> bool:
-        area = areas[path] if path in areas else areas.setdefault(path, _area(path))
+    def area_of(path: str) -> str | None:
+        return areas[path] if path in areas else areas.setdefault(path, _area(path))
+
+    def traced(frame) -> bool:
+        area = area_of(frame.f_code.co_filename)
+        if area == "messages" or area == "generated":
+            caller = frame.f_back
+            return caller is not None and area_of(caller.f_code.co_filename) in _CALLERS
         return area is not None
     on_call = _tracer(by_fn, traced)
     driver.start()
