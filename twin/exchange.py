@@ -564,21 +564,34 @@ class Exchange:
             if self._outside_band(action.orders):
                 return ActionErr(PRICE_BAND_TEXT)
             self._action_tx = self._next_oid
+            # (map and loops, not comprehensions: one reading self, acct or action made each a cell, three allocated
+            # on every action; tests/twin/test_exchange_cells.py)
             try:
-                return ActionOk("order", tuple([self._place(acct, spec) for spec in action.orders]))
+                return ActionOk("order", tuple(map(self._place, repeat(acct), action.orders)))
             finally:
                 self._action_tx = None
         if isinstance(action, CancelAction):
-            return ActionOk("cancel", tuple([self._cancel(acct, coin, oid=oid) for coin, oid in action.cancels]))
+            cancel = self._cancel
+            out = []
+            for coin, oid in action.cancels:
+                out.append(cancel(acct, coin, oid=oid))
+            return ActionOk("cancel", tuple(out))
         if isinstance(action, CancelByCloidAction):
-            return ActionOk("cancel", tuple([self._cancel(acct, coin, cloid=c) for coin, c in action.cancels]))
+            cancel = self._cancel
+            out = []
+            for coin, c in action.cancels:
+                out.append(cancel(acct, coin, cloid=c))
+            return ActionOk("cancel", tuple(out))
         if isinstance(action, ModifyAction):
             if self._outside_band(spec for _, spec in action.modifies):  # (before any cancel leg: nothing changes)
                 return ActionErr(PRICE_BAND_TEXT)
             self._action_tx = self._next_oid
             try:
-                return ActionOk("batchModify", tuple([self._modify(acct, ref, spec, action.always_place)
-                                                      for ref, spec in action.modifies]))
+                modify, always = self._modify, action.always_place
+                out = []
+                for ref, spec in action.modifies:
+                    out.append(modify(acct, ref, spec, always))
+                return ActionOk("batchModify", tuple(out))
             finally:
                 self._action_tx = None
         if isinstance(action, ScheduleCancelAction):
@@ -1200,8 +1213,13 @@ class Exchange:
         (status reduceOnlyCanceled; no nonUserCancel event, as measured on the venue)."""
         pos = acct.position(coin).szi
         user = acct.address
-        # (reduce-only first: after every fill this looks at every resting order, and few are reduce-only)
-        for o in [o for o in self.orders.values() if o.reduce_only and o.user == user and o.coin == coin]:
+        # (reduce-only first: after every fill this looks at every resting order, and few are reduce-only; a loop, not
+        # a comprehension, which made user and coin cells on every call)
+        hits = []
+        for o in self.orders.values():
+            if o.reduce_only and o.user == user and o.coin == coin:
+                hits.append(o)
+        for o in hits:
             if pos == 0.0 or (pos > 0) == o.is_buy:
                 self._remove(o, "reduceOnlyCanceled")
             elif o.sz > abs(pos):
@@ -2132,8 +2150,13 @@ def _l2_side(pxs: list, szs: list, clients: list, n: int, consumed: dict, desc: 
         # below keeps them, made in C (its test, ten bytecodes a row, was 3% of a stress session's outside the core)
         rows = list(zip(px_l, sz_l, _ONES))
     elif consumed:
-        rows = [(px, sz - consumed.get(px, 0.0), 1) for px, sz in zip(px_l, sz_l) if px == px]
-        rows = [r for r in rows if r[1] > 0]
+        # (a loop: a comprehension reading consumed made it a cell on every call, the fast path's too)
+        rows = []
+        for px, sz in zip(px_l, sz_l):
+            if px == px:
+                left = sz - consumed.get(px, 0.0)
+                if left > 0:
+                    rows.append((px, left, 1))
     else:
         rows = [(px, sz, 1) for px, sz in zip(px_l, sz_l) if px == px and sz > 0]
     if clients:
