@@ -151,8 +151,9 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         leg = lat["leg"]
         print_out(f"latency per leg: body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; "
                   f"{spikes_text(leg, sigma=False)} (KS {lat['ks_distance']:.3f})")
-        if lat.get("roles_held"):
-            print_out(f"latency: {lat['roles_held']}")
+        for said in (lat.get("roles_held"), lat.get("one_part")):
+            if said:
+                print_out(f"latency: {said}")
     else:
         print_out("latency: too few round trips to fit (the base's kept)")
     feed = s["feed"]
@@ -161,8 +162,9 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         print_out(f"feed latency, {feed['n']} book updates: body median {feed['leg']['median_ms']:.1f} ms, sigma "
                   f"{feed['leg']['sigma']:.3f}; {spikes_text(feed['leg'], median=False, sigma=False)} "
                   f"({feed['held_share']:.0%} of the updates right behind another frame: censored{ks})")
-        if feed.get("roles_held"):
-            print_out(f"feed latency: {feed['roles_held']}")
+        for said in (feed.get("roles_held"), feed.get("one_part")):
+            if said:
+                print_out(f"feed latency: {said}")
     else:
         print_out("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():

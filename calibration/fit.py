@@ -1,9 +1,11 @@
 """The twin's fault-model parameters estimated from ``Observations``, each with its uncertainty.
 
 - **Latency.** A place's round trip is the twin's order-entry latency plus its response latency, each a
-  log-normal body with a log-normal spike component. The round trips' logs are fitted, by maximum
-  likelihood (EM), with a two-component normal mixture: the body and the spikes. The two legs cannot be
-  told apart from round trips alone, so they are taken to be alike: each leg's body has half the round
+  log-normal body with a log-normal spike component. The round trips' logs are fitted, by EM to the posterior's
+  mode (the likelihood, each part's sigma under a prior that keeps it off a few values: ``_SIGMA_PRIOR``), with a
+  two-component normal mixture: the body and the spikes; or with one normal where the second part betters its
+  log-likelihood by less than BIC asks of its three parameters (``one_or_two``: then no spikes, and said). The two
+  legs cannot be told apart from round trips alone, so they are taken to be alike: each leg's body has half the round
   trip body's mean and variance (Fenton-Wilkinson, inverted), a round trip is spiked when either leg is
   (p = 1 − √(1 − P)), and a leg's spike is the round trip's spike less the other leg's body. The twin's
   slow periods are absorbed into the spikes (the fit sets none). ``goodness`` checks the result the way
@@ -11,10 +13,10 @@
   seen directly (a book update's arrival less the venue's time on it), one leg with a body and a spike
   component, but a socket delivers in order: a slow message holds back those behind it, and an update so
   held arrives right behind the frame it waited for, its own latency known only to be at most its lag. So
-  the fit is a censored maximum likelihood: an update that arrived within ``HELD_WITHIN_S`` of the frame
-  before it on its socket, of any channel (``BookUpdated.after_frame_s``), contributes the mixture's CDF at its
-  lag, the others its density (fitted to the lags as they were, a twin run drawing 5% spikes looked 27% spiked
-  and 20% slower). The fitted leg is set as the
+  the fit is a censored one (its posterior's mode, one part or two chosen, as the round trips'): an update that
+  arrived within ``HELD_WITHIN_S`` of the frame before it on its socket, of any channel
+  (``BookUpdated.after_frame_s``), contributes the mixture's CDF at its lag, the others its density (fitted to the
+  lags as they were, a twin run drawing 5% spikes looked 27% spiked and 20% slower). The fitted leg is set as the
   twin's feed, which adds the holds itself; the replay check sets the lags it shows beside the ones seen. Either
   fit's spike part is held the slower minority (``hold_roles``): the twin's model is a body and a few spikes.
 - **Rejections.** Per reason, the share of the places that passed the twin's rules rejected for it, with
@@ -112,6 +114,7 @@ class LatencyFit:
     spike_sigma: float
     leg: PathLatencyParams  # each leg (order entry, response) as the twin takes it
     roles: str = ""  # said when the free fit's spike part took the majority and the parts were refitted (hold_roles)
+    parts: str = ""  # said when one part was chosen over two (one_or_two: the second did not pay for itself)
 
 
 @dataclass(frozen=True)
@@ -557,11 +560,21 @@ def poisson_rate(k: int, exposure: float, level: float = 0.95) -> tuple[float, f
 
 
 _SIGMA_FLOOR = 1e-3  # a mixture component's narrowest sigma (log units), in the EM and the censored fit alike
+# Each part's sigma has the prior exp(-_SIGMA_PRIOR² / (2 sigma²)) (an inverse-gamma's tail on sigma², without its
+# power term): a fit is its posterior's mode, not the likelihood's maximum. A mixture's likelihood grows without bound
+# as a part narrows onto a few values, and the floor alone let such a part win with no meaning (on the twin's own draws,
+# 4-7 of 30 seeds of samples without spikes, and a short one's spike part on two round trips at sigma 0.002); the prior
+# vanishes as a part narrows past it and hardly moves a wider part (the EM: it adds _SIGMA_PRIOR² to each part's
+# scatter). 0.05: a twentieth of a latency, the ms the lags are recorded to at 20 ms; the twin's parts are 0.3-0.4
+# wide. 0.02 and 0.1 recovered the twin's draws alike. The prior alone (or a floor of 0.05, or of the ms resolution at
+# 150 ms, 0.0067) left the spikeless samples' second parts as they were, off the floor: ``one_or_two`` refuses those.
+_SIGMA_PRIOR = 0.05
 
 
 def fit_mixture(x: np.ndarray, iters: int = 200) -> tuple[float, float, float, float, float]:
-    """(body mu, body sigma, spike share, spike mu, spike sigma) of a two-normal mixture on ``x`` by EM, the
-    spike being the component with the larger mean. Starts from the body as the lower 90%."""
+    """(body mu, body sigma, spike share, spike mu, spike sigma) of a two-normal mixture on ``x`` by EM (to the
+    posterior's mode: each sigma under ``_SIGMA_PRIOR``), the spike being the component with the larger mean. Starts
+    from the body as the lower 90%."""
     x = np.sort(np.asarray(x, dtype=float))
     cut = x[int(0.9 * (len(x) - 1))]
     lo, hi = x[x <= cut], x[x > cut]
@@ -578,10 +591,11 @@ def fit_mixture(x: np.ndarray, iters: int = 200) -> tuple[float, float, float, f
         if w_new < 1e-4 or w_new > 0.5:  # no spike component worth the name: one normal
             return float(x.mean()), float(max(x.std(), _SIGMA_FLOOR)), 0.0, float(x.max()), 0.5
         r1 = 1 - r
+        z2 = _SIGMA_PRIOR * _SIGMA_PRIOR  # (the prior's pull: as that much more scatter in each part)
         mu1 = float((r1 * x).sum() / r1.sum())
-        s1 = float(max(math.sqrt((r1 * (x - mu1) ** 2).sum() / r1.sum()), _SIGMA_FLOOR))
+        s1 = float(max(math.sqrt(((r1 * (x - mu1) ** 2).sum() + z2) / r1.sum()), _SIGMA_FLOOR))
         mu2 = float((r * x).sum() / r.sum())
-        s2 = float(max(math.sqrt((r * (x - mu2) ** 2).sum() / r.sum()), _SIGMA_FLOOR))
+        s2 = float(max(math.sqrt(((r * (x - mu2) ** 2).sum() + z2) / r.sum()), _SIGMA_FLOOR))
         if abs(w_new - w) < 1e-8:
             w = w_new
             break
@@ -611,10 +625,11 @@ def fit_feed(lag_s: np.ndarray, held: np.ndarray | None = None) -> LatencyFit | 
     if len(lag) < MIN_ROUND_TRIPS or (~held).sum() < MIN_ROUND_TRIPS // 2:
         return None
     x = np.log(lag * 1000.0)
-    (mu1, s1, w, mu2, s2), roles = hold_roles(x[~held], x[held], fit_censored_mixture(x[~held], x[held]), "lags")
+    free, parts = one_or_two(x[~held], x[held], fit_censored_mixture(x[~held], x[held]), "lags")
+    (mu1, s1, w, mu2, s2), roles = hold_roles(x[~held], x[held], free, "lags")
     leg = PathLatencyParams(median_ms=math.exp(mu1), sigma=s1, spike_prob=w, spike_median_ms=math.exp(mu2),
                             spike_sigma=s2, burst_rate_per_hour=0.0)
-    return LatencyFit(len(lag), mu1, s1, w, mu2, s2, leg, roles)
+    return LatencyFit(len(lag), mu1, s1, w, mu2, s2, leg, roles, parts)
 
 
 MAX_SPIKE_SHARE = 0.5  # a spike part past this is the body: the twin's model is a body and a slow minority
@@ -643,7 +658,7 @@ def hold_roles(exact: np.ndarray, at_most: np.ndarray, free: tuple, what: str) -
 
 
 def _held_mixture(exact: np.ndarray, at_most: np.ndarray, free: tuple) -> tuple[float, float, float, float, float]:
-    """(body mu, body sigma, spike share, spike mu, spike sigma) by maximum likelihood (``at_most`` as in
+    """(body mu, body sigma, spike share, spike mu, spike sigma) by maximum posterior (``at_most`` as in
     ``fit_censored_mixture``) with the spike share in (0, ``MAX_SPIKE_SHARE``] and the spike's mean at or above the
     body's; the better of two starts: the body as the lower 90% (``fit_mixture``'s), and the free fit's majority as
     the body, its minority about its mean (alone, the first ended on a slow 2% beside a body twice as wide: 69 more
@@ -668,7 +683,7 @@ def _held_mixture(exact: np.ndarray, at_most: np.ndarray, free: tuple) -> tuple[
         if len(at_most):
             cdf = (1.0 - p) * norm.cdf(at_most, m1, a) + p * norm.cdf(at_most, m2, b)
             out -= float(np.log(np.maximum(cdf, 1e-300)).sum())
-        return out
+        return out + 0.5 * _SIGMA_PRIOR * _SIGMA_PRIOR * (1.0 / (a * a) + 1.0 / (b * b))  # (the sigmas' prior)
 
     def share(p: float) -> float:  # the unbounded coordinate of a spike share p in (0, MAX_SPIKE_SHARE)
         q = min(max(p, 1e-3), 0.9 * MAX_SPIKE_SHARE) / MAX_SPIKE_SHARE
@@ -725,6 +740,19 @@ def _mixture_nll(th: np.ndarray, exact: np.ndarray, at_most: np.ndarray) -> tupl
     return val, -g
 
 
+def _penalised_nll(th: np.ndarray, exact: np.ndarray, at_most: np.ndarray) -> tuple[float, np.ndarray]:
+    """``_mixture_nll`` with each sigma's prior (``_SIGMA_PRIOR``) added: the posterior's negative log, which
+    ``fit_censored_mixture`` minimises."""
+    val, grad = _mixture_nll(th, exact, at_most)
+    z2 = _SIGMA_PRIOR * _SIGMA_PRIOR
+    for i in (1, 4):
+        e = math.exp(min(float(th[i]), 20.0))
+        s = _SIGMA_FLOOR + e
+        val += 0.5 * z2 / (s * s)
+        grad[i] -= z2 * e / (s * s * s)
+    return val, grad
+
+
 def _mixture_point(m1: float, s1: float, w: float, m2: float, s2: float) -> list[float]:
     """``_mixture_nll``'s coordinates of a mixture (body mu, body sigma, spike share, spike mu, spike sigma)."""
     w = min(max(w, 1e-12), 1.0 - 1e-12)
@@ -733,14 +761,15 @@ def _mixture_point(m1: float, s1: float, w: float, m2: float, s2: float) -> list
 
 
 def fit_censored_mixture(exact: np.ndarray, at_most: np.ndarray) -> tuple[float, float, float, float, float]:
-    """(body mu, body sigma, spike share, spike mu, spike sigma) of a two-normal mixture by maximum likelihood,
-    from values seen ``exact`` and values known only to be at most ``at_most`` (each contributes the mixture's
-    CDF there); without censored values it is EM's answer on the exact ones (``fit_mixture``). Else the better of
-    two searches (BFGS on ``_mixture_nll``): from that EM, and from a narrow core with a wide part around it (the
-    exact ones' median, half their interquartile sigma; all the values' mean and standard deviation; half each).
-    From the EM alone, lags of a narrow bulk (sigma 0.4) beside a wide faster part (``hold_roles``) stopped on
-    1.1-1.4% slow spikes beside a body of sigma 0.69-0.72: a negative log-likelihood of 274 and 285 on two seeds of
-    380 lags, where the core and the wide part have 232 and 238 (8 seeds in 30 so)."""
+    """(body mu, body sigma, spike share, spike mu, spike sigma) of a two-normal mixture by maximum posterior (the
+    likelihood, each sigma under ``_SIGMA_PRIOR``), from values seen ``exact`` and values known only to be at most
+    ``at_most`` (each contributes the mixture's CDF there); without censored values it is EM's answer on the exact
+    ones (``fit_mixture``). Else the better of two searches (BFGS on ``_penalised_nll``): from that EM, and from a
+    narrow core with a wide part around it (the exact ones' median, half their interquartile sigma; all the values'
+    mean and standard deviation; half each). From the EM alone, lags of a narrow bulk (sigma 0.4) beside a wide
+    faster part (``hold_roles``) stopped on 1.1-1.4% slow spikes beside a body of sigma 0.69-0.72: a negative
+    log-likelihood of 274 and 285 on two seeds of 380 lags, where the core and the wide part have 232 and 238 (8 seeds
+    in 30 so)."""
     start = fit_mixture(exact)
     if not len(at_most):
         return start
@@ -753,11 +782,12 @@ def fit_censored_mixture(exact: np.ndarray, at_most: np.ndarray) -> tuple[float,
     core = max(float(q75 - q25) / 1.349, _SIGMA_FLOOR)
     starts = (_mixture_point(mu1, s1, w, mu2, s2),
               _mixture_point(float(q50), 0.5 * core, 0.5, float(both.mean()), max(float(both.std()), core)))
-    # each sigma floored as fit_mixture's EM floors it: a mixture's likelihood grows without bound as a component
-    # narrows onto one value, and unfloored the search went there (a 70 s run's one 575 ms lag: spike sigma 5e-322),
-    # leaving the body anywhere (median 2.1 ms, sigma 6.5, for lags of median 41 ms: the fitted twin Killed).
+    # each sigma floored as fit_mixture's EM floors it, and under its prior (``_SIGMA_PRIOR``): a mixture's likelihood
+    # grows without bound as a component narrows onto one value, and unfloored the search went there (a 70 s run's one
+    # 575 ms lag: spike sigma 5e-322), leaving the body anywhere (median 2.1 ms, sigma 6.5, for lags of median 41 ms:
+    # the fitted twin Killed).
     # (Not L-BFGS-B's bounds: its steps call LAPACK, whose threads spun for 8 ms a call on a busy host.)
-    res = min((optimize.minimize(_mixture_nll, th0, args=(exact, at_most), jac=True, method="BFGS",
+    res = min((optimize.minimize(_penalised_nll, th0, args=(exact, at_most), jac=True, method="BFGS",
                                  options={"maxiter": 1000, "gtol": 1e-6}) for th0 in starts), key=lambda r: r.fun)
     m1, u1, t, m2, u2 = (float(v) for v in res.x)
     out = [m1, _SIGMA_FLOOR + math.exp(min(u1, 20.0)), math.exp(-float(np.logaddexp(0.0, -t))), m2,
@@ -767,20 +797,66 @@ def fit_censored_mixture(exact: np.ndarray, at_most: np.ndarray) -> tuple[float,
     return tuple(float(v) for v in out)
 
 
+def one_normal(exact: np.ndarray, at_most: np.ndarray) -> tuple[tuple[float, float, float, float, float], float]:
+    """(one normal as ``fit_mixture`` gives it: mean, sigma, 0, the largest value, 0.5; its negative
+    log-likelihood): by maximum likelihood on the values seen ``exact`` and those known only to be ``at_most``."""
+    exact, at_most = np.asarray(exact, dtype=float), np.asarray(at_most, dtype=float)
+    top = float(max(exact.max(initial=-math.inf), at_most.max(initial=-math.inf)))
+
+    def nll(th) -> tuple[float, np.ndarray]:
+        m, ls = float(th[0]), float(th[1])
+        s = math.exp(ls)
+        z, y = (exact - m) / s, (at_most - m) / s
+        c = special.log_ndtr(y)
+        k = np.exp(-0.5 * y * y - _LOG_ROOT_2PI - c)  # each bound's pdf over its CDF
+        val = 0.5 * float(z @ z) + len(exact) * (ls + _LOG_ROOT_2PI) - float(c.sum())
+        return val, -np.array([(z.sum() - k.sum()) / s, float(z @ z) - len(exact) - float((k * y).sum())])
+    th = [float(exact.mean()), math.log(max(float(exact.std()), _SIGMA_FLOOR))]
+    if len(at_most):
+        both = np.concatenate([exact, at_most])
+        th = optimize.minimize(nll, [float(both.mean()), math.log(max(float(both.std()), 0.01))], jac=True,
+                               method="BFGS", options={"maxiter": 1000, "gtol": 1e-6}).x
+        th = [float(th[0]), max(float(th[1]), math.log(_SIGMA_FLOOR))]
+    return (th[0], math.exp(th[1]), 0.0, top, 0.5), nll(th)[0]
+
+
+def one_or_two(exact: np.ndarray, at_most: np.ndarray, two: tuple, what: str) -> tuple[tuple, str]:
+    """``two`` (a two-part fit) where it betters one normal's log-likelihood by more than BIC asks of its three more
+    parameters (half their count times the log of the values'); else one normal (``one_normal``) and what was
+    chosen, in words. Two parts always fit better than one, and on a sample without spikes the second took any few
+    values the body's normal fitted worst: on the twin's draws with no spikes (seeds 0-29), 300 book updates fitted
+    spike shares up to 50% (median 4%), the body's median up to 27% off, and 150 round trips shares up to 15%; now
+    none (the medians within 7% and 4%), and the usual shapes (2,000 round trips, 3,000 updates) keep their two
+    parts to the figures."""
+    if not two[2] > 0.0:
+        return two, ""
+    one, nll1 = one_normal(exact, at_most)
+    nll2 = _mixture_nll(np.array(_mixture_point(*two)), np.asarray(exact, dtype=float),
+                        np.asarray(at_most, dtype=float))[0]
+    need = 1.5 * math.log(len(exact) + len(at_most))
+    if nll1 - nll2 > need:
+        return two, ""
+    m1, s1, w, m2, s2 = two if two[2] <= 0.5 else (two[3], two[4], 1.0 - two[2], two[0], two[1])  # (the minority)
+    return one, (f"one part chosen over two: a second part ({w:.1%} of the {what}, median {math.exp(m2):.1f} ms, "
+                 f"sigma {s2:.3f}) bettered one log-normal's log-likelihood by {nll1 - nll2:.1f}, under the "
+                 f"{need:.1f} BIC asks of its three parameters")
+
+
 def fit_latency(round_trip_s: np.ndarray) -> LatencyFit | None:
     rt = np.asarray(round_trip_s, dtype=float)
     rt = rt[rt > 0]
     if len(rt) < MIN_ROUND_TRIPS:
         return None
     x = np.log(rt * 1000.0)
-    (mu1, s1, w, mu2, s2), roles = hold_roles(x, np.zeros(0), fit_mixture(x), "round trips")
+    free, parts = one_or_two(x, np.zeros(0), fit_mixture(x), "round trips")
+    (mu1, s1, w, mu2, s2), roles = hold_roles(x, np.zeros(0), free, "round trips")
     leg_mu, leg_sigma = _leg_of_sum(mu1, s1)
     leg_median = math.exp(leg_mu)
     p = 1.0 - math.sqrt(max(0.0, 1.0 - w))
     spike_median = max(math.exp(mu2) - leg_median, leg_median)
     leg = PathLatencyParams(median_ms=leg_median, sigma=leg_sigma, spike_prob=min(1.0, p),
                             spike_median_ms=spike_median, spike_sigma=s2, burst_rate_per_hour=0.0)
-    return LatencyFit(len(rt), mu1, s1, w, mu2, s2, leg, roles)
+    return LatencyFit(len(rt), mu1, s1, w, mu2, s2, leg, roles, parts)
 
 
 def sample_leg(leg: PathLatencyParams, n: int, rng: np.random.Generator) -> np.ndarray:

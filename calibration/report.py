@@ -48,7 +48,7 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
         leg = f.latency.leg
         summary["latency"] = {"leg": leg.model_dump(), "round_trip_body_median_ms": float(np.exp(f.latency.body_mu)),
                               "round_trip_spike_share": f.latency.spike_prob, "ks_distance": ks, "ks_pvalue": p,
-                              "roles_held": f.latency.roles or None}
+                              "roles_held": f.latency.roles or None, "one_part": f.latency.parts or None}
         fig = _figure(o.round_trip_s, sample_round_trips(leg, 50_000, rng),
                       "place round trip, ms (order entry + response)")
     feed_fig = ""
@@ -57,7 +57,8 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
         held = int(o.feed_held.sum()) if len(o.feed_held) == len(o.feed_lag_s) else 0
         summary["feed"] = {"leg": f.feed.leg.model_dump(), "n": f.feed.n, "held": held,
                            "held_share": held / max(len(o.feed_lag_s), 1), "dropped": o.feed_lags_dropped,
-                           "ks_distance": None, "ks_pvalue": None, "roles_held": f.feed.roles or None}
+                           "ks_distance": None, "ks_pvalue": None, "roles_held": f.feed.roles or None,
+                           "one_part": f.feed.parts or None}
         seen_again = replay.replayed.feed_lag_s if replay is not None else np.zeros(0)
         if len(seen_again) >= 20:  # the lags as seen, holds and all, against the fitted twin's as seen
             res = stats.ks_2samp(o.feed_lag_s, seen_again)
@@ -227,8 +228,8 @@ def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
     leg = fitted["leg"]
     ks = (f" {against}: Kolmogorov-Smirnov distance {fitted['ks_distance']:.3f} (p = {fitted['ks_pvalue']:.3g})."
           if fitted["ks_distance"] is not None else f" {against}.")
-    roles = f" {html.escape(fitted['roles_held'][0].upper() + fitted['roles_held'][1:], quote=False)}." \
-        if fitted.get("roles_held") else ""
+    roles = "".join(f" {html.escape(said[0].upper() + said[1:], quote=False)}."
+                    for said in (fitted.get("roles_held"), fitted.get("one_part")) if said)
     return (f"<p>{lead}Body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; "
             f"{spikes_text(leg, of)}.{roles}{ks}</p><img alt='latencies' src='data:image/png;base64,{fig}'>")
 

@@ -208,7 +208,7 @@ def test_a_feed_fit_whose_spike_part_took_the_majority_is_refitted_with_the_spik
     assert f"feed latency: {f.feed.roles}" in capsys.readouterr().out
 
 
-def _twin_feed(seed: int, n: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+def _twin_feed(seed: int, n: int = 3000, leg: dict = FEED) -> tuple[np.ndarray, np.ndarray]:
     """Book-update lags (s) and which are held, as the twin makes them: pushes about 10 a second, each with a
     latency the twin's own sampler draws on FEED, delivered in order (one arrives no sooner than the one before it),
     held where it arrived within ``HELD_WITHIN_S`` of the one before it (about half of them)."""
@@ -216,7 +216,7 @@ def _twin_feed(seed: int, n: int = 3000) -> tuple[np.ndarray, np.ndarray]:
     from calibration.observe import HELD_WITHIN_S
     rng = np.random.default_rng(seed)
     sent = np.cumsum(rng.exponential(0.1, n))
-    arrived = np.maximum.accumulate(sent + sample_leg(PathLatencyParams(**FEED), n, rng))
+    arrived = np.maximum.accumulate(sent + sample_leg(PathLatencyParams(**leg), n, rng))
     return arrived - sent, np.r_[False, np.diff(arrived) <= HELD_WITHIN_S]
 
 
@@ -280,6 +280,60 @@ def test_the_censored_feed_fit_reaches_the_better_optimum_where_one_start_stoppe
         assert leg.median_ms == pytest.approx(150.0, rel=0.03) and leg.sigma == pytest.approx(0.4, abs=0.015), seed
         assert leg.spike_prob == pytest.approx(0.05, abs=0.01) and leg.spike_median_ms == pytest.approx(900, rel=0.03)
         assert leg.spike_sigma == pytest.approx(0.3, abs=0.03) and f.roles == "", seed
+
+
+def _twin_round_trips(leg: dict, n: int, seed: int) -> np.ndarray:
+    """Round trips (s) as the twin makes them: two legs (order entry, response) each drawn by its own sampler."""
+    from calibration.fit import sample_round_trips
+    return sample_round_trips(PathLatencyParams(**leg), n, np.random.default_rng(seed))
+
+
+def _parts_in_use(f) -> list[float]:
+    return [f.body_sigma] + ([f.spike_sigma] if f.spike_prob > 0 else [])
+
+
+def test_a_short_or_spikeless_sample_fits_no_part_collapsed_onto_a_few_lags_and_one_part_where_two_do_not_pay(
+        tmp_path, capsys):
+    """A two-part normal mixture's likelihood grows without bound as a part narrows onto a few values, and the 1e-3
+    floor on its sigma still let such a part win with no meaning. On the twin's own draws (seeds 0-29): feeds of 300
+    book updates with no spikes (150 ms, sigma 0.4, held in order) fitted a second part on every seed, 7 of them at
+    sigma 0.001-0.005 on a few lags, spike shares up to 50% and the body's median up to 27% off; round trips of 150
+    with no spikes likewise (4 under sigma 0.01, shares up to 15%); 60 round trips of the usual legs (3% spikes) one
+    spike part at sigma 0.002 on two round trips. Now each part's sigma has a prior that vanishes as it narrows
+    (MAP: ``_SIGMA_PRIOR``) and one normal is fitted where the second part betters its log-likelihood by less than
+    BIC asks of its three parameters, and said."""
+    from calibration.__main__ import _say
+    from calibration.fit import _SIGMA_PRIOR, fit_latency
+    from calibration.report import write_report
+    nospike_feed, nospike_leg = {**FEED, "spike_prob": 0.0}, {**LEG, "spike_prob": 0.0}
+    said = 0
+    for seed in range(30):
+        lag, held = _twin_feed(seed, 300, nospike_feed)
+        f = fit_feed(lag, held)
+        assert f.spike_prob == 0.0 and f.leg.spike_prob == 0.0, (seed, f)
+        assert abs(math.log(f.leg.median_ms / 150.0)) < 0.08 and f.leg.sigma == pytest.approx(0.4, abs=0.04), seed
+        said += "one part chosen over two" in f.parts
+        lat = fit_latency(_twin_round_trips(nospike_leg, 150, seed))
+        assert lat.spike_prob == 0.0 and lat.leg.spike_prob == 0.0, (seed, lat)
+        assert abs(math.log(lat.leg.median_ms / 80.0)) < 0.05 and lat.leg.sigma == pytest.approx(0.3, abs=0.05), seed
+        short = fit_latency(_twin_round_trips(LEG, 60, seed))
+        assert min(_parts_in_use(short)) > _SIGMA_PRIOR / 2.0, (seed, short)  # (seed 19's spike part was 0.0021)
+        assert abs(math.log(short.leg.median_ms / 80.0)) < 0.08 and abs(short.leg.spike_prob - 0.03) < 0.06, seed
+    assert said == 30  # (every seed's two-part fit had a second part: refused, and said)
+    # said: the printout, calibration.json and report.html
+    lag, held = _twin_feed(8, 300, nospike_feed)
+    rt = _twin_round_trips(nospike_leg, 150, 8)
+    obs = Observations(rt, 150, 150, {}, 150, 0, lag, 0, np.zeros(0), 3600.0, 3600.0, feed_held=held)
+    f = fit(obs)
+    s = write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0))
+    saved = json.loads((tmp_path / "out" / "calibration.json").read_text())
+    assert saved["feed"]["one_part"] == f.feed.parts and "of the lags" in f.feed.parts
+    assert saved["latency"]["one_part"] == f.latency.parts and "of the round trips" in f.latency.parts
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "One part chosen over two" in page and page.count("no spikes") == 2
+    _say(s, obs, f, None, tmp_path / "out", False)
+    out = capsys.readouterr().out
+    assert f"feed latency: {f.feed.parts}" in out and f"latency: {f.latency.parts}" in out
 
 
 def test_the_markets_first_order_statistics_are_recovered_from_the_feed():
