@@ -28,6 +28,7 @@ drives them. ``ArrivalEstimator.fit`` is O(grid) and meant once per quote cycle;
 from __future__ import annotations
 
 import math
+import sys
 from itertools import accumulate
 
 from pydantic import Field
@@ -163,6 +164,10 @@ _ML_FACTOR = 3.0  # a least-squares k this far from the maximum-likelihood one (
 _exp = math.exp
 _expm1 = math.expm1
 _INF = math.inf
+# the logs of A a fit may return: e^x finite and above 0 (x at most the log of the largest double, at least that of
+# the smallest normal one)
+_LN_A_MAX = math.log(sys.float_info.max)
+_LN_A_MIN = math.log(sys.float_info.min)
 
 
 class ArrivalEstimator:
@@ -324,7 +329,12 @@ class ArrivalEstimator:
         if x > 50.0:  # keep the weights in range: fold the decay into the bins
             self._rebase(ts)
             x = 0.0
-        j = 1 if d <= 0.0 else min(int(d / self.step + 1e-9) + 1, self.m)
+        try:
+            j = 1 if d <= 0.0 else min(int(d / self.step + 1e-9) + 1, self.m)
+        except OverflowError:
+            # a print 1e300 from the mid on a grid step of 1e-10: infinitely many steps, and int(inf) raised on feed
+            # data. It reached the whole grid. (A try costs a trade one no-op; a comparison first, five bytecodes)
+            j = self.m
         self.bins[j] += _exp(x)
         self.n += 1
 
@@ -360,6 +370,10 @@ class ArrivalEstimator:
         tau = self.tau
         scale = _exp((t_ref - ts) / tau)  # bins are in units of e^((t − t_ref)/τ)
         time_w = tau * -_expm1(-(ts - t0) / tau)  # ∫ e^(−(ts−s)/τ) ds over the window, s
+        if not time_w > 0.0:
+            # asked a few ulps after the first trade, at a clock near 0 (a session's starts there): (ts − t0)/τ
+            # underflowed, and λ = count / 0 raised ZeroDivisionError in the fit and in intensities
+            return None
         # cum[j - 1] = bins[j] + ... + bins[m], summed from bins[m] down as a loop would (0.0 + bins[m] first: bins[m]
         # itself, a bin being never negative nor -0.0). The bins from the deepest as a slice, the sums unpacked into a
         # list and turned in place: a list and a keyword argument fewer than accumulate(reversed(bins), initial=0.0)
@@ -370,9 +384,10 @@ class ArrivalEstimator:
 
     def fit(self, ts: float) -> tuple[float, float] | None:
         """(A per side per s, k per price unit), or None while there is too little data or the counts do
-        not fall with depth the way λ(δ) = A·e^(−kδ) says. Weighted least squares with weight = count (a
-        Poisson count's log has variance ≈ 1/count). For one half-life after the market's own grid was
-        laid again, a failed fit on the new grid gives the old grid's fit instead."""
+        not fall with depth the way λ(δ) = A·e^(−kδ) says, or the window is too short for λ and A to be doubles (a
+        few ulps after a first trade at a clock near 0); never an exception, whatever the trades' times and prices.
+        Weighted least squares with weight = count (a Poisson count's log has variance ≈ 1/count). For one half-life
+        after the market's own grid was laid again, a failed fit on the new grid gives the old grid's fit instead."""
         f = self._fit(ts)
         if f is None and ts < self.held_until:
             return self.held
@@ -473,5 +488,9 @@ class ArrivalEstimator:
         k_ml = -log(steps / (steps + stops)) / self.step
         if not (k_ml / _ML_FACTOR <= k <= k_ml * _ML_FACTOR):
             return None
-        A = _exp((swy - slope * swx) / sw)
-        return A, k
+        ln_a = (swy - slope * swx) / sw
+        if not _LN_A_MIN < ln_a < _LN_A_MAX:
+            # a window of 1e-307 s (asked just after a first trade at a clock near 0): log λ near the largest
+            # double's, and the line through it ends beyond it at depth 0; e^ln_a raised OverflowError
+            return None
+        return _exp(ln_a), k

@@ -403,7 +403,8 @@ def _fit_as_at_0bfcb79(self: ArrivalEstimator, ts: float) -> tuple[float, float]
 
 def _outcome(f, *args):
     """f's result, or the exception it raised (its type and words): asked within a few hundred ulps of the first
-    trade, the window's length is so short that A overflows (OverflowError), before the cuts as after."""
+    trade at a clock near 0, the window's length is so short that A overflowed (OverflowError), or the window
+    underflowed to 0 s (ZeroDivisionError), before the cuts as after; the fit now gives None there."""
     try:
         return f(*args)
     except ArithmeticError as e:
@@ -436,5 +437,68 @@ def test_the_fit_gives_the_doubles_it_gave_before_its_cuts(m, bins, falling, min
     est.t0 = t0
     est.t_ref = t0 + since_ref
     ts = est.t_ref + ask * halflife
-    assert est._counts(ts) == _counts_as_at_0bfcb79(est, ts)
-    assert _outcome(est._fit, ts) == _outcome(_fit_as_at_0bfcb79, est, ts)
+    ref = _counts_as_at_0bfcb79(est, ts)
+    # (a window that underflowed to 0 s is no window: the counts of it are none, as before the first trade)
+    assert est._counts(ts) == (ref if ref is None or ref[2] > 0.0 else None)
+    before = _outcome(_fit_as_at_0bfcb79, est, ts)
+    # what raised gives no fit; all else the same doubles
+    assert _outcome(est._fit, ts) == (None if isinstance(before, tuple) and isinstance(before[0], type) else before)
+
+
+def _thirty_trades_at_0(halflife: float) -> ArrivalEstimator:
+    est = ArrivalEstimator(EstimatorConfig(arrival_min_trades=10, arrival_halflife_s=halflife), 2.0)
+    for i in range(30):  # a session's clock starts at 0, and a first trade may print there
+        est.on_trade(0.0, 3000.1 + 0.25 * (i % 7), 3000.0, 1)
+    return est
+
+
+@pytest.mark.parametrize("halflife", [5.0, 600.0])
+@pytest.mark.parametrize("ask_at", [5e-324, 8.345596651181397e-308])
+def test_a_fit_asked_just_after_a_first_trade_at_0_is_none_not_an_exception(halflife, ask_at):
+    """Asked one ulp after trades at t = 0, the window's length (ts − t0)/τ underflowed to 0 and λ = count / 0 raised
+    ZeroDivisionError (in intensities too); asked 8.3e-308 s after, log λ is near the largest double's, the line
+    through the counts ends beyond it at depth 0, and A = e^(...) raised OverflowError. The agent asks for a fit on
+    its quote cycle: either crashed it on feed data. Now neither is a fit (the prior stands), and later the same
+    counts fit."""
+    est = _thirty_trades_at_0(halflife)
+    assert est.fit(ask_at) is None
+    rows = est.intensities(ask_at)  # (no window yet at 5e-324: no rows; at 8.3e-308, all 30 trades at depth 0)
+    assert rows == [] if ask_at < 1e-320 else rows[0][2] == 30.0
+    A, k = est.fit(8.859019014017279e-308)  # a few ulps further: a fit (A near the largest double, but finite)
+    assert 1e307 < A < math.inf and 0.0 < k < math.inf
+    A, k = est.fit(1.0)
+    assert 0.0 < A < math.inf and k == pytest.approx(est.fit(8.859019014017279e-308)[1], rel=1e-6)
+
+
+_TIMES = st.one_of(st.sampled_from([0.0, 5e-324, 1e-308, 1.0, 1.7e9, 1e15]), st.floats(0.0, 1e12))
+_STEPS_S = st.one_of(st.sampled_from([0.0, 0.0, 5e-324, -5e-324, 1e-9, -1.0, 3600.0, 1e6]), st.floats(-1e4, 1e4))
+_DEPTHS = st.one_of(st.sampled_from([0.0, -0.0, 5e-324, 0.5, 1.5, -0.5, 1e300, -1e300, math.inf, math.nan]),
+                    st.floats(-1e6, 1e6), st.floats(0.0, 10.0))
+
+
+@settings(max_examples=400, deadline=None)
+@given(t0=_TIMES, steps=st.lists(st.tuples(_STEPS_S, _DEPTHS, st.sampled_from([-1, 0, 1])), min_size=0,
+                                  max_size=80),
+       mid=st.one_of(st.sampled_from([1.0, 3000.5, 100_000.5]), st.floats(1e-8, 1e12)),
+       fixed=st.one_of(st.none(), st.sampled_from([1e-9, 2.0]), st.floats(1e-6, 1e6)),
+       halflife=st.sampled_from([1e-3, 5.0, 600.0, 1e10]), min_count=st.sampled_from([1e-6, 1.0, 3.0]),
+       asks=st.lists(_STEPS_S, min_size=1, max_size=6))
+def test_any_trades_at_any_times_fit_without_an_exception_and_a_fit_is_positive(t0, steps, mid, fixed, halflife,
+                                                                               min_count, asks):
+    """Trades at any times (equal, going backwards, a few ulps apart, near 0 or 1e15), at any reach (zero, negative,
+    tiny, huge, infinite or NaN prices), of either side or none, on the market's own grid or any fixed one, asked at
+    any time: nothing raises, and a fit is a positive finite A and k (GLFT refuses anything else with ValueError)."""
+    cfg = EstimatorConfig(arrival_min_trades=10, arrival_halflife_s=halflife, arrival_min_count=min_count)
+    est = ArrivalEstimator(cfg, fixed)
+    t = t0
+    for dt, d, side in steps:
+        t = max(t + dt, 0.0)
+        est.on_trade(t, mid + (side or 1) * d, mid, side)
+        est.fit(t)
+    for dt in asks:
+        ts = max(t + dt, 0.0)
+        est.intensities(ts)
+        f = est.fit(ts)
+        if f is not None:
+            A, k = f
+            assert 0.0 < A < math.inf and 0.0 < k < math.inf
