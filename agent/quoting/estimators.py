@@ -23,7 +23,11 @@ drives them. ``ArrivalEstimator.fit`` is O(grid) and meant once per quote cycle;
   ``arrival_min_trades`` trades' reach (kept in a ring), laid once they are in and laid again when that
   quantile has moved by more than a factor of two, so a market quoted in cents and one in dollars, one
   tick wide or ten, calm at the start or busy later, gets a grid its trades spread over. A fixed grid finer
-  than the market's tick puts every trade in its last bin and never fits.
+  than the market's tick puts every trade in its last bin and never fits. On a one-tick book the grid often
+  steps half a tick, and prints land on whole ticks beyond the mid's half tick: every other bin stays empty.
+  Measured on the twin, that grid recovers A and k better than one laid where prints land, from the touch in
+  whole ticks (A's rms log error 0.075 against 0.355 at k = 0.7 per dollar, 0.28 against 0.76 on the HIP-3
+  preset): depth 0, which every trade reaches, is where λ is A itself (tests/agent/test_estimators.py).
 """
 from __future__ import annotations
 
