@@ -802,11 +802,13 @@ class AgentCore:
 
     def _settle_excess(self, ev: AccountSnapshot) -> None:
         """The overfills' unbooked excess, real or a copy: the snapshot's position says (Ledger.settle_excess), if
-        the tracker took it (not one a newer overtook), asked after the last overfill, and the fill at its watermark
-        delivered (one in its position not yet booked would read as an excess). The verdict goes to the log."""
+        the tracker took it (not one a newer overtook), asked after the last overfill (``overfill_untold``, not
+        ``needs_snapshot``: a reduce-only refusal since the request went out asks for another snapshot, which says
+        nothing more of the overfill), and the fill at its watermark delivered (one in its position not yet booked
+        would read as an excess). The verdict goes to the log."""
         tr = self.tracker
         wm = ev.last_fill_tid
-        if tr.needs_snapshot or tr.tid_watermark != wm or tr.snapshot_venue_ms != ev.venue_time_ms \
+        if tr.overfill_untold or tr.tid_watermark != wm or tr.snapshot_venue_ms != ev.venue_time_ms \
                 or wm not in tr.seen_tids:
             return
         led = self.ledger

@@ -142,7 +142,8 @@ class OrderTracker:
                  "snapshot_requested_ts", "ack_grace_s", "needs_snapshot", "tid_watermark", "recent_fills",
                  "settling", "settle_s", "now", "settling_total", "feed_ts",
                  "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late",
-                 "overfills", "_overfill_ts", "keep", "ro_live", "_await_lu", "_stale_lu", "ro_refused")
+                 "overfills", "_overfill_ts", "overfill_untold", "keep", "ro_live", "_await_lu", "_stale_lu",
+                 "ro_refused")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -155,6 +156,11 @@ class OrderTracker:
         # two ids, say): their excess is not booked, and a snapshot is asked for (the venue's position decides)
         self.overfills = 0
         self._overfill_ts = -math.inf  # when the last came: only a snapshot asked for after it settles it
+        # no snapshot asked for after the last overfill has come yet: what the core's settling of the excess waits for
+        # (Ledger.settle_excess), apart from needs_snapshot, which a side's reduce-only refusal sets too (ro_refused).
+        # Read as needs_snapshot, an overfill whose snapshot had come was left for one more, when a refusal came after
+        # that snapshot was asked for
+        self.overfill_untold = False
         self.snapshot_requested_ts = 0.0
         self.ack_grace_s = 5.0
         self.needs_snapshot = False  # set when only the venue's account state can resolve an order
@@ -631,7 +637,7 @@ class OrderTracker:
                 excess = over if over < sz else sz
                 sz -= excess
                 self.overfills += 1
-                self.needs_snapshot = True
+                self.needs_snapshot = self.overfill_untold = True
                 self._overfill_ts = ev.ts
         signed = sz if ev.side is Side.BUY else -sz
         self.position += signed
@@ -695,7 +701,7 @@ class OrderTracker:
         self.keep = None  # (orders end, rest again and turn up below: made again when next read)
         # (one asked for before an overfill came may predate the fill: its position cannot say whether it was real)
         req = ev.requested_ts if ev.requested_ts >= 0 else self.snapshot_requested_ts
-        self.needs_snapshot = req < self._overfill_ts
+        self.needs_snapshot = self.overfill_untold = req < self._overfill_ts
         if self.ro_refused:
             # a side refused before the request went out: the venue's position below is the one the refusal was of,
             # or later. One refused since is still in doubt, and asks for another snapshot

@@ -4011,6 +4011,59 @@ def test_excesses_that_cancel_out_are_told_or_said_by_the_snapshot_the_overfills
         assert "earliest given real booked" in said and "left unbooked" not in said
 
 
+def test_a_reduce_only_refusal_after_the_overfills_snapshot_was_asked_for_does_not_hold_its_settlement():
+    """The first bid fills 0.001 past its size (real: the venue made it all) and the next tick asks for the snapshot
+    that settles it. Demoted to Shadow, the agent works the long off with reduce-only asks; the first is refused
+    ("would increase position") after that request went out. The snapshot that comes settles the excess (asked after
+    the overfill: its position has it) and leaves the asks' side held (asked before the refusal: not its word), asking
+    another. Before, the settling read the tracker's needs_snapshot, which the held side sets too: the excess stayed
+    unbooked, the ledger's position 0.001 off the venue's, for one more snapshot round trip (the refusal's)."""
+    from agent.gateway.events import CancelAcknowledged, CancelOrder, FillReceived
+    from agent.gateway.fills import fill_key
+    from agent.graduation.exposure import ExposureLevel
+    from twin.accounts import Account
+
+    def flat(cmds) -> list:
+        return [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]
+
+    core, placed = _full_ladder_resting(quoting())
+    bid = next(p for p in placed if p.side is Side.BUY)
+    venue = Account("0x" + "a1" * 20, 1e6)
+    fee_rate = 1.5e-4
+    sz = bid.sz + 0.001
+    res = venue.apply_fill("BTC", True, bid.px, sz, fee_rate * bid.px * sz)
+    core.handle(FillReceived(1.0, bid.cloid, 100, bid.px, sz, Side.BUY, fee_rate * bid.px * sz, True,
+                             fill_key(1000, 7), res.closed_pnl, res.start_position))
+    assert core.ledger.unbooked == pytest.approx(0.001)
+    assert RequestAccountSnapshot() in flat(core.handle(Timer(1.5)))  # the overfill's snapshot, asked at 1.5
+    core.handle(Timer(1.5, AFTER_CYCLE))
+    core.graduation.manual(1.55, ExposureLevel.SHADOW)
+    exits: list = []
+    t = 1.5
+    while not exits and t < 5.0:  # (the ladder pulled; the asks' exits once the cancelled asks' settle_s is out)
+        t = round(t + 0.1, 1)
+        out = flat(core.handle(Timer(t)))
+        core.handle(Timer(t, AFTER_CYCLE))
+        for c in out:
+            if isinstance(c, CancelOrder):
+                core.handle(CancelAcknowledged(t + 0.01, c.cloid))
+        exits = [c for c in out if isinstance(c, PlaceOrder) and c.reduce_only and c.side is Side.SELL]
+    assert exits
+    refused = core.handle(OrderRejected(t + 0.05, exits[0].cloid, Reason.REDUCE_ONLY,
+                                        "Reduce only order would increase position. asset=0"))
+    assert refused == [] and Side.SELL in core.tracker.ro_refused  # (a request is out: not asked again yet)
+    core.drain_records()
+    pos = venue.positions["BTC"]
+    core.handle(AccountSnapshot(t + 0.3, pos.szi, pos.entry_px, 1e5, 0.0, (), last_fill_tid=fill_key(1000, 7),
+                                requested_ts=1.5, venue_time_ms=int((t + 0.3) * 1000)))
+    settled = [r["excess"] for r in core.drain_records() if r["type"] == "overfill_settled"]
+    assert settled == ["real"] and core.ledger.unbooked == 0.0
+    assert core.ledger.position == pytest.approx(pos.szi, abs=1e-12)
+    # the refusal's own wait stands: its side held, another snapshot asked for at the next tick
+    assert Side.SELL in core.tracker.ro_refused and core.tracker.needs_snapshot
+    assert RequestAccountSnapshot() in flat(core.handle(Timer(round(t + 0.4, 1))))
+
+
 @pytest.mark.parametrize("venue_has", ["real", "copy"])
 def test_a_flatten_across_an_overfill_leaves_the_ledger_flat_with_the_venue_once_the_snapshot_settles_it(venue_has):
     """The first bid fills 0.001 past its size (at the venue too: "real"; or its last 0.001 given twice, the copy
