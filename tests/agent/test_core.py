@@ -3580,10 +3580,50 @@ def test_shadow_skips_a_reconcile_with_no_quote_only_when_it_would_send_nothing(
     spend alone (not the ladder, which moves on most cycles): each event's commands are those of a core that
     reconciles on every requote. (Keyed without the tracker's version, the first example's order is never pulled.
     A budget spent past the cancels' limit, which the key's count is for, takes safety to Red, whose pull between
-    requotes does not ask the budget: no session found tells that count's part.)"""
+    stretched requotes does not ask the budget: the budget's parts, the cap and the count, are each shown by
+    test_a_no_quote_reconcile_held_back_by_the_cancels_limit_cancels_once_a_quota_report_moves_it, every tick a
+    requote.)"""
     kept, every = _shadow_pair()
     for ev in _shadow_events(steps):
         assert kept.handle(ev) == every.handle(ev), ev
+
+
+@pytest.mark.parametrize("part, report", [("cap", QuotaStatus(0.55, 20_000, 10_001, 0.0, requested_ts=0.5)),
+                                          ("used", QuotaStatus(0.55, 19_999, 10_000, 0.0, requested_ts=0.5))])
+def test_a_no_quote_reconcile_held_back_by_the_cancels_limit_cancels_once_a_quota_report_moves_it(part, report):
+    """Shadow, flat (no quote wanted: reconcile may only cancel), two orders of ours listed resting, and the address
+    budget spent to the cancels' limit (20,000 of a 10,000 cap: min(cap + 100,000, 2 x cap)): the cycles' reconciles
+    send nothing, and the memo keeps their state. A quota report that moves only the cap (10,001: the limit 20,002)
+    or only the count (19,999: the venue counted less than we did) leaves room for cancels, and the next cycle, the
+    same orders, pulls what fits, as a core that reconciles every cycle does. Without that part in the no-quote key
+    (tr.version, budget.cap, budget.used) that cycle was skipped, the orders left resting. (At the default
+    budget.max_stretch the spent budget stretches the requote interval 20-fold, and Red (exchange health) pulls the
+    orders between requotes, _pull_forbidden, which does not ask the budget: max_stretch 1 leaves every tick a
+    requote, the cancels reconcile's alone.)"""
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "SHADOW"}, "session": {"cycle_s": 0.1},
+                                      "budget": {"max_stretch": 1.0}})
+    kept, every = (AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5) for _ in range(2))
+    quote = every._quote
+
+    def every_time(*args):
+        every._reconciled_state = None
+        return quote(*args)
+    every._quote = every_time
+    listed = (OpenOrder("0x" + "1" * 32, 7, Side.BUY, 99_000.0, 0.001, False),
+              OpenOrder("0x" + "2" * 32, 8, Side.SELL, 101_000.0, 0.001, False))
+    events = [AccountSnapshot(0.05, 0.0, 0.0, 1e5, 0.0, listed), QuotaStatus(0.06, 20_000, 10_000, 0.0),
+              BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)),
+              Timer(0.2), Timer(0.3), Timer(0.4), Timer(0.5), report, Timer(0.6), Timer(0.7)]
+    cancels = {}
+    for ev in events:
+        out = kept.handle(ev)
+        assert out == every.handle(ev), ev
+        cancels[ev.ts] = len([c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))
+                              if type(c).__name__ == "CancelOrder"])
+        if ev.ts == 0.5:
+            assert kept._reconciled_state is not None and kept.budget.cancel_headroom == 0  # (a state to skip)
+    assert kept.cycle == 6 and kept.graduation.places_orders is False  # (a requote every tick, none placing)
+    assert [cancels[t] for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)] == [0, 0, 0, 0, 2 if part == "cap" else 1, 0]
 
 
 @settings(max_examples=50, deadline=None)
