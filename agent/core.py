@@ -1913,12 +1913,13 @@ class AgentCore:
                      cancel_only)
         else:
             # no quote wanted (Shadow's cycles, flat: most of a day's): reconcile can only cancel, and reads the orders
-            # and what cancels may spend alone (the ladder, the limit and the exposures are read for quotes to place;
-            # a state of its own length, never equal to one with quotes)
+            # and what cancels may spend alone, the budget's cancel_headroom (the ladder, the limit and the exposures
+            # are read for quotes to place, and cancel_only holds back places and modifies only; a state of its own
+            # length, never equal to one with quotes)
             exposures = None
             if tr.settling:  # (asked all the same: it lets lapsed entries go from the settling sums, in their order)
                 tr.exposures()
-            state = (tr.version, budget.cap, budget.used, cancel_only)
+            state = (tr.version, budget.cap, budget.used)
         if state == self._reconciled_state:
             return []
         cmds = reconcile(desired, tr, tick=tick, lot=self.lot, max_position=limit,

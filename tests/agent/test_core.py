@@ -13,8 +13,9 @@ from agent.audit.records import INPUT_KEYS, JsonlWriter, read_jsonl
 from agent.config import AgentConfig
 from agent.core import AgentCore
 from agent.drivers import RecordedDriver
-from agent.gateway.events import (AFTER_CYCLE, AccountSnapshot, Batch, BboUpdated, BookUpdated, OpenOrder,
-                                 OrderRejected, PlaceOrder, QuotaStatus, Reason, RequestAccountSnapshot, Side, Timer)
+from agent.gateway.events import (AFTER_CYCLE, AccountSnapshot, Batch, BboUpdated, BookUpdated, IpWeightSpent,
+                                 OpenOrder, OrderRejected, PlaceOrder, QuotaStatus, Reason, RequestAccountSnapshot,
+                                 Side, Timer)
 from agent.safety import SafetyLevel, overlay_for
 from agent.session import build_session, run_session
 from twin.faults.latency import LatencyParams, PathLatencyParams
@@ -3549,7 +3550,10 @@ _SHADOW_STEP = st.one_of(
     # a snapshot reporting k of our orders resting (an order a demotion left, or one answered after the ack timeout)
     st.tuples(st.just("orders"), st.integers(0, 2)),
     # the venue's quota report: the budget spent (past the cancels' limit too), and grown again
-    st.tuples(st.just("quota"), st.sampled_from([0, 1, 2, 100_000, 200_000, 10_000])))
+    st.tuples(st.just("quota"), st.sampled_from([0, 1, 2, 100_000, 200_000, 10_000])),
+    # requests of the gateway's own (a reconnect's fill recovery): the minute's IP weight past the quoting share,
+    # cycles held to cancels (cancel_only), and past the whole minute's, no cycle at all
+    st.tuples(st.just("ip"), st.just(0)))
 
 
 def _shadow_events(steps) -> list:
@@ -3565,6 +3569,8 @@ def _shadow_events(steps) -> list:
             orders = tuple(OpenOrder(f"0x{i:032x}", 7 + i, Side.BUY if i % 2 == 0 else Side.SELL,
                                      99_000.0 + 2_000.0 * (i % 2), 0.001, False) for i in range(x))
             events.append(AccountSnapshot(t, 0.0, 0.0, 1e5, 0.0, orders, requested_ts=t - 0.05))
+        elif kind == "ip":
+            events.append(IpWeightSpent(t, 900, "userFillsByTime"))
         else:
             events.append(QuotaStatus(t, x, 10_000, 1e9, requested_ts=t - 0.05))
     return events
@@ -3575,10 +3581,14 @@ def _shadow_events(steps) -> list:
 @example([("book", 0), ("timer", 0), ("timer", 0), ("orders", 1), ("timer", 0)])  # an order seen at Shadow
 @example([("book", 0), ("quota", 200_000), ("orders", 2), ("book", 0), ("timer", 0), ("book", 1), ("timer", 0),
           ("quota", 10_000), ("book", 0), ("timer", 0)])  # a spent budget (which takes safety to Red), then grown
+@example([("book", 0), ("orders", 2), ("timer", 0), ("timer", 0), ("ip", 0), ("timer", 0), ("book", 1),
+          ("timer", 0)])  # held to cancels, the orders' cancels out and unanswered: skipped, as it sent nothing
 def test_shadow_skips_a_reconcile_with_no_quote_only_when_it_would_send_nothing(steps):
     """With no quote wanted (Shadow, flat) the core's reconcile memo is keyed on the orders and what cancels may
     spend alone (not the ladder, which moves on most cycles): each event's commands are those of a core that
-    reconciles on every requote. (Keyed without the tracker's version, the first example's order is never pulled.
+    reconciles on every requote; an IP weight holding the cycles to cancels (cancel_only: no place, no modify) is not
+    in the key, as with no quote there is nothing it holds back. (Keyed without the tracker's version, the first
+    example's order is never pulled.
     A budget spent past the cancels' limit, which the key's count is for, takes safety to Red, whose pull between
     stretched requotes does not ask the budget: the budget's parts, the cap and the count, are each shown by
     test_a_no_quote_reconcile_held_back_by_the_cancels_limit_cancels_once_a_quota_report_moves_it, every tick a
