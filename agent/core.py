@@ -662,8 +662,10 @@ class AgentCore:
             self.graduation.note_rejection(ev.ts)
         if ev.reason is Reason.BAD_ALO_PX:
             self._learn_bbo(ev.message)
-        elif ev.reason is _REDUCE_ONLY and self.tracker.ro_refused:
-            self._request_snapshot(cmds, ev.ts)  # the position is not the venue's (OrderTracker.ro_refused)
+        elif ev.reason is _REDUCE_ONLY and self.tracker.ro_refused and self.tracker.needs_snapshot:
+            # the position is not the venue's (OrderTracker.ro_refused); unless the side's last refusal was not
+            # explained by a snapshot either: then its snapshot is put off (OrderTracker.ro_doubt)
+            self._request_snapshot(cmds, ev.ts)
 
     def _on_modify_rejected(self, ev: ModifyRejected, cmds: list) -> None:
         """A modify refused. The order filled or went before it landed: routine, as a cancel that finds
@@ -676,7 +678,7 @@ class AgentCore:
         elif reason not in _MODIFY_RACES:
             self.errors.note(ev.ts)
             self.graduation.note_rejection(ev.ts)
-            if reason is _REDUCE_ONLY and self.tracker.ro_refused:
+            if reason is _REDUCE_ONLY and self.tracker.ro_refused and self.tracker.needs_snapshot:
                 self._request_snapshot(cmds, ev.ts)  # (as a place's, _on_rejected)
 
     def _learn_bbo(self, message: str) -> None:

@@ -43,6 +43,12 @@ EPS = 1e-12
 # fill tids remembered to ignore a fill given twice: the newest this many (a live run of days would
 # otherwise keep every tid it ever saw; the gateways' own filters keep as many)
 SEEN_TIDS_KEEP = 100_000
+# A reduce-only refusal on a side whose last refusal a snapshot found unexplained (the venue held a position that side
+# reduces): its snapshot is asked RO_DOUBT_FIRST_S after it, doubling with each such refusal in a row up to
+# RO_DOUBT_MAX_S; one more than RO_DOUBT_KEEP_S after the last is asked for at once again (OrderTracker.ro_doubt)
+RO_DOUBT_FIRST_S = 1.0
+RO_DOUBT_MAX_S = 8.0
+RO_DOUBT_KEEP_S = 60.0
 # members as module constants: an Enum class attribute lookup costs several times a global's
 _PENDING_NEW = OrderState.PENDING_NEW
 _PENDING_CANCEL = OrderState.PENDING_CANCEL
@@ -143,7 +149,7 @@ class OrderTracker:
                  "settling", "settle_s", "now", "settling_total", "feed_ts",
                  "snapshot_venue_ms", "version", "_ended", "_exp_buy", "_exp_sell", "snapshots", "foreign_late",
                  "overfills", "_overfill_ts", "overfill_untold", "keep", "ro_live", "_await_lu", "_stale_lu",
-                 "ro_refused")
+                 "ro_refused", "ro_doubt", "ro_ask")
 
     def __init__(self) -> None:
         self.orders: dict[str, TrackedOrder] = {}
@@ -211,6 +217,17 @@ class OrderTracker:
         # liquidation). Reconcile sends no reduce-only order on such a side: sent again every cycle, they were refused
         # again until the late fills came, ten refusals in 5 s, and the error burst put the agent in Red for 300 s
         self.ro_refused: dict[Side, float] = {}
+        # side -> (the wait before the snapshot of its next refusal, when it was set): a snapshot asked after a refusal
+        # showed the venue holding a position the side reduces, so the refusal was not for want of one. The venue
+        # refuses none so (hyperliquid.md 2.4) but the twin's ReduceOnly rejection bursts do, in the venue's words,
+        # and the side is held alike; asked for at every refusal, as for the first, the snapshots (42 of the minute's
+        # IP weight each, two a second) spent the quoting share in 12 s of a 30 s burst, and no exit went out until
+        # the minute had passed, 31 s after the burst (shadow_holds_inventory). Held still, each such refusal's
+        # snapshot waits: the weight is the cancels' and the exits', and the exits go out again within the wait of
+        # the burst's end. (A first refusal, or one after a snapshot showed the venue flat or the other way, is the
+        # venue's word that the position here is wrong: its snapshot is asked for at once)
+        self.ro_doubt: dict[Side, tuple[float, float]] = {}
+        self.ro_ask: dict[Side, float] = {}  # side -> when its refusal's snapshot is due (a wait of ro_doubt's)
 
     # ------------------------------------------------------------------ commands
 
@@ -572,9 +589,15 @@ class OrderTracker:
 
     def _refused_reduce_only(self, side: Side, ts: float) -> None:
         """The venue refused a reduce-only order on ``side``: no more on it until a snapshot asked after now says the
-        position (``ro_refused``); one is asked for (``needs_snapshot``)."""
+        position (``ro_refused``); one is asked for (``needs_snapshot``), at once, or after the wait ``ro_doubt`` holds
+        for a side whose last refusal a snapshot did not explain (``ro_ask``; check_timeouts asks it when due)."""
         self.ro_refused[side] = ts
-        self.needs_snapshot = True
+        d = self.ro_doubt.get(side)
+        if d is not None and ts - d[1] <= RO_DOUBT_KEEP_S:
+            if side not in self.ro_ask:
+                self.ro_ask[side] = ts + d[0]
+        else:
+            self.needs_snapshot = True
 
     def _revive(self, o: TrackedOrder, oid: int, ts: float) -> None:
         """An order the tracker ended rests at the venue after all: acknowledged resting after a snapshot that did
@@ -704,11 +727,23 @@ class OrderTracker:
         self.needs_snapshot = self.overfill_untold = req < self._overfill_ts
         if self.ro_refused:
             # a side refused before the request went out: the venue's position below is the one the refusal was of,
-            # or later. One refused since is still in doubt, and asks for another snapshot
+            # or later. One refused since is still in doubt, and asks for another snapshot (now, or when its wait is
+            # out: ro_ask)
             for side in [s for s, refused_ts in self.ro_refused.items() if refused_ts <= req]:
                 del self.ro_refused[side]
-            if self.ro_refused:
-                self.needs_snapshot = True
+                self.ro_ask.pop(side, None)
+                if (ev.position < 0.0) if side is _BUY else (ev.position > 0.0):
+                    # the venue holds a position the side reduces: the refusal was not for want of one (ro_doubt)
+                    d = self.ro_doubt.get(side)
+                    wait = RO_DOUBT_FIRST_S
+                    if d is not None and ev.ts - d[1] <= RO_DOUBT_KEEP_S:
+                        wait = d[0] * 2.0 if d[0] * 2.0 < RO_DOUBT_MAX_S else RO_DOUBT_MAX_S
+                    self.ro_doubt[side] = (wait, ev.ts)
+                else:
+                    self.ro_doubt.pop(side, None)  # the venue's word: it held none there to reduce
+            for side in self.ro_refused:
+                if side not in self.ro_ask:
+                    self.needs_snapshot = True
         if ev.last_fill_tid > self.tid_watermark:
             self.tid_watermark = ev.last_fill_tid
         # the venue's position at its query time, plus fills we saw that happened after it
@@ -807,6 +842,11 @@ class OrderTracker:
         ``_await_lu`` and every stale one's at least ``_stale_lu``, and ``ts - x`` only falls as ``x`` rises, so
         with ``ts - _await_lu <= timeout_s`` none has timed out, and with ``ts - _stale_lu <= settle_s`` (or a
         snapshot already asked for) none can ask for one: the scan would change nothing."""
+        if self.ro_ask:  # a refused side's snapshot, put off (ro_doubt): asked for once due
+            for side, due in list(self.ro_ask.items()):
+                if ts >= due:
+                    del self.ro_ask[side]
+                    self.needs_snapshot = True
         if ts - self._await_lu <= timeout_s and (self.needs_snapshot or ts - self._stale_lu <= self.settle_s):
             return []
         out = []

@@ -924,6 +924,64 @@ def test_a_reduce_only_refusal_holds_that_sides_reduce_only_orders_until_a_snaps
     assert len(again) == 2 and all(c.reduce_only and c.side is Side.BUY for c in again)
 
 
+def test_a_refusal_no_snapshot_explained_puts_the_next_ones_snapshot_off_doubling_and_the_venues_word_ends_that():
+    """A refusal whose snapshot shows the venue holding the short the bids reduce was not for want of a position (the
+    twin's ReduceOnly bursts refuse so, in the venue's words; the venue does not). The side is held at each refusal as
+    at the first, but the next refusal's snapshot is put off: 1 s, doubling with each refusal so unexplained, up to
+    8 s (asked at every refusal, two a second at 42 IP weight each, they spent the minute's quoting share in 12 s of a
+    30 s burst). A refusal more than 60 s after the last one's snapshot, or after a snapshot showed the venue with no
+    position there to reduce (the venue's word: the position here was wrong), is asked for at once."""
+    from agent.execution.orders import RO_DOUBT_FIRST_S, RO_DOUBT_KEEP_S, RO_DOUBT_MAX_S
+    t = _tracker_with(-0.0076)
+    kw = dict(tick=1.0, lot=0.0001, max_position=0.01, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1),
+              cfg=ReconcileConfig())
+    exits = [DesiredQuote(Side.BUY, 99.0, 0.0005, 0, True), DesiredQuote(Side.BUY, 98.0, 0.0005, 1, True)]
+
+    def sent(cmds):
+        return [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+
+    def refuse(ts: float) -> None:
+        out = sent(reconcile(exits, t, **kw))
+        assert len(out) == 2 and all(c.reduce_only and c.side is Side.BUY for c in out)  # (the side not held)
+        for c in out:
+            t.on_command(c, ts - 0.1)
+            t.on_event(OrderRejected(ts, c.cloid, Reason.REDUCE_ONLY, _RO_REFUSED))
+        assert Side.BUY in t.ro_refused and sent(reconcile(exits, t, **kw)) == []  # held, as ever
+
+    def asked_after(ts: float) -> float:
+        """The ticks from ``ts`` until the snapshot is asked for (check_timeouts every 0.1 s), then its reply."""
+        tick = ts
+        while not t.needs_snapshot:
+            tick = round(tick + 0.1, 1)
+            t.check_timeouts(tick)
+            assert tick - ts < 30.0
+        t.on_command(RequestAccountSnapshot(), tick)
+        t.on_event(AccountSnapshot(tick + 0.3, position[0], 100.0, 1e4, 0.0, (), requested_ts=tick))
+        assert Side.BUY not in t.ro_refused  # (asked after the refusal: released)
+        return round(tick - ts, 1)
+
+    position = [-0.0076]  # the venue's, as its snapshots give it
+    refuse(1.0)
+    assert t.needs_snapshot and asked_after(1.0) == 0.0  # the first: at once
+    waits, ts = [], 1.8
+    for _ in range(5):
+        refuse(ts)
+        assert not t.needs_snapshot  # put off
+        waits.append(asked_after(ts))
+        ts += waits[-1] + 0.8
+    assert waits == [RO_DOUBT_FIRST_S, 2.0, 4.0, RO_DOUBT_MAX_S, RO_DOUBT_MAX_S] == [1.0, 2.0, 4.0, 8.0, 8.0]
+    ts += RO_DOUBT_KEEP_S  # long after: the venue's word again
+    refuse(ts)
+    assert t.needs_snapshot and asked_after(ts) == 0.0
+    refuse(ts + 1.0)
+    assert not t.needs_snapshot  # (unexplained again: put off, from the first wait)
+    position[0] = 0.0  # the venue is flat: the short's fills not yet told, the refusal explained
+    assert asked_after(ts + 1.0) == RO_DOUBT_FIRST_S and t.position == 0.0 and sent(reconcile(exits, t, **kw)) == []
+    t.on_event(AccountSnapshot(ts + 5.0, -0.0076, 100.0, 1e4, 0.0, (), requested_ts=ts + 4.7))  # (short again)
+    refuse(ts + 6.0)
+    assert t.needs_snapshot  # after the venue's word, the next refusal's snapshot is asked for at once
+
+
 @given(st.integers(1, 10_000), st.integers(0, 10_000), st.lists(st.tuples(st.integers(1, 50), st.booleans())))
 def test_budget_reserve_is_only_spent_by_cancels(cap, used, reqs):
     b = RequestBudget(BudgetConfig(reserve_frac=0.05))
