@@ -196,20 +196,22 @@ class CoinBook:
         self.max_pending = _MAX_PENDING
 
     def add(self, order: ClientOrder) -> None:
+        # (the order's price in a name and the index tested for truth: 4 bytecodes fewer for each order it passes,
+        # from the side's end, to its place behind those of its price)
         self.top = None
+        order.seen = self.base + len(self.pending)
+        px = order.px
         if order.is_buy:
-            order.seen = self.base + len(self.pending)
             side = self.bids
             i = len(side)
-            while i > 0 and side[i - 1].px < order.px:
+            while i and side[i - 1].px < px:
                 i -= 1
             side.insert(i, order)
             self.max_bid = side[0].px
         else:
-            order.seen = self.base + len(self.pending)
             side = self.asks
             i = len(side)
-            while i > 0 and side[i - 1].px > order.px:
+            while i and side[i - 1].px > px:
                 i -= 1
             side.insert(i, order)
             self.min_ask = side[0].px
