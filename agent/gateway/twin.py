@@ -10,7 +10,7 @@ hourly funding payments (userFundings: its snapshot on resubscribe holds those s
 from __future__ import annotations
 
 import math
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Callable
 
 from agent.gateway.base import (
@@ -49,6 +49,10 @@ RECOVERY_RETRY_S = 1.0  # wait before asking again when the recovery query faile
 RECOVERY_ATTEMPTS = 8
 _TIF_WIRE = {t: t.value for t in Tif}  # (a dict lookup: an enum's .value is a slow property, asked per order)
 _PX_SZ = itemgetter(0, 1)  # a book level's (px, sz) of the venue's (px, sz, n): a C-level call per level
+# a command's cloid, a modify's (cloid, new_cloid): an action's, by C-level calls, where a comprehension was a function
+# called, and a frame, for each action
+_CLOID = attrgetter("cloid")
+_CLOID_NEW = attrgetter("cloid", "new_cloid")
 # (an enum member read through its class is a descriptor call, some 140 ns: every print and fill and order names one)
 _BUY, _SELL = Side.BUY, Side.SELL
 _NAN = math.nan  # (a global, not math's attribute: a bbo push with a side empty)
@@ -201,7 +205,9 @@ class TwinGateway(CommandRouter):
         counters = self.counters
         counters["requests"] += 1
         counters["request_items"] += n
-        self.ex.submit(self.user, action, on_reply, self.conn, self._now() + self.action_ttl_s)
+        # (the clock read as _on_push reads it, ``self._env._now``, on the commands' path: ``self._now()`` was a call
+        # for each action and each answer)
+        self.ex.submit(self.user, action, on_reply, self.conn, self._env._now + self.action_ttl_s)
 
     def _spec(self, c: PlaceOrder | ModifyOrder, cloid: str) -> OrderSpec:
         side = c.side
@@ -213,10 +219,10 @@ class TwinGateway(CommandRouter):
         return OrderSpec(self.coin, side is _BUY, c.px, c.sz, c.reduce_only, _TIF_WIRE[c.tif], cloid)
 
     def _send_places(self, places: list[PlaceOrder]) -> None:
-        cloids = tuple([p.cloid for p in places])
+        cloids = tuple(map(_CLOID, places))
 
         def done(reply) -> None:
-            ts = self._now()
+            ts = self._env._now
             if isinstance(reply, ActionOk):
                 for cloid, st in zip(cloids, reply.statuses):
                     self.sink(self._order_status_event(ts, cloid, st))
@@ -236,10 +242,10 @@ class TwinGateway(CommandRouter):
     def _send_cancels(self, cancels: list[CancelOrder], by_oid: bool, then: Callable[[], None] | None = None) -> None:
         """One cancel action (the router's cut); ``then``, called once its answer is in, whatever it is (a cancel-all
         lists what is left after its known orders' cancels)."""
-        cloids = tuple([c.cloid for c in cancels])
+        cloids = tuple(map(_CLOID, cancels))
 
         def done(reply) -> None:
-            ts = self._now()
+            ts = self._env._now
             if isinstance(reply, ActionOk):
                 for cloid, st in zip(cloids, reply.statuses):
                     if st == "success":
@@ -258,10 +264,10 @@ class TwinGateway(CommandRouter):
         self._submit(action, done, len(cloids))
 
     def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
-        pairs = tuple([(m.cloid, m.new_cloid) for m in modifies])
+        pairs = tuple(map(_CLOID_NEW, modifies))
 
         def done(reply) -> None:
-            ts = self._now()
+            ts = self._env._now
             if isinstance(reply, ActionOk):
                 for (old, new), st in zip(pairs, reply.statuses):
                     if isinstance(st, (Resting, Filled)):
@@ -343,7 +349,7 @@ class TwinGateway(CommandRouter):
         ``make(ts, cloid, reason, message)`` (an event class, or a function for a modify's, never a closure over the
         reply's time: a reply's ``done`` that made one made a cell for it at every reply, refused or not).
         ``new_cloids``: a modify's new orders, which the RateLimited names beside the old."""
-        ts = self._now()
+        ts = self._env._now
         if isinstance(reply, ActionErr):
             reason = classify(reply.message)
             if reason is Reason.RATE_LIMITED:

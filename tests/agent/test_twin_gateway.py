@@ -3,14 +3,19 @@ snapshot lists given before it."""
 from __future__ import annotations
 
 import math
+import types
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings, strategies as hst
 
 from agent.execution.orders import CloidFactory, OrderTracker
+from agent.execution.weights import EXPIRED_COST
+from agent.gateway.base import listed_oid
 from agent.gateway.events import (
-    AccountSnapshot, BookUpdated, FillReceived, ModifyAcknowledged, ModifyOrder, OrderAcknowledged, PlaceOrder,
+    AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelOrder, CancelRejected, FillReceived, IpWeightSpent,
+    ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderRejected, PlaceOrder, RateLimited, Reason,
     RequestAccountSnapshot, Side, Tif, TradeObserved,
 )
+from agent.gateway.reasons import classify
 from agent.gateway.fills import fill_key
 from agent.gateway.twin import (
     _BUY, _NAN, _PX_SZ, _SELL, RECOVERY_ATTEMPTS, VENUE_CLOSE_STATUSES, AccountChangedByVenue, BboUpdated,
@@ -19,7 +24,8 @@ from agent.gateway.twin import (
 from twin.exchange import Exchange, trade_tid
 from twin.faults.latency import LatencyParams, PathLatencyParams
 from twin.messages import (
-    BboPush, BookPush, ConnectionEvent, FillInfo, FillsPush, FundingInfo, FundingPush, OrderInfo, OrderUpdate,
+    ActionErr, ActionOk, BboPush, CancelAction, CancelByCloidAction, Filled, ModifyAction, OrderAction, Resting,
+    StatusError, BookPush, ConnectionEvent, FillInfo, FillsPush, FundingInfo, FundingPush, OrderInfo, OrderUpdate,
     OrderUpdatePush, TradePush, TradesSnapshot, UserEventPush, fill_hash,
 )
 from twin.params import TwinParams
@@ -806,34 +812,36 @@ def _on_push_before(self, push) -> None:
         self.counters["malformed"] += 1
 
 
-_coins = st.sampled_from(["BTC", "ETH"])
-_level = st.tuples(st.sampled_from([99.0, 100.0, 101.5]), st.sampled_from([0.5, 2.0]), st.integers(1, 3))
-_order = st.builds(OrderInfo, _coins, st.sampled_from(["B", "A"]), st.just(100.0), st.just(1.0), st.integers(1, 6),
-                   st.integers(0, 10**6), st.just(1.0), st.sampled_from([None, "", "0x" + "1" * 32, "0x" + "2" * 32]),
-                   st.booleans(), st.just("Alo"))
-_fill = st.builds(FillInfo, _coins, st.just(100.0), st.just(0.5), st.sampled_from(["B", "A"]), st.integers(0, 10**6),
-                  st.just(0.0), st.just("Open Long"), st.just(0.0), st.integers(1, 6), st.integers(1, 50),
-                  st.booleans(), st.just(0.01), st.sampled_from([None, "0x" + "1" * 32]), st.integers(1, 6))
-_trade = st.builds(TradePush, _coins, st.sampled_from(["B", "A"]), st.just(100.0), st.just(0.5),
-                   st.integers(0, 10**6), st.integers(1, 2**50), st.integers(1, 10**6))
-_push = st.one_of(
-    st.builds(BboPush, _coins, st.integers(0, 10**6), st.one_of(st.none(), st.just(()), _level),
-              st.one_of(st.none(), st.just(()), _level)),
+_coins = hst.sampled_from(["BTC", "ETH"])
+_level = hst.tuples(hst.sampled_from([99.0, 100.0, 101.5]), hst.sampled_from([0.5, 2.0]), hst.integers(1, 3))
+_order = hst.builds(OrderInfo, _coins, hst.sampled_from(["B", "A"]), hst.just(100.0), hst.just(1.0), hst.integers(1, 6),
+                   hst.integers(0, 10**6), hst.just(1.0),
+                   hst.sampled_from([None, "", "0x" + "1" * 32, "0x" + "2" * 32]),
+                   hst.booleans(), hst.just("Alo"))
+_fill = hst.builds(FillInfo, _coins, hst.just(100.0), hst.just(0.5), hst.sampled_from(["B", "A"]),
+                   hst.integers(0, 10**6),
+                  hst.just(0.0), hst.just("Open Long"), hst.just(0.0), hst.integers(1, 6), hst.integers(1, 50),
+                  hst.booleans(), hst.just(0.01), hst.sampled_from([None, "0x" + "1" * 32]), hst.integers(1, 6))
+_trade = hst.builds(TradePush, _coins, hst.sampled_from(["B", "A"]), hst.just(100.0), hst.just(0.5),
+                   hst.integers(0, 10**6), hst.integers(1, 2**50), hst.integers(1, 10**6))
+_push = hst.one_of(
+    hst.builds(BboPush, _coins, hst.integers(0, 10**6), hst.one_of(hst.none(), hst.just(()), _level),
+              hst.one_of(hst.none(), hst.just(()), _level)),
     _trade,
-    st.builds(OrderUpdatePush, st.lists(st.builds(
-        OrderUpdate, _order, st.sampled_from(["open", "filled", "canceled", "marginCanceled", "scheduledCancel",
-                                              "reduceOnlyCanceled", "rejected"]), st.integers(0, 10**6)),
+    hst.builds(OrderUpdatePush, hst.lists(hst.builds(
+        OrderUpdate, _order, hst.sampled_from(["open", "filled", "canceled", "marginCanceled", "scheduledCancel",
+                                              "reduceOnlyCanceled", "rejected"]), hst.integers(0, 10**6)),
         max_size=4).map(tuple)),
-    st.builds(FillsPush, st.just(USER), st.lists(_fill, max_size=3).map(tuple), st.booleans()),
-    st.builds(BookPush, _coins, st.integers(0, 10**6), st.lists(_level, max_size=3).map(tuple),
-              st.lists(_level, max_size=3).map(tuple)),
-    st.builds(FundingPush, st.just(USER), st.lists(st.builds(FundingInfo, _coins, st.just(-1.0), st.just(0.5),
-                                                             st.just(1e-5), st.integers(0, 10**6)),
-                                                   max_size=2).map(tuple), st.booleans()),
-    st.builds(UserEventPush, st.just(USER), st.sampled_from(["liquidation", "nonUserCancel"]), st.just(("x", 1))),
-    st.builds(TradesSnapshot, _coins, st.lists(_trade, max_size=3).map(tuple)),
-    st.builds(ConnectionEvent, st.booleans(), st.integers(0, 10**6)),
-    st.just("not a push"),
+    hst.builds(FillsPush, hst.just(USER), hst.lists(_fill, max_size=3).map(tuple), hst.booleans()),
+    hst.builds(BookPush, _coins, hst.integers(0, 10**6), hst.lists(_level, max_size=3).map(tuple),
+              hst.lists(_level, max_size=3).map(tuple)),
+    hst.builds(FundingPush, hst.just(USER), hst.lists(hst.builds(FundingInfo, _coins, hst.just(-1.0), hst.just(0.5),
+                                                             hst.just(1e-5), hst.integers(0, 10**6)),
+                                                   max_size=2).map(tuple), hst.booleans()),
+    hst.builds(UserEventPush, hst.just(USER), hst.sampled_from(["liquidation", "nonUserCancel"]), hst.just(("x", 1))),
+    hst.builds(TradesSnapshot, _coins, hst.lists(_trade, max_size=3).map(tuple)),
+    hst.builds(ConnectionEvent, hst.booleans(), hst.integers(0, 10**6)),
+    hst.just("not a push"),
 )
 
 
@@ -856,8 +864,8 @@ def _pushes_told(pushes: list, steps: list, on_push) -> tuple:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(_push, min_size=1, max_size=12), st.lists(st.sampled_from([0.0, 0.05, 0.5, 3.0]), min_size=12,
-                                                          max_size=12))
+@given(hst.lists(_push, min_size=1, max_size=12),
+       hst.lists(hst.sampled_from([0.0, 0.05, 0.5, 3.0]), min_size=12, max_size=12))
 def test_the_pushes_reach_the_core_as_through_the_on_push_it_replaced(pushes, steps):
     """TwinGateway._on_push, the frame's time noted in each branch (the book's gap read there) and the sink called
     from the gateway, against _on_push_before over random pushes of every channel (a bbo side missing or empty, other
@@ -865,3 +873,151 @@ def test_the_pushes_reach_the_core_as_through_the_on_push_it_replaced(pushes, st
     events, a malformed push): the same events, frame times and state. (Noting the frame's time in the book's branch
     before the gap reads it fails here: every gap 0.)"""
     assert _pushes_told(pushes, steps, TwinGateway._on_push) == _pushes_told(pushes, steps, _on_push_before)
+
+
+# ----------------------------------------------------------------------------- the commands' path against the one it
+# replaced: TwinGateway's handlers as they were until 7 December 2026 (the clock read through ``self._now()``, an
+# action's cloids by comprehensions), verbatim but for their docstrings and comments
+
+def _submit_before(self, action, on_reply, n: int) -> None:
+    counters = self.counters
+    counters["requests"] += 1
+    counters["request_items"] += n
+    self.ex.submit(self.user, action, on_reply, self.conn, self._now() + self.action_ttl_s)
+
+
+def _send_places_before(self, places: list[PlaceOrder]) -> None:
+    cloids = tuple([p.cloid for p in places])
+
+    def done(reply) -> None:
+        ts = self._now()
+        if isinstance(reply, ActionOk):
+            for cloid, st in zip(cloids, reply.statuses):
+                self.sink(self._order_status_event(ts, cloid, st))
+        else:
+            self._refused(reply, "order", cloids, OrderRejected)
+    self._submit(OrderAction(tuple([self._spec(p, p.cloid) for p in places])), done, len(places))
+
+
+def _send_cancels_before(self, cancels, by_oid: bool, then=None) -> None:
+    cloids = tuple([c.cloid for c in cancels])
+
+    def done(reply) -> None:
+        ts = self._now()
+        if isinstance(reply, ActionOk):
+            for cloid, st in zip(cloids, reply.statuses):
+                if st == "success":
+                    self.open_oids.pop(cloid, None)
+                    self.sink(CancelAcknowledged(ts, cloid))
+                else:
+                    text = st.error if isinstance(st, StatusError) else str(st)
+                    self.sink(CancelRejected(ts, cloid, classify(text), text))
+        else:
+            self._refused(reply, "cancel", cloids, CancelRejected)
+        if then is not None:
+            then()
+    coin = self.coin
+    action = (CancelAction(tuple([(coin, listed_oid(c)) for c in cloids])) if by_oid
+              else CancelByCloidAction(tuple([(coin, c) for c in cloids])))
+    self._submit(action, done, len(cloids))
+
+
+def _send_modifies_before(self, modifies: list[ModifyOrder]) -> None:
+    pairs = tuple([(m.cloid, m.new_cloid) for m in modifies])
+
+    def done(reply) -> None:
+        ts = self._now()
+        if isinstance(reply, ActionOk):
+            for (old, new), st in zip(pairs, reply.statuses):
+                if isinstance(st, (Resting, Filled)):
+                    self.open_oids.pop(old, None)
+                    if isinstance(st, Resting):
+                        self.open_oids[new] = st.oid
+                    self.sink(ModifyAcknowledged(ts, old, new, st.oid, isinstance(st, Resting)))
+                else:
+                    text = st.error if isinstance(st, StatusError) else str(st)
+                    self.sink(ModifyRejected(ts, old, new, classify(text), text))
+        else:
+            by_old = dict(pairs)
+            self._refused(reply, "batchModify", tuple(by_old),
+                          lambda at, cl, reason, msg, new=by_old: ModifyRejected(at, cl, new[cl], reason, msg),
+                          tuple(by_old.values()))
+    action = ModifyAction(tuple([(m.cloid, self._spec(m, m.new_cloid)) for m in modifies]))
+    self._submit(action, done, len(modifies))
+
+
+def _refused_before(self, reply, what: str, cloids: tuple[str, ...], make, new_cloids: tuple[str, ...] = ()) -> None:
+    ts = self._now()
+    if isinstance(reply, ActionErr):
+        reason = classify(reply.message)
+        if reason is Reason.RATE_LIMITED:
+            self.counters["rate_limited_address"] += 1
+            self.sink(RateLimited(ts, "address", what, reply.message, cloids, new_cloids))
+        else:
+            if reason is Reason.EXPIRED:
+                self.sink(IpWeightSpent(ts, 0, f"{what} (expired)", (EXPIRED_COST - 1) * len(cloids)))
+            for cl in cloids:
+                self.sink(make(ts, cl, reason, reply.message))
+    else:
+        self._transport_or_429(reply, what, cloids, new_cloids)
+
+
+_HANDLERS_BEFORE = {"_submit": _submit_before, "_send_places": _send_places_before,
+                    "_send_cancels": _send_cancels_before, "_send_modifies": _send_modifies_before,
+                    "_refused": _refused_before}
+
+# each step: (seconds to run the twin first, what, which earlier order (an index into those placed), price offset in
+# ticks from the touch, side, size): a place, a modify (of an order placed, or of one never placed: a rejection, and
+# one whose side is unknown, refused by the gateway), a cancel, or several of them in one batch
+_command_steps = hst.lists(hst.tuples(hst.sampled_from([0.0, 0.01, 0.2, 1.0]),
+                                    hst.sampled_from(["place", "modify", "cancel", "batch", "unknown"]),
+                                    hst.integers(0, 20), hst.integers(-3, 40), hst.booleans(),
+                                    hst.sampled_from([0.001, 0.002, 0.5])), min_size=1, max_size=16)
+
+
+def _commands_told(steps, ttl_s: float, handlers: dict) -> tuple:
+    """``steps`` sent through a gateway on a fresh, funded seed-3 twin (``ttl_s`` its actions' expiry: a short one
+    expires some on the way), its handlers ``handlers`` where given (functions of the gateway, bound to it): the events
+    it gave (reprs), or the error a command raised, and what the venue and the gateway are left with."""
+    ex = Exchange.build(TwinParams(), 3)
+    ex.fund(USER, 100_000.0)
+    gw = TwinGateway(ex, USER, "BTC", quota_poll_s=0.0, action_ttl_s=ttl_s)
+    for name, fn in handlers.items():
+        setattr(gw, name, types.MethodType(fn, gw))
+    events: list = []
+    gw.start(events.append)
+    ex.env.run(until=1.0)
+    ids = CloidFactory(7)
+    placed: list[str] = []
+    tick = ex.instruments["BTC"].tick
+    for wait, what, which, offset, is_buy, sz in steps:
+        if wait:
+            ex.env.run(until=ex.env.now + wait)
+        side = Side.BUY if is_buy else Side.SELL
+        px = (round(ex.best_bid["BTC"]) - offset * tick) if is_buy else (round(ex.best_ask["BTC"]) + offset * tick)
+        place = PlaceOrder(ids.next(), side, px, sz, Tif.ALO if offset >= 0 else Tif.GTC)
+        old = placed[which % len(placed)] if placed else ids.next()
+        cmds = {"place": [place], "cancel": [CancelOrder(old)],
+                "modify": [ModifyOrder(old, ids.next(), px, sz)],
+                "unknown": [ModifyOrder(ids.next(), ids.next(), px, sz, side=side)],
+                "batch": [place, CancelOrder(old), ModifyOrder(old, ids.next(), px, sz, side=side),
+                          PlaceOrder(ids.next(), side, px, sz)]}[what]
+        try:
+            gw.send(cmds[0] if len(cmds) == 1 else Batch(tuple(cmds)))
+        except ValueError as exc:  # (a modify of an order whose side the gateway does not know)
+            events.append(f"raised {exc}")
+        placed += [c.cloid for c in cmds if isinstance(c, PlaceOrder)]
+    ex.env.run(until=ex.env.now + 3.0)
+    return ([repr(e) for e in events], [repr(o) for o in ex.open_orders(USER)], gw.open_oids, gw.stats,
+            ex.env.now)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_command_steps, hst.sampled_from([5.0, 0.02]))
+def test_the_commands_reach_the_venue_and_their_answers_the_core_as_through_the_handlers_they_replaced(steps, ttl_s):
+    """The commands' path, the clock read as ``self._env._now`` and an action's cloids by attrgetter, against the
+    handlers it replaced (_HANDLERS_BEFORE) over random places, modifies, cancels and batches, some expired on the
+    way: the same events, the same orders left at the venue, the same state in the gateway. (An action's expiry read
+    from the clock a step late, ``self._env._now + 2 * self.action_ttl_s``, fails here: expired actions arrive in
+    time.)"""
+    assert _commands_told(steps, ttl_s, {}) == _commands_told(steps, ttl_s, _HANDLERS_BEFORE)
