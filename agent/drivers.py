@@ -30,6 +30,10 @@ class Core(Protocol):
 RecordSink = Callable[[dict], None]
 
 
+def _keep_records() -> None:
+    """SimDriver's cycles' drop of the core's records when it has a record sink: nothing (they went to it)."""
+
+
 class SimDriver:
     """Run a core against a gateway on a ``simpy.Environment``; a quote-cycle timer every ``cycle_s``, each
     followed by its ``AFTER_CYCLE`` timer once its commands are sent."""
@@ -68,19 +72,22 @@ class SimDriver:
         core = self.core
         on_event = self._sink
         queue, eid, normal, arm = wake.queue, wake.eid, wake.normal, wake.armed
+        # (the period, and what drops a cycle's records, in names: both are given at construction and nothing sets
+        # them later; with a record sink the records went to it after every event, and a cycle drops none: a call of
+        # nothing. 6 bytecodes a cycle fewer than reading the period and testing the sink at each)
+        cycle_s = self.cycle_s
+        drop_records = core.discard_records if self.record_sink is None else _keep_records
         while not self.dead:
             wake.callbacks = arm  # (the wait start_loop made of ``yield self.cycle_s``: start_waking)
-            heappush(queue, (env._now + self.cycle_s, normal, next(eid), wake))
+            heappush(queue, (env._now + cycle_s, normal, next(eid), wake))
             yield
             if self.stopped and not core.winding_down:
-                if self.record_sink is None:
-                    core.discard_records()  # (what the events since the last wake made: see on_event)
+                drop_records()  # (what the events since the last wake made: see on_event)
                 continue  # stopped with nothing left to pull: the core is not woken (see stop)
             now = env._now  # (the attribute behind the property)
             on_event(Timer(now))
             on_event(Timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
-            if self.record_sink is None:
-                core.discard_records()
+            drop_records()
         from twin.calls import loop_ended  # (the twin's, as start)
         loop_ended(env)
         yield  # (for good: nothing wakes it)
