@@ -1,8 +1,11 @@
 """CoinBook's methods rewritten for fewer bytecodes, each held to the one it replaced, kept here verbatim, over random
 books built and emptied through the book's own add and remove."""
+import math
+
+import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from twin.book import ClientOrder, CoinBook
+from twin.book import ClientOrder, CoinBook, join_size, level_size, shown_size
 
 
 def _crossed_by_book_before(self, best_bid: float, best_ask: float) -> list[ClientOrder]:
@@ -82,3 +85,61 @@ def test_the_orders_crossed_by_the_book_are_those_the_generators_found(steps, be
     at an order at the best ask, ``o.px <= best_ask``, fails here: the bids at the very price are left out.)"""
     book = _book_of(steps)
     assert book.crossed_by_book(best_bid, best_ask) == _crossed_by_book_before(book, best_bid, best_ask)
+
+
+def _join_size_before(px_row, sz_row, px: float, tick: float, is_bid: bool) -> float:
+    """twin.book.join_size until 7 December 2026 (level_size called for every price within the listed ones), verbatim
+    but for its docstring and comments."""
+    n = len(px_row)
+    if n:
+        last = px_row[n - 1]
+        if last == last:
+            if px < last if is_bid else px > last:
+                return float(sz_row[n - 1])
+            return level_size(px_row, sz_row, px, tick)
+    shown = shown_size(px_row, sz_row, px, tick, is_bid)
+    if shown is not None:
+        return shown
+    for j in range(len(px_row) - 1, -1, -1):
+        if px_row[j] == px_row[j]:
+            return float(sz_row[j])
+    return 0.0
+
+
+@st.composite
+def _side_rows(draw):
+    """One side's rows as the exchange gives them: a price a tick apart from the best (bids falling, asks rising) or,
+    as a replayed book's, off that grid, its sizes; the rows ending in nan (a side shorter than them), all nan (an
+    empty side), or none; lists, or numpy rows. Then a price to join at (on, between or beyond the rows) and the
+    side."""
+    tick = draw(st.sampled_from([0.5, 1.0]))
+    is_bid = draw(st.booleans())
+    n = draw(st.integers(0, 6))
+    best = 100.0
+    step = -tick if is_bid else tick
+    px = [best + step * k + (draw(st.sampled_from([0.0, 0.0, 0.25])) if k else 0.0) for k in range(n)]
+    sz = [draw(st.sampled_from([0.5, 1.0, 3.0])) for _ in range(n)]
+    listed = draw(st.integers(0, n)) if n else 0  # (the rows after these are nan: not listed)
+    px = px[:listed] + [math.nan] * (n - listed)
+    sz = sz[:listed] + [math.nan] * (n - listed)
+    at = best + step * draw(st.integers(-2, n + 2)) + draw(st.sampled_from([0.0, 0.0, 0.25]))
+    if draw(st.booleans()):
+        return np.array(px), np.array(sz), at, tick, is_bid
+    return px, sz, at, tick, is_bid
+
+
+def _answer(fn, rows) -> object:
+    try:
+        return repr(fn(*rows))
+    except Exception as exc:  # noqa: BLE001 (compared, whatever it is)
+        return type(exc), str(exc)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_side_rows())
+def test_the_queue_ahead_of_a_join_is_the_size_it_was(rows):
+    """join_size, level_size's answer at the price's grid index written out, against _join_size_before over random
+    sides (on the grid or off it, listing every row, ending in nan, empty; lists or numpy rows) and prices (on a row,
+    between rows, inside the spread, beyond the deepest): the same size. (Answering at the grid index without
+    comparing its price, ``if i < n:``, fails here: an off-grid row's size is taken for a price it does not list.)"""
+    assert _answer(join_size, rows) == _answer(_join_size_before, rows)
