@@ -420,20 +420,29 @@ class TwinGateway(CommandRouter):
         position holds them, and their pushes may come after it. ``fills``: (fill_key, FillInfo) pairs, the key
         made once as the pages were read (a snapshot lists the last minute's fills: each was keyed three times)."""
         # only the fills it has not had are made into events (a snapshot lists the last minute's fills, which it has
-        # had nearly all of)
+        # had nearly all of); and the newest fill in this state's position, from the same pass over them (a
+        # comprehension and a generator each read them all, and the coin from the gateway for each)
         delivery = self.fills
-        fresh = tuple([f for key, f in fills if f.coin == self.coin and delivery.wanted_in_snapshot(f.time_ms, key)])
-        for ev in delivery.in_snapshot(self._timed_fills(fresh, self._now())):
+        coin = self.coin
+        t_state = state.get("time", 0)
+        fresh = []
+        newest = -1  # (a fill's key is never negative: fill_key)
+        for key, f in fills:
+            if f.coin == coin:
+                if delivery.wanted_in_snapshot(f.time_ms, key):
+                    fresh.append(f)
+                if f.time_ms <= t_state and key > newest:
+                    newest = key
+        for ev in delivery.in_snapshot(self._timed_fills(fresh, self._env._now)):
             self.sink(ev)
         pos = next((p for p in state["assetPositions"] if p["coin"] == self.coin), None)
         opens = tuple(OpenOrder(order_name(o.cloid, o.oid), o.oid, Side.BUY if o.side == "B" else Side.SELL,
                                 o.limit_px, o.sz, o.reduce_only) for o in orders if o.coin == self.coin)
         self.open_oids = {o.cloid: o.oid for o in opens}
-        t_state = state.get("time", 0)
         # the newest fill in this state's position: from the fills returned, or else the newest known
         # from an earlier state that is not later than this one (the window starts before it)
         earlier = max((w for t, w in self._watermarks if t <= t_state), default=0)
-        watermark = max((key for key, f in fills if f.coin == self.coin and f.time_ms <= t_state), default=earlier)
+        watermark = newest if newest >= 0 else earlier
         self._watermarks.append((t_state, watermark))
         del self._watermarks[:-16]
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap

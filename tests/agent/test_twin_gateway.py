@@ -19,7 +19,7 @@ from agent.gateway.reasons import classify
 from agent.gateway.fills import fill_key
 from agent.gateway.twin import (
     _BUY, _NAN, _PX_SZ, _SELL, RECOVERY_ATTEMPTS, VENUE_CLOSE_STATUSES, AccountChangedByVenue, BboUpdated,
-    ConnectionLost, ConnectionRestored, OrderClosedByVenue, TwinGateway, order_name,
+    ConnectionLost, ConnectionRestored, OpenOrder, OrderClosedByVenue, TwinGateway, _liquidation_px, order_name,
 )
 from twin.exchange import Exchange, trade_tid
 from twin.faults.latency import LatencyParams, PathLatencyParams
@@ -1021,3 +1021,61 @@ def test_the_commands_reach_the_venue_and_their_answers_the_core_as_through_the_
     from the clock a step late, ``self._env._now + 2 * self.action_ttl_s``, fails here: expired actions arrive in
     time.)"""
     assert _commands_told(steps, ttl_s, {}) == _commands_told(steps, ttl_s, _HANDLERS_BEFORE)
+
+
+def _emit_snapshot_before(self, state: dict, orders: tuple, fills: tuple, requested: float,
+                          ip_weight: int = 0) -> None:
+    """TwinGateway._emit_snapshot until 7 December 2026 (the fresh fills by a comprehension, the watermark by a
+    generator, each over every fill listed), verbatim but for its docstring and comments."""
+    delivery = self.fills
+    fresh = tuple([f for key, f in fills if f.coin == self.coin and delivery.wanted_in_snapshot(f.time_ms, key)])
+    for ev in delivery.in_snapshot(self._timed_fills(fresh, self._now())):
+        self.sink(ev)
+    pos = next((p for p in state["assetPositions"] if p["coin"] == self.coin), None)
+    opens = tuple(OpenOrder(order_name(o.cloid, o.oid), o.oid, Side.BUY if o.side == "B" else Side.SELL,
+                            o.limit_px, o.sz, o.reduce_only) for o in orders if o.coin == self.coin)
+    self.open_oids = {o.cloid: o.oid for o in opens}
+    t_state = state.get("time", 0)
+    earlier = max((w for t, w in self._watermarks if t <= t_state), default=0)
+    watermark = max((key for key, f in fills if f.coin == self.coin and f.time_ms <= t_state), default=earlier)
+    self._watermarks.append((t_state, watermark))
+    del self._watermarks[:-16]
+    self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)
+    self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
+                              state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state,
+                              ip_weight, _liquidation_px(pos)))
+
+
+# a snapshot: its state's time, and each listed fill's (coin, time, tid, already known to the gateway)
+_snapshot = hst.tuples(hst.sampled_from([0, 5_000, 60_000, 61_000]),
+                       hst.lists(hst.tuples(_coins, hst.sampled_from([0, 1_000, 5_000, 5_000, 60_000, 62_000]),
+                                            hst.integers(0, 40), hst.booleans()), max_size=8))
+
+
+@settings(max_examples=300, deadline=None)
+@given(hst.lists(_snapshot, min_size=1, max_size=4), hst.sampled_from([None, 0, 2_000, 60_000]), _order)
+def test_a_snapshot_gives_the_fills_and_watermark_the_one_it_replaced_gave(snapshots, baseline_ms, order):
+    """_emit_snapshot, its fresh fills and watermark made in one pass over the fills, against _emit_snapshot_before
+    over random snapshots in turn (fills of this coin or another, before, at or after the state's time, known or
+    not; a history baseline or none; none listed, and the watermark is the newest known from an earlier state): the
+    same events (the fills it had not had, the AccountSnapshot and its watermark), the same watermarks kept.
+    (Taking fills after the state's time into the watermark, ``f.time_ms >= t_state``, fails here.)"""
+    def told(emit) -> tuple:
+        ex = Exchange.build(TwinParams(), 3)
+        gw = TwinGateway(ex, USER, "BTC", quota_poll_s=0.0)
+        events: list = []
+        gw.start(events.append)
+        gw.fills.baseline_ms = baseline_ms
+        for t_state, rows in snapshots:
+            fills = []
+            for coin, time_ms, tid, known in rows:
+                key = fill_key(time_ms, tid)
+                if known:
+                    gw.fills.known[key] = None
+                fills.append((key, FillInfo(coin, 100.0, 0.5, "B", time_ms, 0.0, "Open Long", 0.0, 7, tid, False,
+                                            0.01, None, 7)))
+            state = {"time": t_state, "assetPositions": [{"coin": "BTC", "szi": 0.5, "entryPx": 100.0}],
+                     "accountValue": 1e5, "marginUsed": 10.0}
+            emit(gw, state, (order,), tuple(fills), 0.5)
+        return [repr(e) for e in events], gw._watermarks, gw._fills_since_ms, gw.open_oids, gw.stats
+    assert told(TwinGateway._emit_snapshot) == told(_emit_snapshot_before)
