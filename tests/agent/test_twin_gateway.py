@@ -1017,9 +1017,10 @@ def _commands_told(steps, ttl_s: float, handlers: dict) -> tuple:
 def test_the_commands_reach_the_venue_and_their_answers_the_core_as_through_the_handlers_they_replaced(steps, ttl_s):
     """The commands' path, the clock read as ``self._env._now`` and an action's cloids by attrgetter, against the
     handlers it replaced (_HANDLERS_BEFORE) over random places, modifies, cancels and batches, some expired on the
-    way: the same events, the same orders left at the venue, the same state in the gateway. (An action's expiry read
-    from the clock a step late, ``self._env._now + 2 * self.action_ttl_s``, fails here: expired actions arrive in
-    time.)"""
+    way: the same events, the same orders left at the venue, the same state in the gateway; and the answers' resting
+    and filled statuses told in the handlers themselves. (An action's expiry read from the clock a step late,
+    ``self._env._now + 2 * self.action_ttl_s``, fails here: expired actions arrive in time; so does a resting
+    order's oid not kept, for a place or a modify's new order.)"""
     assert _commands_told(steps, ttl_s, {}) == _commands_told(steps, ttl_s, _HANDLERS_BEFORE)
 
 
