@@ -127,16 +127,26 @@ class BookImbalanceSignal(_LogitSignal):
 
     def update(self, ts: float, bids: Sequence[tuple[float, float]], asks: Sequence[tuple[float, float]]) -> None:
         """A book snapshot; levels best first, each (px, sz)."""
+        n = self.levels
         g = self.level_decay
         b = a = 0.0
-        w = 1.0
-        for i in range(min(self.levels, len(bids))):
-            b += w * bids[i][1]
-            w *= g
-        w = 1.0
-        for i in range(min(self.levels, len(asks))):
-            a += w * asks[i][1]
-            w *= g
+        # (every book update: the levels iterated, not indexed, and at a decay of 1, as shipped, without the weight,
+        # which is then 1.0 at every level, and 1.0·sz is sz to the bit, nan and -0.0 alike. Indexed through range
+        # and weighted, the signals' updates ran 382 of a stress book update's 1,895 bytecodes, 292 so: bench_bytecodes)
+        if g == 1.0:
+            for lv in bids[:n]:
+                b += lv[1]
+            for lv in asks[:n]:
+                a += lv[1]
+        else:
+            w = 1.0
+            for lv in bids[:n]:
+                b += w * lv[1]
+                w *= g
+            w = 1.0
+            for lv in asks[:n]:
+                a += w * lv[1]
+                w *= g
         tot = b + a
         self.logit = self.slope * (b - a) / tot if tot > 0.0 else 0.0
         self.ts = ts

@@ -322,3 +322,45 @@ def test_parts_are_as_they_were_at_236138b_to_the_bit(states, ts, mid, coef_bps,
     for g, w in zip(got, want):
         assert all(type(a) is type(b) for a, b in zip(g, w))
         assert all(math.copysign(1.0, a) == math.copysign(1.0, b) for a, b in zip(g[1:], w[1:]))
+
+
+def _book_update_as_at_236138b(sig: BookImbalanceSignal, ts: float, bids, asks) -> None:
+    """BookImbalanceSignal.update at 236138b (before its sums iterated the levels), verbatim."""
+    g = sig.level_decay
+    b = a = 0.0
+    w = 1.0
+    for i in range(min(sig.levels, len(bids))):
+        b += w * bids[i][1]
+        w *= g
+    w = 1.0
+    for i in range(min(sig.levels, len(asks))):
+        a += w * asks[i][1]
+        w *= g
+    tot = b + a
+    sig.logit = sig.slope * (b - a) / tot if tot > 0.0 else 0.0
+    sig.ts = ts
+
+
+_level_sizes = st.one_of(st.floats(0.0, 1e6), st.floats(allow_nan=True, allow_infinity=True), st.just(-0.0),
+                         st.floats(0.0, 1e-300))
+_levels_of = st.lists(st.tuples(st.floats(1.0, 1e5), _level_sizes), max_size=9)
+
+
+@settings(max_examples=400)
+@given(_levels_of, _levels_of, st.integers(1, 8), st.one_of(st.just(1.0), st.floats(0.01, 1.0)),
+       st.floats(0.0, 1000.0), st.floats(0.0, 1e4), st.booleans())
+def test_book_imbalance_update_is_as_it_was_at_236138b_to_the_bit(bids, asks, levels, decay, slope, ts, as_lists):
+    """The book signal's sums iterate the levels (a decay of 1, as shipped, without the weight): the logit is the
+    double the indexed, weighted sums gave at 236138b (repr: nan and -0.0 too), for books shorter and longer than
+    ``book_levels``, as tuples (the twin's gateway) or lists (the venue's parser). Broken on purpose (the weightless
+    sums taken at any decay: ``if True:`` for ``if g == 1.0:``), this fails."""
+    cfg = SignalConfig(book_levels=levels, book_level_decay=decay, book_slope=slope)
+    if as_lists:
+        bids, asks = [list(lv) for lv in bids], [list(lv) for lv in asks]
+    else:
+        bids, asks = tuple(bids), tuple(asks)
+    got, want = BookImbalanceSignal(cfg), BookImbalanceSignal(cfg)
+    got.update(ts, bids, asks)
+    _book_update_as_at_236138b(want, ts, bids, asks)
+    assert repr(got.logit) == repr(want.logit) and type(got.logit) is type(want.logit)
+    assert got.ts == want.ts
