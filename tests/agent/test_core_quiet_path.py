@@ -1,0 +1,131 @@
+"""The quote cycle's quiet path and the market and order events' handlers, cut for bytecodes: each cut held to the
+code it replaced, kept here verbatim, over a twin session's events replayed into two cores, one with the old code
+and one with the new, compared after every event (the commands, the records, the state the cut touches), to the
+bit (repr: nan and -0.0 too)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from agent.config import AgentConfig
+from agent.core import _SNAPSHOT_PARTS, FOR_CANCEL_ALL, AgentCore
+from agent.gateway.events import (CancelOrder, IpWeightSpent, ModifyAcknowledged, OrderAcknowledged,
+                                  RateLimited)
+
+from recorded_session import recorded_session
+
+# bench_agent's stress profile (its config; the twin's rejections as shipped): a 100 ms cycle, 5 levels a side
+STRESS = {"session": {"cycle_s": 0.1}, "quoting": {"ladder": {"n_levels": 5, "size_ratio": 1.2}},
+          "risk": {"max_position": 0.1},
+          "graduation": {"start_level": "FULL", "ceiling": "FULL", "paper_maker_fee_bps": 0.0,
+                         "promotion": {"min_net_edge_bps": -100.0, "net_edge_z": 0.0}}}
+
+
+@pytest.fixture(scope="module")
+def session():
+    cfg = AgentConfig.model_validate(STRESS)
+    events, inst = recorded_session(cfg, 3, 90.0)
+    return cfg, events, inst
+
+
+def _handle_as_at_236138b(self, event):
+    """AgentCore.handle at 236138b (the acks taken by its fall-through), verbatim."""
+    if self._unbooked is not None:  # the last quote cycle's commands, sent since: booked before anything else
+        self._book_cycle()
+    # the tracker's clock is the events' clock, the latest time handled (a comparison and a store per event: the
+    # store unconditional, at the same time too, costs fewer bytecodes than a second comparison)
+    if event.ts < self.tracker.now:
+        event = self._stepped_back(event)  # the clock stepped back (the rare path)
+    else:
+        self.tracker.now = event.ts
+    cmds = []
+    if not self.started and type(event) is not IpWeightSpent:
+        # the session starts at the venue's first word: a gateway's note of weight it spent is none (a quota
+        # poll's at 0 s would have moved every twin session's first snapshot, and what followed it)
+        self.started = True
+        self._request_snapshot(cmds, event.ts)
+    fn = self._dispatch.get(type(event))
+    if fn is None:
+        t = type(event)
+        if t is OrderAcknowledged or t is ModifyAcknowledged:
+            o = self.tracker.orders.get(event.cloid if t is OrderAcknowledged else event.new_cloid)
+            if o is not None and o.acked_ts < 0:
+                self.graduation.note_ack(event.ts - o.sent_ts, event.ts)
+        self.tracker.on_event(event)
+        if t is RateLimited:
+            self.errors.note(event.ts)
+            self.graduation.note_rate_limited(event.ts)
+            if event.request in _SNAPSHOT_PARTS and event.for_command != FOR_CANCEL_ALL and self.snapshot_pending \
+                    and self.snapshot_retry_ts == math.inf:
+                self.snapshot_retry_ts = event.ts + self._snapshot_backoff_s
+                self._snapshot_backoff_s = min(2.0 * self._snapshot_backoff_s, self._snapshot_backoff_cap())
+        if self.stopped and getattr(event, "resting", False):
+            # a place that was in flight when everything was pulled has landed: pull it too
+            cloid = getattr(event, "new_cloid", None) or event.cloid
+            cmds.append(CancelOrder(cloid))
+    else:
+        fn(event, cmds)
+    if cmds:
+        if cmds is self._cycle_cmds:
+            self._unbooked = (cmds, event.ts)
+        else:  # sent outside a quote cycle: no cycle record names them
+            self._book(cmds, event.ts)
+            self._sent(event.ts, type(event).__name__, cmds)
+    return cmds
+
+
+class _CoreAt236138b(AgentCore):
+    """The core with the old handle, and the acks not in its dispatch (as at 236138b)."""
+
+    def __init__(self, *a, **k) -> None:
+        super().__init__(*a, **k)
+        del self._dispatch[OrderAcknowledged], self._dispatch[ModifyAcknowledged]
+
+    handle = _handle_as_at_236138b
+
+
+def _state(core: AgentCore) -> str:
+    g, tr = core.graduation, core.tracker
+    return repr((g._ack_ewma, g._ack_ts, tr.version, tr.position, sorted(tr.live_set), core.stopped))
+
+
+def _replay(session, old: AgentCore, new: AgentCore, stop_at: int | None = None) -> tuple[int, int]:
+    """Both cores fed the session's events, compared after each; ``stop_at``: both stopped (as a kill leaves
+    them) from that event on, so that acks landing after it are pulled. Returns the acks handled, and how many of
+    them sent a command (a pull)."""
+    _, events, _ = session
+    acks = pulled = 0
+    for i, ev in enumerate(events):
+        if i == stop_at:
+            old.stopped = new.stopped = True
+        got, want = new.handle(ev), old.handle(ev)
+        assert repr(got) == repr(want), (i, ev)
+        assert _state(new) == _state(old), (i, ev)
+        assert repr(new.drain_records()) == repr(old.drain_records()), (i, ev)
+        if type(ev) is OrderAcknowledged or type(ev) is ModifyAcknowledged:
+            acks += 1
+            pulled += bool(got)
+    return acks, pulled
+
+
+def _cores(session) -> tuple[AgentCore, AgentCore]:
+    import numpy as np
+    cfg, _, inst = session
+    return (_CoreAt236138b(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals),
+            AgentCore(cfg, np.random.default_rng(0), tick=inst.tick, sz_decimals=inst.sz_decimals))
+
+
+@pytest.mark.parametrize("stop_frac", [None, 0.3, 0.7])
+def test_acks_have_their_handlers_and_do_as_handles_fall_through_did(session, stop_frac):
+    """Acks (two events in five of a stress session) have handlers of their own, off handle's fall-through: the
+    same round trips to graduation (an order's first ack only, a modify's under its new cloid), the same tracker,
+    and an ack of an order resting after a stop pulled, under the same cloid, as at 236138b. Broken on purpose
+    (_on_modify_ack looking up ``ev.cloid`` for ``ev.new_cloid``), this fails: the ack latency's EWMA parts."""
+    _, events, _ = session
+    old, new = _cores(session)
+    stop_at = None if stop_frac is None else int(stop_frac * len(events))
+    acks, pulled = _replay(session, old, new, stop_at)
+    assert acks > 100
+    assert (pulled > 0) == (stop_at is not None)
+    assert new.graduation._ack_ts > 0.0
