@@ -372,9 +372,10 @@ class ModelScorecard:
         """
         pend = self._pending
         added = 0
-        if self._last_eval_ts != self._last_eval_ts:
-            self._last_eval_ts = ts  # the evaluation timer runs from the first mid
-        if 0.0 < mid < math.inf:
+        last = self._last_eval_ts
+        if last != last:
+            self._last_eval_ts = last = ts  # the evaluation timer runs from the first mid
+        if 0.0 < mid < _INF:
             late = self._max_delay_s
             while pend and pend[0][0] <= ts:
                 due, p, mid0 = pend.popleft()
@@ -385,8 +386,12 @@ class ModelScorecard:
                 else:
                     self._add_outcome(p, 1 if mid > mid0 else 0, 1e4 * math.log(mid / mid0))
                     added += 1
-        if auto_evaluate and self.evaluation_due(ts):
-            self.evaluate(ts)
+        if auto_evaluate:
+            # evaluation_due(ts), written out (every mid, each card: its call was a fifth of a card's mid). Its
+            # ``last == last`` test is left out: a nan ``last`` (a nan ts) makes ``ts - last`` nan, which is ≥ nothing
+            n = self._since_eval
+            if n >= self._eval_every_n or (n != 0 and ts - last >= self._eval_timer_s):
+                self.evaluate(ts)
         return added
 
     def add_outcome(self, p_up: float, up: bool, move_bps: float) -> None:
@@ -774,7 +779,7 @@ class ScorecardSet:
             before = c.verdict
             m = c._metrics  # (its weight, weight()'s, as it was: the metrics are frozen, an evaluation makes new ones)
             n = c._evaluations
-            c.on_mid(ts, mid, auto_evaluate=True)
+            c.on_mid(ts, mid, True)  # (auto_evaluate)
             if c._evaluations != n:
                 if c.verdict is not before or c._metrics.weight != m.weight:
                     changed.append(name)

@@ -739,3 +739,59 @@ def test_timer_runs_from_the_first_mid_with_auto_evaluate():
     assert card.metrics().evaluations == 0  # 2 outcomes, well under 20, timer not yet run out
     card.on_mid(61.0, 102.0, auto_evaluate=True)
     assert card.metrics().evaluations == 1 and card.proven
+
+
+def _card_on_mid_as_at_236138b(self, ts: float, mid: float, auto_evaluate: bool = False) -> int:
+    """ModelScorecard.on_mid at 236138b (evaluation_due called, not written out), verbatim."""
+    pend = self._pending
+    added = 0
+    if self._last_eval_ts != self._last_eval_ts:
+        self._last_eval_ts = ts  # the evaluation timer runs from the first mid
+    if 0.0 < mid < math.inf:
+        late = self._max_delay_s
+        while pend and pend[0][0] <= ts:
+            due, p, mid0 = pend.popleft()
+            if ts - due > late:
+                self.expired += 1
+            elif mid == mid0:
+                self.ties_dropped += 1
+            else:
+                self._add_outcome(p, 1 if mid > mid0 else 0, 1e4 * math.log(mid / mid0))
+                added += 1
+    if auto_evaluate and self.evaluation_due(ts):
+        self.evaluate(ts)
+    return added
+
+
+_steps = st.lists(st.tuples(st.sampled_from(["predict", "mid", "mid", "mid_no_eval"]),
+                            st.one_of(st.sampled_from([0.0, 0.05, 0.3, 1.0]), st.floats(0.0, 3.0),
+                                      st.sampled_from([math.nan] + [0.1] * 9)),
+                            st.one_of(st.floats(99.0, 101.0), st.sampled_from([100.0, 0.0, -1.0, math.inf, math.nan])),
+                            st.floats(0.0, 1.0)), max_size=120)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_steps, st.integers(1, 5), st.floats(0.01, 50.0), st.floats(0.0, 3.0), st.floats(0.1, 4.0))
+def test_a_cards_mid_is_as_it_was_at_236138b_to_the_bit(steps, every_n, timer_s, max_delay_s, horizon_s):
+    """ModelScorecard.on_mid has evaluation_due written out (without its ``last == last`` test: a nan last time
+    makes the difference nan, ≥ nothing): two cards fed the same predictions and mids (times going forward, still
+    and nan; mids moved, tied, 0, negative, inf, nan; evaluations due by count and by timer), one through the
+    on_mid of 236138b kept verbatim, are the same after every step, pickled (every double to the bit) and the
+    outcomes each mid added. Broken on purpose (the count's test ``n > self._eval_every_n`` for ``>=``: an
+    evaluation an outcome late), this fails."""
+    import pickle
+    cfg = ScorecardConfig(evaluate_every_n_outcomes=every_n, evaluate_timer_s=timer_s, min_outcomes=2,
+                          window_outcomes=10, max_resolution_delay_s=max_delay_s)
+    new, old = ModelScorecard("m", cfg), ModelScorecard("m", cfg)
+    ts = 0.0
+    for kind, dt, mid, p in steps:
+        ts = ts + dt if dt == dt else math.nan
+        if kind == "predict":
+            if ts == ts and 0.0 < mid < math.inf:
+                assert new.predict(ts, p, horizon_s, mid) == old.predict(ts, p, horizon_s, mid)
+        else:
+            auto = kind == "mid"
+            assert new.on_mid(ts, mid, auto) == _card_on_mid_as_at_236138b(old, ts, mid, auto)
+        assert pickle.dumps(new) == pickle.dumps(old)
+        if ts != ts:
+            ts = 0.0 if new._last_eval_ts != new._last_eval_ts else new._last_eval_ts
