@@ -1754,9 +1754,12 @@ class AgentCore:
         m0 = c0._metrics  # (each card's metrics(), the attribute behind it: three frames a cycle less)
         m1 = c1._metrics
         m2 = c2._metrics
-        k0, k1, k2, kw0, kw1, kw2 = self._validation_key
-        if not (m0 is k0 and m1 is k1 and m2 is k2 and w0 == kw0 and w1 == kw1 and w2 == kw2):
-            self._validation_key = (m0, m1, m2, w0, w1, w2)
+        # (one tuple compared, not six names unpacked and tested: a tuple's == takes the same object as equal at
+        # once, as `is` did, and new metrics equal to the last, field by field, give the same factors, a pure
+        # function of them; a weight is never nan)
+        vkey = (m0, m1, m2, w0, w1, w2)
+        if vkey != self._validation_key:
+            self._validation_key = vkey
             self._validation = _validation_factors((m0, m1, m2), (w0, w1, w2))
         f0, f1, f2, widen_bps = self._validation
         # each signal's weighted shift of the centre (a factor of 1.0 where validation has none: a·1.0 is a), the
