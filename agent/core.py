@@ -1897,7 +1897,8 @@ class AgentCore:
                 self._below_lot(ts, ov.position, "the safety level's exits")  # (Orange's, Red's: none can close it)
             safety_size = ov.size_factor
         # the risk budget: position-at-risk tapers risk-increasing size to zero at its limit (par_f, of the state)
-        rec.seen = (mid, self.best_bid, self.best_ask, sigma, A, k, real_pos, self.budget.headroom, p_stressed,
+        budget = self.budget  # (its headroom, cap - used, written out: a property's frame a cycle)
+        rec.seen = (mid, self.best_bid, self.best_ask, sigma, A, k, real_pos, budget.cap - budget.used, p_stressed,
                     self.safety.level, g.controller.level, g.confidence, par)  # (g.level without its property)
         if par_f < 1.0 and pos:
             desired = taper_increasing(desired, par_f, pos, self._min_notional, self.lot)
@@ -1944,7 +1945,6 @@ class AgentCore:
         # orders (any change bumps the tracker's version), the exposure of orders ended but still settling (which
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address
         # budget (a reconcile held back by it sends more once the venue's quota report has grown it)
-        budget = self.budget
         out = 0.0  # the position counted out of exposures' reducing side (_liquidation_exposure)
         if desired:
             exposures = tr.exposures()

@@ -532,3 +532,20 @@ def test_the_quote_cycles_validation_memo_holds_as_at_236138b_under_changing_met
     old, new = _cores(session)
     _replay(session, old, new, perturb=np.random.default_rng(7))
     assert any(c._metrics.proven for c in new._cards) or new._validation_key[0] is not None
+
+
+def test_the_quote_cycles_record_sees_the_budgets_headroom_as_at_236138b(session):
+    """The cycle's record takes the address budget's headroom as the property's body, cap - used, written out: the
+    session replayed into the old core (_quote at 236138b, reading the property) and the new, the records compared
+    after every event (the headroom moving, as the budget is spent and reported). Broken on purpose (``budget.used -
+    budget.cap``), this fails."""
+    old, new = _cores(session)
+    _, events, _ = session
+    seen = []
+    for i, ev in enumerate(events):
+        got, want = new.handle(ev), old.handle(ev)
+        assert repr(got) == repr(want), (i, ev)
+        recs, old_recs = new.drain_records(), old.drain_records()
+        assert repr(recs) == repr(old_recs), (i, ev)
+        seen += [r["inputs"]["headroom"] for r in recs if r.get("type") == "cycle"]
+    assert len(set(seen)) > 10 and all(type(h) is int for h in seen)  # (it moves: the budget is spent and reported)
