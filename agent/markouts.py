@@ -45,7 +45,12 @@ class MarkoutQueue:
         in USDC (negative: a rebate), which needs ``sz``; without it the fill pays ``fee_rate`` of its
         notional."""
         per_unit = fee / sz if fee is not None and sz > 0.0 else px * self.fee_rate
-        self._queue((ts + self.horizon_s, side, px, sz, per_unit))
+        due_ts = ts + self.horizon_s
+        due = self._due
+        if due and due_ts < due[-1][0]:  # made before a fill already queued (rare): _queue puts it in its place
+            self._queue((due_ts, side, px, sz, per_unit))
+        else:  # (_queue's own test, written out: every fill, into each horizon's queue)
+            due.append((due_ts, side, px, sz, per_unit))
 
     def take(self, other: MarkoutQueue) -> None:
         """``other``'s fills (of the same horizon) into this queue: the resolved in its sums, the pending in their
