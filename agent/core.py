@@ -476,30 +476,37 @@ class AgentCore:
     # ------------------------------------------------------------------ market data
 
     def _on_book(self, ev: BookUpdated, cmds: list) -> None:
-        if not ev.bids or not ev.asks:
+        # (the event's fields, the touch and the mid read once into locals: every book update hands them to six
+        # models; the same doubles, stored as before)
+        bids = ev.bids
+        asks = ev.asks
+        if not bids or not asks:
             return
-        self.best_bid = ev.bids[0][0]
-        self.best_ask = ev.asks[0][0]
-        self.mid = self.book_mid = 0.5 * (self.best_bid + self.best_ask)
-        self.last_book_ts = ev.ts
+        ts = ev.ts
+        bid = self.best_bid = bids[0][0]
+        ask = self.best_ask = asks[0][0]
+        mid = self.mid = self.book_mid = 0.5 * (bid + ask)
+        self.last_book_ts = ts
         vt = ev.venue_time_ms
         if vt > 0:
             self._book_ms = vt
-            if ev.ts - vt * 1e-3 < self._venue_offset:
-                self._venue_offset = ev.ts - vt * 1e-3
-            self.tracker.feed_ts = vt * 1e-3 + self._venue_offset  # when it was made, on this clock
+            made = vt * 1e-3
+            if ts - made < self._venue_offset:
+                self._venue_offset = ts - made
+            self.tracker.feed_ts = made + self._venue_offset  # when it was made, on this clock
         if self._flatten_on_book:
             self._flatten_on_book = False
-            self._flatten(cmds, ev.ts)  # nothing of the last IOC filled: the position is as it was
-        self.vol.update(ev.ts, self.mid)
+            self._flatten(cmds, ts)  # nothing of the last IOC filled: the position is as it was
+            mid = self.mid
+        self.vol.update(ts, mid)
         sig = self.signals.signals
-        sig[0].update(ev.ts, ev.bids, ev.asks)
-        sig[2].update(ev.ts, self.mid)
-        self.ledger.on_mid(ev.ts, self.mid)
-        self.graduation.on_mid(ev.ts, self.mid)
-        self.regime.on_mid(ev.ts, self.mid)
+        sig[0].update(ts, bids, asks)
+        sig[2].update(ts, mid)
+        self.ledger.on_mid(ts, mid)
+        self.graduation.on_mid(ts, mid)
+        self.regime.on_mid(ts, mid)
         v = self.validation
-        if v.on_mid(ev.ts, self.mid):
+        if v.on_mid(ts, mid):
             self._apply_validation_weights()
         if v.evaluated:  # each evaluation's evidence: why a signal's weight and the degraded count are what they are
             cards = v.cards
