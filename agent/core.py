@@ -1023,9 +1023,11 @@ class AgentCore:
         self.equity = equity
         # before the first snapshot the tracker's position is fills only, not the account's: no position rule
         pos = self.tracker.position if led.anchored else 0.0
-        # SafetyInputs(...) without the NamedTuple's Python-level __new__ (every field given, in order)
+        # SafetyInputs(...) without the NamedTuple's Python-level __new__ (every field given, in order). The error
+        # count asked only when the window holds any (ErrorBurstCounter.count's own first test, 0 then: most ticks)
+        errors = self.errors
         inputs = _tuple_new(SafetyInputs, (ts, equity, collateral, pos, self._max_position,
-                                           degraded, self.reconnect_ts, self.errors.count(ts),
+                                           degraded, self.reconnect_ts, errors.count(ts) if errors._ts else 0,
                                            self.budget.headroom_frac, ts - self.last_book_ts, self.regime._p_stressed))
         safety = self.safety
         before = safety.level

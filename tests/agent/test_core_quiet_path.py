@@ -14,16 +14,19 @@ import pytest
 
 from agent.config import AgentConfig
 from agent.core import (
-    _BUY, _DESIRED, _GREEN, _SNAPSHOT_PARTS, FOR_CANCEL_ALL, AgentCore, ArrivalEstimator, KeptLadder, SafetyOverlay,
-    _new_object, _SignalsOfRecord, _validation_factors, glft_coefficients, glft_half_skew, lot_sizes, overlaid_quotes,
-    reconcile, reducing_side, taper_increasing, touch_ticks, venue_min_size, within_limit,
+    _BUY, _DESIRED, _GREEN, _SNAPSHOT_PARTS, FOR_CANCEL_ALL, AgentCore, ArrivalEstimator, CancelAll, KeptLadder,
+    SafetyInputs, SafetyOverlay, _new_object, _SignalsOfRecord, _tuple_new, _validation_factors, glft_coefficients,
+    glft_half_skew, lot_sizes, overlaid_quotes, overlay_for, reconcile, reducing_side, taper_increasing, touch_ticks,
+    venue_min_size, within_limit,
 )
 from agent.gateway.events import (AFTER_CYCLE, CancelOrder, IpWeightSpent, ModifyAcknowledged, OrderAcknowledged,
                                   RateLimited, Timer)
 
 from recorded_session import recorded_session
+from twin.faults.rejections import RejectionParams
+from twin.params import TwinParams
 
-# bench_agent's stress profile (its config; the twin's rejections as shipped): a 100 ms cycle, 5 levels a side
+# bench_agent's stress profile (its config and the twin's extra rejections): a 100 ms cycle, 5 levels a side
 STRESS = {"session": {"cycle_s": 0.1}, "quoting": {"ladder": {"n_levels": 5, "size_ratio": 1.2}},
           "risk": {"max_position": 0.1},
           "graduation": {"start_level": "FULL", "ceiling": "FULL", "paper_maker_fee_bps": 0.0,
@@ -33,7 +36,8 @@ STRESS = {"session": {"cycle_s": 0.1}, "quoting": {"ladder": {"n_levels": 5, "si
 @pytest.fixture(scope="module")
 def session():
     cfg = AgentConfig.model_validate(STRESS)
-    events, inst = recorded_session(cfg, 3, 90.0)
+    params = TwinParams(rejections=RejectionParams(rates={"Oracle": 0.002, "PerpMargin": 0.001}))
+    events, inst = recorded_session(cfg, 3, 90.0, params)
     return cfg, events, inst
 
 
@@ -417,6 +421,50 @@ class _CoreAt236138b(AgentCore):
             self._records.extend({"type": "scorecard", **cards[name].record()} for name in v.evaluated)
             v.evaluated.clear()
 
+    def _update_safety(self, ts: float, cmds: list, degraded: int) -> None:
+        """At 236138b, verbatim."""
+        led = self.ledger
+        mid = self.mid
+        collateral = self._collateral
+        # the session's net leaves out what the position the session started on had gained or lost before it: a
+        # live run's collateral_usd (the account's value at the start) has that already, and counted again it read
+        # as a drawdown (a Kill selling the position at its loss) or hid one
+        equity = collateral + led.net(mid) if mid == mid else math.nan
+        self.equity = equity
+        # before the first snapshot the tracker's position is fills only, not the account's: no position rule
+        pos = self.tracker.position if led.anchored else 0.0
+        # SafetyInputs(...) without the NamedTuple's Python-level __new__ (every field given, in order)
+        inputs = _tuple_new(SafetyInputs, (ts, equity, collateral, pos, self._max_position,
+                                           degraded, self.reconnect_ts, self.errors.count(ts),
+                                           self.budget.headroom_frac, ts - self.last_book_ts, self.regime._p_stressed))
+        safety = self.safety
+        before = safety.level
+        level = safety.update(inputs)
+        # the overlay is a pure function of the level and the position: most ticks see both unchanged
+        if level is not self._overlay_level or pos != self._overlay_pos or self.overlay is not self._overlay_made:
+            self.overlay = self._overlay_made = overlay_for(level, pos, self.cfg.safety)
+            self._overlay_level = level
+            self._overlay_pos = pos
+        if level != before:
+            t = safety.history[-1] if safety.history else None
+            self._records.append({"type": "safety", "ts": ts, "from": int(before), "to": int(level),
+                                  "reason": t.reason if t else ""})
+        if self.overlay.cancel_all and not self.stopped:
+            # Kill: pull everything now (cancels may spend the reserved quota) and stop quoting;
+            # flatten through the book with a reduce-only IOC when configured
+            self.stopped = True
+            cmds.append(CancelAll(tuple(self.tracker.live_set)))  # (those known cancelled at once, as at shutdown)
+            self._last_pull_ts = ts
+            # arm the venue's dead-man's switch too: if our cancels are lost, the venue pulls the rest
+            # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal)
+            if ts >= self._dead_man_retry_ts:
+                self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
+            self._records.append(self._postmortem(ts))
+            self._flatten_due = self.cfg.safety.kill_action == "flatten"  # the overlay's flag needs a known position
+            self._flatten_goal = self._flatten_goal or self._flatten_due
+            if self._flatten_due and self.reconciled:
+                self._flatten(cmds, ts)  # otherwise when a snapshot has reconciled the position (_on_snapshot)
+
     def _on_bbo(self, ev, cmds: list) -> None:
         """At 236138b, verbatim."""
         if self.best_bid == self.best_bid:  # (a book already)
@@ -441,7 +489,7 @@ class _CoreAt236138b(AgentCore):
         self._paper_trade(ev, side, made)
 
 
-_PARTS = ("signals", "ledger", "validation", "safety", "regime", "vol", "arrivals", "budget", "overlay")
+_PARTS = ("signals", "ledger", "validation", "safety", "regime", "vol", "arrivals", "budget", "overlay", "errors")
 
 
 def _state(core: AgentCore) -> tuple:
@@ -483,13 +531,14 @@ def _perturb(rng: np.random.Generator, cores: tuple[AgentCore, AgentCore]) -> No
 
 
 def _replay(session, old: AgentCore, new: AgentCore, stop_at: int | None = None,
-            perturb: np.random.Generator | None = None) -> tuple[int, int]:
+            perturb: np.random.Generator | None = None) -> tuple[int, int, int]:
     """Both cores fed the session's events, compared after each; ``stop_at``: both stopped (as a kill leaves
     them) from that event on, so that acks landing after it are pulled. Returns the acks handled, and how many of
-    them sent a command (a pull)."""
+    them sent a command (a pull), and the timer ticks that found errors in the error counter's window."""
     _, events, _ = session
-    acks = pulled = 0
+    acks = pulled = busy = 0
     for i, ev in enumerate(events):
+        busy += type(ev) is Timer and bool(new.errors._ts)
         if i == stop_at:
             old.stopped = new.stopped = True
         if perturb is not None and type(ev) is Timer and ev.name != AFTER_CYCLE and perturb.random() < 0.1:
@@ -501,7 +550,7 @@ def _replay(session, old: AgentCore, new: AgentCore, stop_at: int | None = None,
         if type(ev) is OrderAcknowledged or type(ev) is ModifyAcknowledged:
             acks += 1
             pulled += bool(got)
-    return acks, pulled
+    return acks, pulled, busy
 
 
 def _cores(session) -> tuple[AgentCore, AgentCore]:
@@ -519,7 +568,7 @@ def test_acks_have_their_handlers_and_do_as_handles_fall_through_did(session, st
     _, events, _ = session
     old, new = _cores(session)
     stop_at = None if stop_frac is None else int(stop_frac * len(events))
-    acks, pulled = _replay(session, old, new, stop_at)
+    acks, pulled, _ = _replay(session, old, new, stop_at)
     assert acks > 100
     assert (pulled > 0) == (stop_at is not None)
     assert new.graduation._ack_ts > 0.0
@@ -599,3 +648,14 @@ def test_a_book_update_is_handled_as_at_236138b(session):
         assert repr(new.drain_records()) == repr(old.drain_records()), (i, ev)
         books += type(ev).__name__ == "BookUpdated"
     assert books > 100 and new._venue_offset < math.inf
+
+
+def test_the_safety_inputs_error_count_is_asked_only_of_a_window_with_errors_as_at_236138b(session):
+    """The quote cycle's safety inputs ask the error counter only when its window holds any (count's own first test):
+    the session replayed into the old core (_update_safety at 236138b, verbatim, asking every tick) and the new,
+    compared after every event (the escalator and the error counter pickled among the state), the session's errors
+    (rejections) seen. Broken on purpose (the count asked only of an empty window, ``if not errors._ts``: the window
+    is never pruned), this fails."""
+    old, new = _cores(session)
+    _, _, busy = _replay(session, old, new)
+    assert busy > 100  # (ticks with errors in the window: the count asked)
