@@ -444,14 +444,20 @@ class Ledger:
         equity off for good, test_a_block_given_out_of_order_that_leaves_the_ledger_flat_mid_block_keeps_the_net_pnl;
         so a close to flat from an anchor whose entry price the wire rounded, as the test after it.)
         Where the ledger's figure is the venue's and nothing is left, the arithmetic is as before the identity."""
-        self._keep_decimals(sz)
+        # (_keep_decimals' first test and _on_lot written out: every fill, and nearly every one is on the lot)
+        d = self.sz_decimals
+        if d is not None and round(sz, d) != sz:  # off the lot: the finer one kept (which _on_lot below rounds to)
+            self._keep_decimals(sz)
+            d = self.sz_decimals
         start = self.position
         entry = self.entry_px
         signed = side * sz
         own = 0.0
         if start != 0.0 and (start > 0) != (side > 0):
             own = (px - entry) * min(sz, abs(start)) * (1.0 if start > 0 else -1.0)
-        end = self._on_lot(start + signed)
+        end = start + signed
+        if d is not None:
+            end = round(end, d)
         if abs(end) < 1e-12:
             end = 0.0
         venues = closed_pnl is not None and abs(own - closed_pnl) > 1e-6 + 1e-9 * px * sz  # (the wire's 6 decimals)
