@@ -936,7 +936,10 @@ class AgentCore:
                 live = [o for o in tr.live_orders()
                         if o.state is not _PENDING_CANCEL and not o.cancel_answered]
                 if live:
-                    cmds.append(Batch(tuple(CancelOrder(o.cloid) for o in live)))
+                    # no more than the budget lets cancels send: past its limit, the venue's slow lane alone
+                    live = live[:self.budget.pull_room(ts, len(live))]
+                    if live:
+                        cmds.append(Batch(tuple(CancelOrder(o.cloid) for o in live)))
             self._pull_paper()
             return
         cycle_s = self._cycle_s
@@ -945,7 +948,7 @@ class AgentCore:
         if ts - self.last_requote_ts < due and self._ticks_since_requote * cycle_s < due:
             ov = self.overlay
             if (ov.single_side is not None or ov.reduce_only) and tr.live_set:  # Orange and above
-                self._pull_forbidden(cmds)
+                self._pull_forbidden(ts, cmds)
             return
         # the IP weight nearly spent: the cycle's cancels alone, in the share kept for them (one action, weight 1)
         # (or the venue's quota not yet reported, with a poll out: RequestBudget.awaiting_report)
@@ -992,13 +995,16 @@ class AgentCore:
             self._records.append({"type": "ip_weight_hold", "ts": ts, "state": "held", "why": _IP_HOLD_WHY,
                                   "ip_used": used, "ip_quote_limit": limit})
 
-    def _pull_forbidden(self, cmds: list) -> None:
+    def _pull_forbidden(self, ts: float, cmds: list) -> None:
         """Between requotes (stretched up to 20 cycles as the address budget runs low), cancel at once the orders
         the safety level now forbids: a side it no longer quotes, or, at Red, anything not reduce-only. Left to
         the next requote, a bid rested and filled for 7 s at Red, the level meant to stop adding risk (the cycle
-        that sends them out also books them: an order already being cancelled is not asked again)."""
+        that sends them out also books them: an order already being cancelled is not asked again). No more than
+        the budget lets cancels send (``RequestBudget.pull_room``): past its limit, the venue's slow lane alone."""
         forbids = self.overlay.forbids
         gone = [o for o in self.tracker.live_orders() if o.state in _PULLABLE and forbids(o.side, o.reduce_only)]
+        if gone:
+            gone = gone[:self.budget.pull_room(ts, len(gone))]
         if gone:
             cmds.append(Batch(tuple(CancelOrder(o.cloid) for o in gone)) if len(gone) > 1
                         else CancelOrder(gone[0].cloid))

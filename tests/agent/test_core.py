@@ -836,6 +836,46 @@ def test_a_level_that_forbids_resting_orders_pulls_them_at_once_between_stretche
     assert not _cancelled(core.handle(Timer(1.5)))  # being cancelled: not asked again
 
 
+@pytest.mark.parametrize("pull", ["Red's", "the book gone stale"])
+def test_past_the_cancels_limit_a_pull_between_requotes_sends_one_request_each_slow_lane_period(pull):
+    """Past the venue's limit for cancels (min(cap + 100000, 2 x cap): 25,000 used of a 10,000 cap, the limit 20,000)
+    the venue lets one request through every 10 s, its slow lane, and refuses the rest. Red (exchange health: the
+    budget past its cap) pulls the orders it forbids between requotes (_pull_forbidden), a stale book every live order:
+    neither asked the budget, and sent their cancels at every tick, refused 18 times in the 10 s before the lane let
+    one through (a burst of 19 errors, the cascade rule's 10 passed twice over). Now each holds its cancels to the
+    cancels' headroom, and at its end sends one request a lane period: the orders go all the same, within two."""
+    from twin.messages import ActionErr, CancelAction, CancelByCloidAction
+    from twin.seeding import set_quota_remaining, set_traded_volume
+    ex, gw, core, driver, sent, records = _heartbeat_session(None, usd_per_request=1e9, far=True)
+    ex.env.run(until=40.0)
+    assert len(ex.open_orders(gw.user)) == 6 and core.safety.level is SafetyLevel.GREEN
+    acts: list = []  # (ts, refused) of every cancel action the twin is sent
+    submit = ex.submit
+
+    def spied(user, action, on_reply, *a, **kw):
+        if isinstance(action, (CancelAction, CancelByCloidAction)):
+            k = len(acts)
+            acts.append([ex.env.now, False])
+
+            def replied(reply) -> None:
+                acts[k][1] = isinstance(reply, ActionErr)
+                on_reply(reply)
+            return submit(user, action, replied, *a, **kw)
+        return submit(user, action, on_reply, *a, **kw)
+    ex.submit = spied
+    set_traded_volume(ex, gw.user, "BTC", 0.0)  # the cap falls back to the 10,000 buffer ...
+    set_quota_remaining(ex, gw.user, -15_000)  # ... and 25,000 are used: past the cancels' 20,000
+    if pull == "the book gone stale":
+        gw.conn.unsubscribe("l2Book", "BTC")
+    ex.env.run(until=70.0)
+    assert core.safety.level is SafetyLevel.RED and core.budget.cancel_headroom < 0
+    assert not ex.open_orders(gw.user) and not core.tracker.live_set  # pulled all the same
+    times = [ts for ts, _ in acts]
+    assert times and all(b - a >= 10.0 for a, b in zip(times, times[1:]))  # one a lane period
+    assert len([ts for ts, refused in acts if refused]) <= 1  # (the first, if the lane was not yet open)
+    assert times[-1] < 40.0 + 2 * core.budget.cfg.slow_lane_s + core.cfg.session.quota_poll_s
+
+
 def test_with_the_ip_weight_near_its_limit_the_cycle_still_cancels_what_the_market_left_behind():
     """Above 75% of the minute's IP weight the quote cycle places and modifies nothing, and sends its cancels
     (the 25% kept for them): it returned before reconcile, and bids stood 2% above a falling market."""
@@ -3608,7 +3648,7 @@ def test_a_no_quote_reconcile_held_back_by_the_cancels_limit_cancels_once_a_quot
     same orders, pulls what fits, as a core that reconciles every cycle does. Without that part in the no-quote key
     (tr.version, budget.cap, budget.used) that cycle was skipped, the orders left resting. (At the default
     budget.max_stretch the spent budget stretches the requote interval 20-fold, and Red (exchange health) pulls the
-    orders between requotes, _pull_forbidden, which does not ask the budget: max_stretch 1 leaves every tick a
+    orders between requotes, _pull_forbidden, past the limit in the venue's slow lane: max_stretch 1 leaves every tick a
     requote, the cancels reconcile's alone.)"""
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "SHADOW"}, "session": {"cycle_s": 0.1},
                                       "budget": {"max_stretch": 1.0}})

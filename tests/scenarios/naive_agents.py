@@ -45,7 +45,7 @@ class NaiveKillSwitch(AgentCore):
     def __init__(self, config, rng, **kw) -> None:
         super().__init__(_config_with(config, budget={"reserve_frac": 0.0, "cancel_extra": 0}), rng, **kw)
 
-    def _pull_forbidden(self, cmds: list) -> None:
+    def _pull_forbidden(self, ts: float, cmds: list) -> None:
         """The original left a level's orders to the next requote."""
 
     def _update_safety(self, ts: float, cmds: list, degraded: int) -> None:
