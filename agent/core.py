@@ -1950,17 +1950,13 @@ class AgentCore:
                     self._below_lot(ts, pos, "Shadow's exits")
             else:
                 desired = []
-        # nothing changed since the last reconcile (same quotes, no order news): nothing to send
         tr = self.tracker
-        rec.steps = (half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
-                     floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
-                     exit_mult, safety_size, safety_exit, par_size, shadow_exits, paper_pos if shadow else None,
-                     g.limit_scale)
         # everything reconcile reads: the desired quotes (the ladder's key, the overlay, the level, the taper), the
         # orders (any change bumps the tracker's version), the exposure of orders ended but still settling (which
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address
         # budget (a reconcile held back by it sends more once the venue's quota report has grown it)
         out = 0.0  # the position counted out of exposures' reducing side (_liquidation_exposure)
+        liq = None  # the record's step when it is (the price, the mid's distance from it, the position counted out)
         if desired:
             exposures = tr.exposures()
             if self._liq_px:  # a position the venue may liquidate
@@ -1968,6 +1964,8 @@ class AgentCore:
                 if near is not exposures:  # (counted out of reduce-only quotes' room: reconcile gives it back)
                     exposures = near
                     out = abs(tr.position)
+                    lq = self._liq_px
+                    liq = (lq, (mid - lq if tr.position > 0.0 else lq - mid) / mid, tr.position)
             state = (key, tr.version, exposures, ov, g.controller.level, par_f, limit, budget.cap, budget.used,
                      cancel_only)
         else:
@@ -1979,7 +1977,11 @@ class AgentCore:
             if tr.settling:  # (asked all the same: it lets lapsed entries go from the settling sums, in their order)
                 tr.exposures()
             state = (tr.version, budget.cap, budget.used)
-        if state == self._reconciled_state:
+        rec.steps = (half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
+                     floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
+                     exit_mult, safety_size, safety_exit, par_size, shadow_exits, paper_pos if shadow else None,
+                     g.limit_scale, liq)
+        if state == self._reconciled_state:  # nothing changed since the last reconcile (same quotes, no order news)
             return []
         cmds = reconcile(desired, tr, tick=tick, lot=self.lot, max_position=limit,
                          budget=budget, cloids=self.cloids, cfg=self._reconcile_cfg,
@@ -2000,7 +2002,9 @@ class AgentCore:
         adds to it keeps its room, and so do reduce-only quotes (reconcile's ``reducing_out``: the venue refuses one
         on a flat account, and held to the limit alone, Red's exits of a short of 318 beside 82 of room were cut
         from 95 to 40, decisions_diff's chaos_0122). (Pulling on the liquidation's fill comes too late: the cancel
-        lands after them.)
+        lands after them.) A cycle it sizes says so in its record: its last steps, the price, the mid's distance
+        from it and the position counted out (``CycleDecisionRecord.adjustments``), else the operator reading the
+        log could not tell why that side was cut.
 
         Why 1% of the mid: it is the nearest a position opened at the venue's highest maximum leverage is at its
         entry (50x, hyperliquid.md §1's meta: the maintenance margin half the initial, 1/50 - 1/100 of the price;

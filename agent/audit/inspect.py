@@ -624,6 +624,9 @@ def _describe_cycle(rec: dict, wall: bool) -> list[str]:
     if steps:
         out.append("  steps       (in the order applied: value, and what it moved)")
         out += [f"    {name:<22} {_num(value):>14}  {moved}" for name, value, moved in steps]
+        liq = {name: value for name, value, _ in steps if name.startswith("liquidation_")}
+        if liq:
+            out.append("  " + _liquidation_text(liq, i.get("mid")))
     sigs = rec.get("signals", [])
     if sigs:
         out.append("  signals     " + ";  ".join(f"{s.get('name')} p_up {_num(s.get('p_up'), 3)} weight "
@@ -635,6 +638,20 @@ def _describe_cycle(rec: dict, wall: bool) -> list[str]:
     cmds = rec.get("commands", [])
     out.append("  sent        " + ("; ".join(cmds) if cmds else "nothing"))
     return out
+
+
+def _liquidation_text(steps: dict, mid) -> str:
+    """The liquidation rule's steps in a cycle (AgentCore._liquidation_exposure) as the sentence that says why its
+    reducing side was sized down."""
+    px, distance, out = (steps.get(k) for k in ("liquidation_px", "liquidation_distance", "liquidation_counted_out"))
+    side = "asks" if isinstance(out, (int, float)) and out > 0 else "bids"
+    if isinstance(distance, (int, float)):
+        where = (f"is {_num(100.0 * distance, 3)}% (of the mid) from" if distance >= 0.0 else
+                 f"is {_num(-100.0 * distance, 3)}% (of the mid) past")
+    else:
+        where = "is near"
+    return (f"liquidation mid {_num(mid)} {where} the liquidation price {_num(px)} (the last snapshot's): the {side} "
+            f"sized as if the venue had taken the position ({_num(out)} counted out), to the limit alone")
 
 
 def _quote(q: list) -> str:

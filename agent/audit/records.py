@@ -66,7 +66,7 @@ class CycleDecisionRecord:
         if not self.steps:
             return []
         (half, regime, safety, exposure, skew, fee, floor, widen, bid, ask, size_mult, exit_mult, safety_size,
-         safety_exit, par, shadow, paper, limit) = self.steps
+         safety_exit, par, shadow, paper, limit, liq) = self.steps
         out = [("glft_half_spread", half, "spread"), ("regime_spread_mult", regime, "spread"),
                ("safety_spread_mult", safety, "spread"), ("exposure_spread_mult", exposure, "spread"),
                ("inventory_skew", skew, "center")]
@@ -84,6 +84,13 @@ class CycleDecisionRecord:
                               ("exposure_limit_scale", limit, "limit")):
             if v is not None:
                 out.append((name, v, kind))
+        if liq is not None:
+            # the mid near the position's liquidation price (AgentCore._liquidation_exposure): reconcile counted the
+            # position out of the reducing side's room, as if the venue had taken it, which held that side to the
+            # limit alone. Last: it is applied where reconcile sizes the quotes against the limit
+            lq, distance, counted_out = liq
+            out += [("liquidation_px", lq, "limit"), ("liquidation_distance", distance, "limit"),
+                    ("liquidation_counted_out", counted_out, "limit")]
         return out
 
     @property

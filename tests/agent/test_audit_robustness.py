@@ -59,6 +59,52 @@ def test_a_run_whose_journal_ends_at_its_shutdown_replays_identically(tmp_path, 
     assert run.difference[2] == "(the replay gives no more records)" and run.difference[0] == run.records + 1
 
 
+def test_a_run_whose_cycles_the_liquidation_rule_sized_replays_identically_and_the_audit_says_the_rule(
+        tmp_path, capsys):
+    """Cycles whose reducing side the liquidation rule sized down (AgentCore._liquidation_exposure) carry its steps
+    (liquidation_px, liquidation_distance, liquidation_counted_out) in their records, which the replay gives as the
+    run logged them, and the audit's view of such a cycle says the rule in words. A twin session at Full whose
+    snapshots, as the core gets them (and the journal holds them), put the position's liquidation price 0.2% from its
+    entry, within the rule's 1% of the mid while the mid stays near it (the twin's BTC account, well margined, has
+    none: the venue's null)."""
+    import dataclasses
+    import math
+
+    from agent.config import AgentConfig
+    from agent.gateway.events import AccountSnapshot
+
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
+    ex, driver, log, j = journalled_session(tmp_path, cfg, 2)
+    handle = driver.on_event
+
+    def on_event(event):  # (between the gateway and the driver: what the core gets is what the journal holds)
+        if type(event) is AccountSnapshot and event.position:
+            event = dataclasses.replace(event, liquidation_px=event.entry_px * (1.0 - math.copysign(0.002,
+                                                                                                 event.position)))
+        handle(event)
+    driver.on_event = on_event
+    driver.start()
+    ex.env.run(until=150.0)
+    log.close()
+    j.close()
+    records, _ = read_log(tmp_path / "decisions.jsonl")
+    near = [r for r in records if r["type"] == "cycle" and any(a[0] == "liquidation_px" for a in r["adjustments"])]
+    assert len(near) > 10, len(near)
+    (run,) = replay_folder(tmp_path)
+    assert run.identical and run.records == len(records) - 1  # every record but the start line
+    rec = near[0]
+    steps = {a[0]: a[1] for a in rec["adjustments"]}
+    pos = rec["inputs"]["position"]
+    assert steps["liquidation_counted_out"] == pos != 0.0
+    lq, mid = steps["liquidation_px"], rec["inputs"]["mid"]
+    assert steps["liquidation_distance"] == pytest.approx(math.copysign(1.0, pos) * (mid - lq) / mid, rel=1e-12)
+    assert steps["liquidation_distance"] < 0.01
+    assert main([str(tmp_path), "--at", str(rec["ts"])]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"cycle {rec['cycle']} at ") and "the liquidation price" in text
+    assert f"sized as if the venue had taken the position ({pos:.10g} counted out)" in text, text
+
+
 def test_sigterm_during_a_replay_exits_143_saying_it_is_incomplete(tmp_path, signalled_once_started):
     """``kill PID`` killed a replay (minutes, for a week's journal) as kill -9 does (exit -15, nothing said); it now
     ends as Ctrl-C does, naming the signal."""

@@ -117,3 +117,42 @@ def test_near_its_liquidation_price_the_reduce_only_exits_keep_their_room(level,
     assert far and all(p.reduce_only for p in far + near), (far, near)
     assert sum(p.sz for p in far) == pytest.approx(abs(pos), abs=1e-9), far
     assert [(p.side, p.px, p.sz) for p in near] == [(p.side, p.px, p.sz) for p in far]
+
+
+def _first_record(position: float, liquidation_px: float, level: str = "FULL") -> dict:
+    """The decision record of a core's first cycle at ``level`` holding ``position`` (liquidation price
+    ``liquidation_px``), as the log writes it."""
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": level}, "risk": {"max_position": LIMIT},
+                                      "quoting": {"order_size": 0.004, "ladder": {"n_levels": 5}}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, position, MID, 1e3, 50.0, (), liquidation_px=liquidation_px))
+    core.handle(BookUpdated(0.1, "BTC", ((MID - 100.0, 1.0),), ((MID + 100.0, 1.0),)))
+    core.handle(Timer(0.5))
+    (rec,) = [r for r in core.drain_records() if r["type"] == "cycle"]
+    return rec
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["long", "short"])
+def test_the_cycle_record_says_when_the_liquidation_rule_sized_the_reducing_side(sign):
+    """An operator reading the decision log must be able to tell why a side was sized down: the cycle whose
+    exposures the rule changed lists it among its adjustments (last: it is applied where reconcile sizes the
+    quotes), with the price it measured from, the distance of the mid from it (a fraction of the mid; the side
+    the position is on) and the position counted out of the reducing side's room. The rule's text in the audit's
+    view of the cycle names all of them."""
+    from agent.audit.inspect import describe_cycle
+    liq = MID * (1.0 - sign * 0.5 * LIQUIDATION_NEAR)
+    rec = _first_record(sign * POSITION, liq)
+    names = [a[0] for a in rec["adjustments"]]
+    assert names[-3:] == ["liquidation_px", "liquidation_distance", "liquidation_counted_out"], names
+    steps = {a[0]: (a[1], a[2]) for a in rec["adjustments"]}
+    assert steps["liquidation_px"] == (liq, "limit")
+    assert steps["liquidation_distance"][0] == pytest.approx(0.5 * LIQUIDATION_NEAR, rel=1e-9)
+    assert steps["liquidation_counted_out"] == (sign * POSITION, "limit")
+    text = "\n".join(describe_cycle(rec, False))
+    assert f"liquidation mid 100000 is 0.5% (of the mid) from the liquidation price {liq:g}" in text, text
+    assert f"the {'asks' if sign > 0 else 'bids'} sized as if the venue had taken the position" in text, text
+    # far from it (or with none known), the cycle took no such step, and its record is as before the rule was said
+    for far in (MID * (1.0 - sign * 1.5 * LIQUIDATION_NEAR), 0.0):
+        rec = _first_record(sign * POSITION, far)
+        assert not [a for a in rec["adjustments"] if a[0].startswith("liquidation")], rec["adjustments"]
+        assert "liquidation price" not in "\n".join(describe_cycle(rec, False))
