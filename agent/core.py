@@ -200,9 +200,22 @@ class AgentCore:
         self._flatten_ts = -math.inf
         self._flatten_on_book = False  # the last flatten IOC matched nothing: again at the next book
         self._snapshot_ts = -math.inf  # when the last account snapshot arrived
-        # the last snapshot's liquidation price of its position (0: none known), and whether that was a long
+        # the position's liquidation price (0: none known), and whether that is a long's: the last snapshot's, moved
+        # nearer by our fills since (_liq_follow) where the snapshot said how the venue margins the position
         self._liq_px = 0.0
         self._liq_long = False
+        self._liq_snapshot_px = 0.0  # the snapshot's own, for the decision record
+        # the margin the price moves by (_liq_follow): (maintenance fraction, 1 / leverage, isolated), None where not
+        # told; the position it was last moved to; and its Z, the price times (position - maintenance x |position|)
+        self._liq_margin: tuple | None = None
+        self._liq_pos = 0.0
+        self._liq_z = 0.0
+        # the nearest price each side has had since the snapshot (a long's highest, a short's lowest; 0: none), the
+        # snapshot's among them: the one in use is the position's side's
+        self._liq_near = [0.0, 0.0]
+        # the price and fee of each fill the tracker booked past its snapshot watermark, by tid: the next snapshot's
+        # position holds none of those left above its watermark, which move its price as later ones do
+        self._fill_px: dict[int, tuple[float, float]] = {}
         self.best_bid = math.nan
         self.best_ask = math.nan
         self.mid = math.nan
@@ -587,7 +600,10 @@ class AgentCore:
     def _on_fill(self, ev: FillReceived, cmds: list) -> None:
         tracker = self.tracker
         new = ev.tid not in tracker.seen_tids
+        before = tracker.position
         excess = tracker.on_fill(ev)
+        if tracker.position != before:  # booked past the snapshot's watermark: it moves the liquidation price
+            self._liq_fill(ev, tracker.position, before)
         if new:
             sz, fee, closed_pnl = ev.sz, ev.fee, ev.closed_pnl
             made = self._made_at(ev.ts, ev.tid)
@@ -819,8 +835,9 @@ class AgentCore:
             return
         self.snapshot_pending = False
         self._snapshot_ts = ev.ts
-        self._liq_px = ev.liquidation_px if ev.position else 0.0
+        self._liq_snapshot_px = self._liq_px = ev.liquidation_px if ev.position else 0.0
         self._liq_long = ev.position > 0.0
+        self._liq_from_snapshot(ev)
         self._snapshot_backoff_s = _SNAPSHOT_RETRY_S
         if self.ledger.pending:
             self._settle_excess(ev)
@@ -1956,7 +1973,9 @@ class AgentCore:
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address
         # budget (a reconcile held back by it sends more once the venue's quota report has grown it)
         out = 0.0  # the position counted out of exposures' reducing side (_liquidation_exposure)
-        liq = None  # the record's step when it is (the price, the mid's distance from it, the position counted out)
+        # the record's step when it is (the price, the mid's distance from it, the position counted out, and the last
+        # snapshot's price where our fills since moved it)
+        liq = None
         if desired:
             exposures = tr.exposures()
             if self._liq_px:  # a position the venue may liquidate
@@ -1965,7 +1984,9 @@ class AgentCore:
                     exposures = near
                     out = abs(tr.position)
                     lq = self._liq_px
-                    liq = (lq, (mid - lq if tr.position > 0.0 else lq - mid) / mid, tr.position)
+                    snap = self._liq_snapshot_px
+                    liq = (lq, (mid - lq if tr.position > 0.0 else lq - mid) / mid, tr.position,
+                           snap if snap != lq else None)
             state = (key, tr.version, exposures, ov, g.controller.level, par_f, limit, budget.cap, budget.used,
                      cancel_only)
         else:
@@ -1989,6 +2010,91 @@ class AgentCore:
                          reducing_out=out)
         self._reconciled_state = None if cmds else state
         return cmds
+
+    def _liq_fill(self, ev: FillReceived, after: float, before: float) -> None:
+        """A fill the tracker booked (the position ``before`` it, ``after`` it): kept for the next snapshot (whose
+        position may not hold it), and the liquidation price moved by it (``_liq_follow``)."""
+        fill_px = self._fill_px
+        booked = after - before
+        fee = ev.fee * abs(booked) / ev.sz
+        fill_px[ev.tid] = (ev.px, fee)
+        if len(fill_px) > _FILL_PX_KEEP:  # (no snapshot for long: an outage; the oldest go, as the tracker's tids)
+            del fill_px[next(iter(fill_px))]
+        if self._liq_margin is not None:
+            if before != self._liq_pos:  # the tracker took the venue's position since (a snapshot asked before a
+                self._liq_margin = None  # reconnect): the price is not of it; the snapshot's is kept, as before
+            else:
+                self._liq_follow(after, booked, ev.px, fee)
+
+    def _liq_from_snapshot(self, ev: AccountSnapshot) -> None:
+        """The margin model of a snapshot's position, where it tells its margin and a liquidation price: the price
+        moved at once by the fills the tracker holds past the snapshot's watermark (in the position now, not in the
+        venue's then), in their time order (their tids)."""
+        fill_px = self._fill_px
+        recent = self.tracker.recent_fills
+        for tid in [t for t in fill_px if t not in recent]:  # (in the snapshot's position, or dropped)
+            del fill_px[tid]
+        pos, lq = ev.position, ev.liquidation_px
+        if not (pos and lq > 0.0 and ev.max_leverage > 0.0 and ev.leverage > 0.0):
+            self._liq_margin = None  # not told, or none to move (the venue's null: Z is not known, only its sign)
+            return
+        m = 0.5 / ev.max_leverage
+        self._liq_margin = (m, 1.0 / ev.leverage, ev.isolated)
+        self._liq_near = [lq, 0.0] if pos > 0.0 else [0.0, lq]
+        self._liq_pos = pos
+        self._liq_z = lq * (pos - m * abs(pos))
+        for tid in sorted(recent):
+            if tid not in fill_px:  # (booked before the core kept prices: a journal of older code, replayed)
+                self._liq_margin = None
+                return
+            px, fee = fill_px[tid]
+            self._liq_follow(self._liq_pos + recent[tid], recent[tid], px, fee)
+        self._liq_pos = self.tracker.position  # (summed in another order: the one the next fill is booked on)
+
+    def _liq_follow(self, s1: float, booked: float, px: float, fee: float) -> None:
+        """The liquidation price moved by a fill of ``booked`` (signed) at ``px`` paying ``fee``, which took the
+        position to ``s1``, as the venue's own margin rules move it (hyperliquid.md §1's clearinghouseState,
+        twin/accounts.py's liquidation_px): with m the maintenance fraction (1 / (2 x max leverage)) and s the
+        position, the price L solves equity(L) = m |s| L, which is L = Z / (s - m |s|) with Z = s x entry - the
+        collateral (an isolated position's margin; a cross one's the dex's cross balance, its other positions held).
+        A fill moves Z without recomputing any margin: on a cross position by its notional and its fee (paid from the
+        balance), whatever it opens or closes; on an isolated one, adding moves notional / leverage into its margin,
+        reducing releases its share (L stays), and what opens after zero margins afresh. Exact but for funding and
+        margin tiers; the price in use only ever moves nearer (a long's up, a short's down) until the next snapshot,
+        each side's apart (the snapshot's side never farther than the snapshot's price): a cross position reduced
+        has it farther, and a new isolated one opened after a close (or a liquidation) may have, which the venue
+        will say."""
+        m, inv_lev, isolated = self._liq_margin
+        s = self._liq_pos
+        if abs(s1) < 1e-12:
+            s1 = 0.0
+        z = self._liq_z
+        if not isolated:
+            z += booked * px + fee
+        elif s and (s > 0.0) == (booked > 0.0):  # added to
+            z += booked * px - abs(booked) * px * inv_lev
+        elif s and s1 and (s1 > 0.0) == (s > 0.0):  # reduced: its margin's share released with its size
+            self._liq_z = z * s1 / s
+            self._liq_pos = s1
+            return  # (its price stays: worked out again, it came out an ulp nearer, a move the record said)
+        else:  # closed, opened, or flipped: what is left opened at px
+            z = s1 * px - abs(s1) * px * inv_lev
+        self._liq_z = z
+        self._liq_pos = s1
+        if not s1:
+            return  # (flat: nothing to be near; what opens from here has its own price, or its side's nearer one)
+        lq = z / (s1 - m * abs(s1))
+        near = self._liq_near
+        if s1 > 0.0:
+            if lq > near[0]:  # (a long's price <= 0: the venue's null, no positive price liquidates it)
+                near[0] = lq
+            self._liq_px = near[0]
+            self._liq_long = True
+        else:
+            if lq > 0.0 and (not near[1] or lq < near[1]):
+                near[1] = lq
+            self._liq_px = near[1]
+            self._liq_long = False
 
     def _liquidation_exposure(self, exposures: tuple[float, float], pos: float, mid: float) -> tuple[float, float]:
         """The tracker's exposures (buys, sells out), with the position counted as out on its reducing side when
@@ -2016,8 +2122,11 @@ class AgentCore:
         prices (markPx beside midPx), which on a thin book can stand apart from its mid; and a cycle's orders fly
         for a round trip, over which and a cycle a calm market moves a few bps. A jump larger than that while they
         fly is not covered; once it is in the mid, the next cycle is sized for it. The price is the last snapshot's
-        (one at least every audit_interval_s): an isolated position's does not move with the mark, and it is used
-        for a position on its own side only (one flipped since has none known)."""
+        (one at least every audit_interval_s; a position's own does not move with its mark), moved by our fills
+        since where the snapshot told how the venue margins the position (``_liq_follow``): a position grown since
+        has a nearer one (a cross long of 0.002 whose snapshot said 2.8% under the mid, bought to 0.004 at the mid,
+        is 0.9% from it: test_liquidation_sizing). Not told, the snapshot's is used for a position on its own side
+        only (one flipped since has none known)."""
         lq = self._liq_px
         if self._liq_long:
             if pos > 0.0 and mid - lq < LIQUIDATION_NEAR * mid:
@@ -2100,6 +2209,7 @@ _SNAPSHOT_RETRY_S = 1.0
 # the distance to the liquidation price, a fraction of the mid, within which the reducing side is sized as if the
 # venue could take the position before its orders land (AgentCore._liquidation_exposure says why 1%)
 LIQUIDATION_NEAR = 0.01
+_FILL_PX_KEEP = 4096  # fills' prices kept for the next snapshot (AgentCore._fill_px): a few minutes' at the busiest
 # a flatten with the budget down to the cancel reserve and no order left to cancel: one IOC from the reserve this
 # often (the venue lets one request per 10 s through an exhausted budget), and never its last items (a pull's)
 _RESERVE_IOC_S = 10.0

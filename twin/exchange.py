@@ -2059,6 +2059,7 @@ class Exchange:
                 mark = marks.get(coin, p.entry_px)
                 upnl = (mark - p.entry_px) * p.szi
                 row = {"coin": coin, "szi": p.szi, "entryPx": p.entry_px, "leverage": p.leverage,
+                       "maxLeverage": p.max_leverage,
                        "unrealizedPnl": upnl, "positionValue": abs(p.szi) * mark,
                        "marginUsed": p.margin_usd + upnl if p.isolated else abs(p.szi) * mark / p.leverage,
                        "isolated": p.isolated, "liquidationPx": acct.liquidation_px(coin, marks),

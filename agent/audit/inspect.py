@@ -650,7 +650,9 @@ def _liquidation_text(steps: dict, mid) -> str:
                  f"is {_num(-100.0 * distance, 3)}% (of the mid) past")
     else:
         where = "is near"
-    return (f"liquidation mid {_num(mid)} {where} the liquidation price {_num(px)} (the last snapshot's): the {side} "
+    snap = steps.get("liquidation_px_snapshot")
+    whose = "the last snapshot's" if snap is None else f"the last snapshot's {_num(snap)} moved by our fills since"
+    return (f"liquidation mid {_num(mid)} {where} the liquidation price {_num(px)} ({whose}): the {side} "
             f"sized as if the venue had taken the position ({_num(out)} counted out), to the limit alone")
 
 

@@ -88,7 +88,9 @@ class CycleDecisionRecord:
             # the mid near the position's liquidation price (AgentCore._liquidation_exposure): reconcile counted the
             # position out of the reducing side's room, as if the venue had taken it, which held that side to the
             # limit alone. Last: it is applied where reconcile sizes the quotes against the limit
-            lq, distance, counted_out = liq
+            lq, distance, counted_out, snapshot_px = liq
+            if snapshot_px is not None:  # the fills since the snapshot moved its price (AgentCore._liq_follow)
+                out.append(("liquidation_px_snapshot", snapshot_px, "limit"))
             out += [("liquidation_px", lq, "limit"), ("liquidation_distance", distance, "limit"),
                     ("liquidation_counted_out", counted_out, "limit")]
         return out

@@ -372,6 +372,12 @@ class AccountSnapshot:
     # on their way (AgentCore._liquidation_exposure sizes near it); 0: none (no position, or the venue's null: no
     # positive price liquidates it). (Not nan: an event with a nan field is not equal to itself read back)
     liquidation_px: float = 0.0
+    # how the venue margins the position, for moving that price with our fills until the next snapshot
+    # (AgentCore._liq_follow): the coin's maximum leverage (its maintenance margin is 1 / (2 x it) of the notional),
+    # the user's leverage, and whether the position is isolated. 0: not told (the snapshot's price is used as it is)
+    max_leverage: float = 0.0
+    leverage: float = 0.0
+    isolated: bool = False
 
 
 @event

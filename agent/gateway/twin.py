@@ -455,7 +455,7 @@ class TwinGateway(CommandRouter):
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
                                   state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state,
-                                  ip_weight, _liquidation_px(pos)))
+                                  ip_weight, _liquidation_px(pos), *_margin_of(pos)))
 
     # ------------------------------------------------------------------ pushes
 
@@ -598,6 +598,13 @@ class TwinGateway(CommandRouter):
                           pages: int, for_command: str = ""):
         yield self.ex.env.timeout(RECOVERY_RETRY_S)
         self._fill_pages(start_ms, attempts, on_page, on_end, what, rows, pages, for_command)
+
+
+def _margin_of(pos: dict | None) -> tuple[float, float, bool]:
+    """A position row's (maxLeverage, leverage, isolated) as the snapshot carries them; (0.0, 0.0, False): none."""
+    if not pos:
+        return 0.0, 0.0, False
+    return float(pos.get("maxLeverage", 0.0)), float(pos["leverage"]), bool(pos["isolated"])
 
 
 def _liquidation_px(pos: dict | None) -> float:

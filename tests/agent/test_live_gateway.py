@@ -442,6 +442,19 @@ def test_parses_exchange_replies_quota_and_account_state():
     assert acct.liquidation_px == 0.0  # the venue's null: no positive price liquidates it
     state["assetPositions"][0]["position"]["liquidationPx"] = "3102.5"
     assert P.account_state(state).liquidation_px == 3102.5  # the core sizes near it (test_liquidation_sizing)
+    # how the venue margins the position (the core moves that price by its fills until the next snapshot): the
+    # position's maxLeverage and leverage; none, as a whole, where either is missing or of another shape
+    acct = P.account_state(state)
+    assert (acct.max_leverage, acct.leverage, acct.isolated) == (50.0, 20.0, False)
+    p = state["assetPositions"][0]["position"]
+    p["leverage"] = {"type": "isolated", "value": 10, "rawUsd": "-95.05"}
+    assert (P.account_state(state).leverage, P.account_state(state).isolated) == (10.0, True)
+    for bad in ({"type": "cross"}, {"type": "both", "value": 10}, 20, {"type": "cross", "value": "20"}):
+        p["leverage"] = bad
+        assert (P.account_state(state).max_leverage, P.account_state(state).isolated) == (0.0, False), bad
+    p["leverage"] = {"type": "cross", "value": 20}
+    del p["maxLeverage"]
+    assert P.account_state(state).max_leverage == 0.0 and P.account_state(state).liquidation_px == 3102.5
     rows = P.open_orders([{"coin": "BTC", "limitPx": "29792.0", "oid": 91490942, "side": "A", "sz": "0.0",
                            "timestamp": 1681247412573}])
     assert rows[0].as_open_order().cloid == "oid:91490942" and rows[0].side is Side.SELL

@@ -1008,7 +1008,7 @@ class HyperliquidGateway(CommandRouter):
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self._emit(AccountSnapshot(now, state.position, state.entry_px, state.account_value,
                                    state.margin_used, opens, watermark, requested, t_state, ip_weight,
-                                   state.liquidation_px))
+                                   state.liquidation_px, state.max_leverage, state.leverage, state.isolated))
 
     # ------------------------------------------------------------------ quota
 

@@ -90,6 +90,9 @@ class AccountState:
     margin_used: float
     time_ms: int
     liquidation_px: float = 0.0  # the position's liquidationPx (0: no position, or the venue's null)
+    max_leverage: float = 0.0  # its maxLeverage, leverage.value and whether leverage.type is isolated (0: not told)
+    leverage: float = 0.0
+    isolated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +191,21 @@ def _str(obj: Any, key: str) -> str:
     if not isinstance(value, str):
         raise MalformedMessage(f"{key} = {value!r}")
     return value
+
+
+def _margin_of(p: dict) -> tuple[float, float, bool]:
+    """A clearinghouseState position's (maxLeverage, leverage.value, leverage.type is isolated), each read where it is
+    a number (a type) and (0.0, 0.0, False) as a whole otherwise: extras the core moves the liquidation price by
+    (AccountSnapshot), which a reply without them, or with another shape, must not fail."""
+    lev, top = p.get("leverage"), p.get("maxLeverage")
+    value = lev.get("value") if isinstance(lev, dict) else None
+    kind = lev.get("type") if isinstance(lev, dict) else None
+    for x in (top, value):
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0.0 < x < 1e6:
+            return 0.0, 0.0, False
+    if kind not in ("cross", "isolated"):
+        return 0.0, 0.0, False
+    return float(top), float(value), kind == "isolated"
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -458,14 +476,15 @@ class VenueParser:
         """clearinghouseState: this coin's position (0 when not listed) and the margin summary."""
         def parse() -> AccountState:
             summary = _get(body, "marginSummary")
-            pos, entry, liq = 0.0, 0.0, 0.0
+            pos, entry, liq, margin = 0.0, 0.0, 0.0, (0.0, 0.0, False)
             for ap in _list(_get(body, "assetPositions"), "assetPositions"):
                 p = _get(ap, "position")
                 if _str(p, "coin") == self.coin:
                     pos, entry = _num(p, "szi"), _num(p, "entryPx") if p.get("entryPx") is not None else 0.0
                     liq = _num(p, "liquidationPx") if p.get("liquidationPx") is not None else 0.0
+                    margin = _margin_of(p)
             return AccountState(pos, entry, _num(summary, "accountValue"), _num(summary, "totalMarginUsed"),
-                                _int(body, "time"), liq)
+                                _int(body, "time"), liq, *margin)
         return self._safe("clearinghouseState", body, parse)
 
     def open_orders(self, body: Any) -> tuple[OrderRow, ...] | None:
