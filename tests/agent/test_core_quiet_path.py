@@ -98,7 +98,9 @@ class _CoreAt236138b(AgentCore):
     handle = _handle_as_at_236138b
 
     def _quote(self, ts: float, rec, cancel_only: bool = False) -> list:
-        """At 236138b, verbatim (but for its signature's annotations)."""
+        """At 236138b, verbatim (but for its signature's annotations), with the later changes this file does not test
+        written in: the no-quote memo key without cancel_only (54c745a) and the liquidation rule's record step
+        (3f47943, 7c55b2a)."""
         cfg = self.cfg
         if cfg is not self._derived_of:  # (a retune replaces the config)
             self._derive(cfg)
@@ -351,18 +353,16 @@ class _CoreAt236138b(AgentCore):
                     self._below_lot(ts, pos, "Shadow's exits")
             else:
                 desired = []
-        # nothing changed since the last reconcile (same quotes, no order news): nothing to send
         tr = self.tracker
-        rec.steps = (half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
-                     floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
-                     exit_mult, safety_size, safety_exit, par_size, shadow_exits, paper_pos if shadow else None,
-                     g.limit_scale)
         # everything reconcile reads: the desired quotes (the ladder's key, the overlay, the level, the taper), the
         # orders (any change bumps the tracker's version), the exposure of orders ended but still settling (which
         # lapses with time, not with an event: a quote held back by it is placed once it has), and the address
         # budget (a reconcile held back by it sends more once the venue's quota report has grown it)
         budget = self.budget
         out = 0.0  # the position counted out of exposures' reducing side (_liquidation_exposure)
+        # the record's step when it is (the price, the mid's distance from it, the position counted out, and the last
+        # snapshot's price where our fills since moved it)
+        liq = None
         if desired:
             exposures = tr.exposures()
             if self._liq_px:  # a position the venue may liquidate
@@ -370,17 +370,26 @@ class _CoreAt236138b(AgentCore):
                 if near is not exposures:  # (counted out of reduce-only quotes' room: reconcile gives it back)
                     exposures = near
                     out = abs(tr.position)
+                    lq = self._liq_px
+                    snap = self._liq_snapshot_px
+                    liq = (lq, (mid - lq if tr.position > 0.0 else lq - mid) / mid, tr.position,
+                           snap if snap != lq else None)
             state = (key, tr.version, exposures, ov, g.controller.level, par_f, limit, budget.cap, budget.used,
                      cancel_only)
         else:
             # no quote wanted (Shadow's cycles, flat: most of a day's): reconcile can only cancel, and reads the orders
-            # and what cancels may spend alone (the ladder, the limit and the exposures are read for quotes to place;
-            # a state of its own length, never equal to one with quotes)
+            # and what cancels may spend alone, the budget's cancel_headroom (the ladder, the limit and the exposures
+            # are read for quotes to place, and cancel_only holds back places and modifies only; a state of its own
+            # length, never equal to one with quotes)
             exposures = None
             if tr.settling:  # (asked all the same: it lets lapsed entries go from the settling sums, in their order)
                 tr.exposures()
-            state = (tr.version, budget.cap, budget.used, cancel_only)
-        if state == self._reconciled_state:
+            state = (tr.version, budget.cap, budget.used)
+        rec.steps = (half_spread, stress_mult, ov.spread_mult, g.spread_mult, -skew, fee_px if fee_px else None,
+                     floor if floored else None, widen, bid_clamp, ask_clamp, size_mult if g.places_orders else 0.0,
+                     exit_mult, safety_size, safety_exit, par_size, shadow_exits, paper_pos if shadow else None,
+                     g.limit_scale, liq)
+        if state == self._reconciled_state:  # nothing changed since the last reconcile (same quotes, no order news)
             return []
         cmds = reconcile(desired, tr, tick=tick, lot=self.lot, max_position=limit,
                          budget=budget, cloids=self.cloids, cfg=self._reconcile_cfg,
