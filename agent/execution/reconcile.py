@@ -222,20 +222,16 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     if unmatched:
         exp_buy, exp_sell = tracker.exposures() if exposures is None else exposures
         pos = tracker.position
-        wc_long = pos + exp_buy  # the worst cases: tracker.worst_case_positions()
-        wc_short = pos - exp_sell
-        abs_pos = abs(pos)
-        room_buy = max_position - wc_long
-        room_sell = max_position + wc_short
+        room_buy = max_position - (pos + exp_buy)  # less the worst cases: tracker.worst_case_positions()
+        room_sell = max_position + (pos - exp_sell)
         ro_buy = ro_sell = None  # the room reduce-only quotes have: made at the first one (there rarely is one)
         # the request items places may still take: under the cap per cycle, and what the budget lets spend (not a
         # cancel: the reserve excluded), both less the cancels; a place takes one from each, a modify none
         can_place = min(max_items - n_items, budget.spendable() - n_items)
-        if len(unmatched) > 1:
-            unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
+        unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
         next_cloid = cloids.next
         lotted = _LOTTED.get(lot)  # (_lotted's lookup, here: it answers all but the first cycle)
-        if lotted is None or len(lotted) > _LOTTED_KEEP:
+        if lotted is None:
             lotted = _lotted(lot)
         for d in unmatched:
             if can_place <= 0:
@@ -254,12 +250,9 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 room = room_buy if buy else room_sell
             if room < sz:
                 sz = room
-            on_lot = lotted.get(sz)
-            if on_lot is None:
-                on_lot = lotted[sz] = round(math.floor(sz / lot + 1e-9) * lot, 10)
-            sz = on_lot
+            sz = lotted[sz]  # rounded down to the lot (_Lotted)
             # (the rule's first clause, read here: the call is only made where it can refuse)
-            if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs_pos, min_notional):
+            if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
                 continue
             if ro:
                 if buy:
@@ -351,19 +344,36 @@ class _SizeBands(dict):
 _SIZE_BANDS_KEEP = 4096
 _MAX_LEVELS = 64  # above LadderConfig.n_levels' bound (20)
 
-_LOTTED: dict[float, dict[float, float]] = {}
-
-
-def _lotted(lot: float) -> dict[float, float]:
+class _Lotted(dict):
     """A size -> the size rounded down to ``lot`` (as reconcile rounds it), per lot. ``round(x, 10)`` costs some
     0.3 µs (a float formatted and parsed back), once per request item reconcile builds; the sizes it is given are
-    the ladder's few per-level sizes, so a dict lookup answers nearly all. Cleared past a bound: a size cut to the
-    room left under the limit can be any number."""
+    the ladder's few per-level sizes, so a dict lookup answers nearly all (made by ``__missing__``: one subscript an
+    item, where a get and its test took three lines). Cleared past a bound, asked where a size is new: a size cut to
+    the room left under the limit can be any number."""
+
+    __slots__ = ("lot",)
+
+    def __init__(self, lot: float) -> None:
+        super().__init__()
+        self.lot = lot
+
+    def __missing__(self, sz: float) -> float:
+        if len(self) > _LOTTED_KEEP:
+            self.clear()
+        on_lot = self[sz] = round(math.floor(sz / self.lot + 1e-9) * self.lot, 10)
+        return on_lot
+
+
+_LOTTED: dict[float, _Lotted] = {}
+
+
+def _lotted(lot: float) -> _Lotted:
+    """``lot``'s _Lotted, made at its first call."""
     memo = _LOTTED.get(lot)
-    if memo is None or len(memo) > _LOTTED_KEEP:
+    if memo is None:
         if len(_LOTTED) > 64:
             _LOTTED.clear()
-        memo = _LOTTED[lot] = {}
+        memo = _LOTTED[lot] = _Lotted(lot)
     return memo
 
 

@@ -814,10 +814,13 @@ def test_reduce_only_quotes_never_exceed_the_position():
        lot=st.sampled_from([1e-5, 0.001, 0.1, 1.0, 0.00025]), keep=st.integers(1, 40))
 def test_each_size_sent_is_rounded_down_to_the_lot_as_if_computed_afresh(sizes_rooms, lot, keep):
     """reconcile remembers each size's rounding to the lot (round(x, 10) costs some 0.3 µs an item): what it sends,
-    asked again, asked after its memory is cleared at its bound (kept tiny here), is the rounding computed afresh."""
+    asked again, asked after its memory is cleared at its bound (kept tiny here), is the rounding computed afresh.
+    (The bound is asked where a size is new: the memory starts empty here, as a run's does, not as the last example
+    left it under another bound.)"""
     kw = dict(tick=1.0, lot=lot, budget=RequestBudget(BudgetConfig()), cfg=ReconcileConfig())
     shipped = reconcile_module._LOTTED_KEEP
     reconcile_module._LOTTED_KEEP = keep
+    reconcile_module._LOTTED.clear()
     try:
         for _ in range(2):
             for sz, room in sizes_rooms:
