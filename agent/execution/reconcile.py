@@ -237,8 +237,11 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             if can_place <= 0:
                 break
             side, px, sz, _, ro = d
-            buy = side > 0
+            # the size: cut to the side's room under the limit, rounded down to the lot (_Lotted); not sent under the
+            # venue's minimum (the rule's first clause read here: the call is only made where it can refuse). A plain
+            # quote's side is taken once, its room read and spent in place (the reduce-only branch, rare, as it was)
             if ro:  # it only reduces the filled position, but other same-side orders can fill first
+                buy = side > 0
                 if ro_buy is None:
                     # none on a side whose last was refused as increasing the position, until a snapshot says the
                     # position (OrderTracker.ro_refused): the venue holds none there for it to reduce
@@ -246,22 +249,30 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                     ro_buy = 0.0 if _BUY in refused else max(0.0, -pos) - _ro_live(tracker, _BUY)
                     ro_sell = 0.0 if _SELL in refused else max(0.0, pos) - _ro_live(tracker, _SELL)
                 room = min(ro_buy, room_buy + reducing_out) if buy else min(ro_sell, room_sell + reducing_out)
-            else:
-                room = room_buy if buy else room_sell
-            if room < sz:
-                sz = room
-            sz = lotted[sz]  # rounded down to the lot (_Lotted)
-            # (the rule's first clause, read here: the call is only made where it can refuse)
-            if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
-                continue
-            if ro:
+                if room < sz:
+                    sz = room
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
                 if buy:
                     ro_buy -= sz
+                    room_buy -= sz
                 else:
                     ro_sell -= sz
-            if buy:
+                    room_sell -= sz
+            elif side > 0:
+                if room_buy < sz:
+                    sz = room_buy
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
                 room_buy -= sz
             else:
+                if room_sell < sz:
+                    sz = room_sell
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
                 room_sell -= sz
             pool = movable.get((side, ro)) if movable else None
             if pool:
