@@ -19,7 +19,11 @@ from common.files import FileModel
 # Relative tolerance when a price is scaled onto an integer grid: px·10^d or px/tick carries a few
 # ulps of binary error (0.29·100 = 28.999999999999996), which must not cost a whole grid step.
 _REL = 1e-14
+_UP = 1.0 + _REL  # (the factors touch_ticks scales by, made once: the same doubles as made per call)
+_DOWN = 1.0 - _REL
 _INF = math.inf
+_floor = math.floor
+_ceil = math.ceil
 
 
 class LadderConfig(FileModel):
@@ -288,7 +292,7 @@ def touch_ticks(bid_px: float, ask_px: float, tick: float) -> tuple[int, int]:
     up, within a relative 1e-14): that ladder is a function of them and its sizes, so a caller may key a memo of it
     on them. (The quote cycle keyed its memo by floor(bid / tick + 1e-9), which put a bid within 1e-9 of a tick
     under it on the tick above the ladder's: a ladder one tick stale was taken again.)"""
-    return math.floor(bid_px / tick * (1.0 + _REL)), math.ceil(ask_px / tick * (1.0 - _REL))
+    return _floor(bid_px / tick * _UP), _ceil(ask_px / tick * _DOWN)  # (every quote cycle: no sum, no attribute)
 
 
 def _grid_touch(bid_px: float, ask_px: float, n: int, spacing: float, szd: int,
