@@ -203,9 +203,10 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         if _STALE in map(_STATE, going):  # (rare: a place gone stale unanswered)
             going = [o for o in going if o.state is not _STALE]
         room = min(max_items, budget.cancel_headroom)  # a cancel may go past the cap (RequestBudget.cancel_headroom)
-        if len(going) > room:
-            going = going[:room] if room > 0 else []
         n_items = len(going)
+        if n_items > room:
+            going = going[:room] if room > 0 else []
+            n_items = len(going)
     if cancel_only:
         unmatched = []
     # a going order that can be modified instead (acknowledged, nothing pending), per (side, reduce-only)
@@ -227,7 +228,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         ro_buy = ro_sell = None  # the room reduce-only quotes have: made at the first one (there rarely is one)
         # the request items places may still take: under the cap per cycle, and what the budget lets spend (not a
         # cancel: the reserve excluded), both less the cancels; a place takes one from each, a modify none
-        can_place = min(max_items - n_items, budget.spendable() - n_items)
+        can_place = min(max_items, budget.spendable()) - n_items  # (min(a - n, b - n), one subtraction: the same)
         unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
         next_cloid = cloids.next
         lotted = _LOTTED.get(lot)  # (_lotted's lookup, here: it answers all but the first cycle)
