@@ -19,7 +19,8 @@ from agent.gateway.reasons import classify
 from agent.gateway.fills import fill_key
 from agent.gateway.twin import (
     _BUY, _NAN, _PX_SZ, _SELL, RECOVERY_ATTEMPTS, VENUE_CLOSE_STATUSES, AccountChangedByVenue, BboUpdated,
-    ConnectionLost, ConnectionRestored, OpenOrder, OrderClosedByVenue, TwinGateway, _liquidation_px, order_name,
+    ConnectionLost, ConnectionRestored, OpenOrder, OrderClosedByVenue, TwinGateway, _liquidation_px, _margin_of,
+    order_name,
 )
 from twin.exchange import Exchange, trade_tid
 from twin.faults.latency import LatencyParams, PathLatencyParams
@@ -1027,7 +1028,8 @@ def test_the_commands_reach_the_venue_and_their_answers_the_core_as_through_the_
 def _emit_snapshot_before(self, state: dict, orders: tuple, fills: tuple, requested: float,
                           ip_weight: int = 0) -> None:
     """TwinGateway._emit_snapshot until 7 December 2026 (the fresh fills by a comprehension, the watermark by a
-    generator, each over every fill listed), verbatim but for its docstring and comments."""
+    generator, each over every fill listed), verbatim but for its docstring and comments, and with the margin fields
+    (maxLeverage, leverage, isolated) the snapshot gained the same day (7c55b2a)."""
     delivery = self.fills
     fresh = tuple([f for key, f in fills if f.coin == self.coin and delivery.wanted_in_snapshot(f.time_ms, key)])
     for ev in delivery.in_snapshot(self._timed_fills(fresh, self._now())):
@@ -1044,7 +1046,7 @@ def _emit_snapshot_before(self, state: dict, orders: tuple, fills: tuple, reques
     self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)
     self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
                               state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state,
-                              ip_weight, _liquidation_px(pos)))
+                              ip_weight, _liquidation_px(pos), *_margin_of(pos)))
 
 
 # a snapshot: its state's time, and each listed fill's (coin, time, tid, already known to the gateway)
@@ -1075,7 +1077,8 @@ def test_a_snapshot_gives_the_fills_and_watermark_the_one_it_replaced_gave(snaps
                     gw.fills.known[key] = None
                 fills.append((key, FillInfo(coin, 100.0, 0.5, "B", time_ms, 0.0, "Open Long", 0.0, 7, tid, False,
                                             0.01, None, 7)))
-            state = {"time": t_state, "assetPositions": [{"coin": "BTC", "szi": 0.5, "entryPx": 100.0}],
+            state = {"time": t_state, "assetPositions": [{"coin": "BTC", "szi": 0.5, "entryPx": 100.0, "leverage": 20.0,
+                                                       "maxLeverage": 40.0, "isolated": False}],
                      "accountValue": 1e5, "marginUsed": 10.0}
             emit(gw, state, (order,), tuple(fills), 0.5)
         return [repr(e) for e in events], gw._watermarks, gw._fills_since_ms, gw.open_oids, gw.stats
