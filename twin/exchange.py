@@ -692,9 +692,15 @@ class Exchange:
         inst = self.instruments.get(spec.coin)
         if inst is None:
             return StatusError("Order has invalid asset.")
-        # (the spec's fields read once: each is an attribute load, and the checks below read some five times)
-        coin, is_buy, px, tif, reduce_only, cloid = (spec.coin, spec.is_buy, spec.px, spec.tif, spec.reduce_only,
-                                                     spec.cloid)
+        # (the spec's fields read once, each a statement: an attribute load each, and the checks below read some five
+        # times; as a tuple unpacked, two bytecodes more)
+        coin = spec.coin
+        is_buy = spec.is_buy
+        px = spec.px
+        tif = spec.tif
+        reduce_only = spec.reduce_only
+        cloid = spec.cloid
+        sz = spec.sz
         user = acct.address
         if cloid is not None and cloid != freed_cloid:
             used = self._status_by_cloid.get(user)
@@ -705,9 +711,9 @@ class Exchange:
                 self.counters["rejections"] += 1
                 self.rejections_by_reason["DuplicateCloid"] = self.rejections_by_reason.get("DuplicateCloid", 0) + 1
                 return StatusError(f"{DUPLICATE_CLOID} asset={inst.asset_id}")
-        if spec.sz == 0.0:
+        if sz == 0.0:
             return self._reject(RejectReason.ZeroSize, inst.asset_id)
-        if not size_is_valid(spec.sz, inst.sz_decimals):
+        if not size_is_valid(sz, inst.sz_decimals):
             return self._reject(RejectReason.InvalidSize, inst.asset_id)
         if px <= 0.0:  # (NaN, a price string no float holds exactly, is not: it is off the price rule, Tick)
             return self._reject(RejectReason.InvalidPrice, inst.asset_id)
@@ -715,16 +721,17 @@ class Exchange:
             return self._reject(RejectReason.Tick, inst.asset_id)
         if tif not in ("Alo", "Ioc", "Gtc"):
             return StatusError("Invalid TIF")
-        ref = self.marks.get(coin)  # (the reference-price band is checked before, on the whole action)
         # (no user can hold more open orders than the book holds in all: the count, a walk over every order, is
         # needed only when that total is at the base cap, which every limit below is at least; that total first,
         # nearly always under it)
         if len(self.orders) >= inst.max_open_orders and (tif != "Ioc" or reduce_only) \
                 and self.open_order_count(user) >= self._open_order_limit(user, inst, reduce_only):
             return self._reject(RejectReason.TooManyOpenOrders, inst.asset_id)
-        position = acct.position(coin)
+        # (Account.position's lookup written out: the position is nearly always there; made by it when not)
+        position = acct.positions.get(coin)
+        if position is None:
+            position = acct.position(coin)
         pos = position.szi
-        sz = spec.sz
         if reduce_only:
             if pos == 0.0 or (pos > 0) == is_buy:
                 return self._reject(RejectReason.ReduceOnly, inst.asset_id)
@@ -734,15 +741,20 @@ class Exchange:
         if px * sz < inst.min_notional_usd and not (pos != 0.0 and (pos > 0) != is_buy and spec.sz >= abs(pos) - 1e-12
                                                     and (reduce_only or sz == abs(pos))):
             return self._reject(RejectReason.MinTradeNtl, inst.asset_id)
-        bb, ba = self.best_bid[coin], self.best_ask[coin]
-        crosses = px >= ba if is_buy else px <= bb  # (False against an empty side's nan, as every compare with it)
         # the venue's book holds the clients' resting orders too (two float compares: the book keeps its best
-        # prices): a post-only order through one is refused, and a taker reaching the user's own is self-trade
+        # prices): a post-only order through one is refused, and a taker reaching the user's own is self-trade.
+        # (Each side's best read for its own side only: the other, and both prices, only for a refusal's text)
         book = self.books[coin]
-        crosses_clients = px >= book.min_ask if is_buy else px <= book.max_bid
+        if is_buy:
+            crosses = px >= self.best_ask[coin]  # (False against an empty side's nan, as every compare with it)
+            crosses_clients = px >= book.min_ask
+        else:
+            crosses = px <= self.best_bid[coin]
+            crosses_clients = px <= book.max_bid
         if tif == "Alo" and (crosses or crosses_clients):
             # the bbo the venue names is the whole book's, the clients' resting orders in it (on either side: a
             # user's own bid inside the spread is the best bid whichever side the refused order crossed)
+            bb, ba = self.best_bid[coin], self.best_ask[coin]
             if book.max_bid > -math.inf and not bb >= book.max_bid:
                 bb = book.max_bid
             if book.min_ask < math.inf and not ba <= book.min_ask:
@@ -752,11 +764,15 @@ class Exchange:
         if not reduce_only:
             increasing = sz if (pos == 0.0 or (pos > 0) == is_buy) else max(0.0, sz - abs(pos))
             if increasing > 0.0:
-                lev = position.leverage
                 # a sell priced under the market fills at the market: margined at its limit price, one at 1% of
-                # the mark opened a position fifty times what the account could carry
-                px_m = px if is_buy or not ref or px >= ref else ref
-                need = px_m * increasing / lev
+                # the mark opened a position fifty times what the account could carry (the reference price, the
+                # mark, read for a sell alone: the band was checked before, on the whole action)
+                px_m = px
+                if not is_buy:
+                    ref = self.marks.get(coin)
+                    if ref and not px >= ref:
+                        px_m = ref
+                need = px_m * increasing / position.leverage
                 # the walk over every resting order (_available_margin) only where the account's bound on what its
                 # orders hold (_BOUND_SLACK says why it decides as the walk would) leaves the order in doubt
                 value, used, _, _ = acct.cross_margin(self.marks, inst.dex)
@@ -767,31 +783,41 @@ class Exchange:
                     return self._reject(RejectReason.PerpMargin, inst.asset_id)
         drawn = self.rejections.draw(self.env._now)
         if drawn is not None and can_refuse(drawn, tif, reduce_only, increasing > 0.0):
-            fmt = {"bbo": f"{_fmt(bb)}@{_fmt(ba)}"} if drawn == RejectReason.BadAloPx else {}
+            fmt = {"bbo": f"{_fmt(self.best_bid[coin])}@{_fmt(self.best_ask[coin])}"} \
+                if drawn == RejectReason.BadAloPx else {}
             return self._reject(drawn, inst.asset_id, **fmt)
         oid = self._next_oid
         self._next_oid = oid + 1
         now_ms = self.epoch_ms + int(self.env._now * 1000.0)  # (now_ms inlined: every order placed passes here)
-        order = ClientOrder(oid, cloid, user, coin, is_buy, px, sz, spec.sz, reduce_only, tif, 0.0, now_ms)
-        filled_sz = 0.0
-        notional = 0.0
-        if (crosses or crosses_clients) and tif in ("Ioc", "Gtc"):
-            own = others = None
-            if crosses_clients:
-                own, others = self._clients_opposite(order)
-            filled_sz, notional = self._take(order, own, others)
-        if tif == "Ioc":
-            if filled_sz <= 0.0:
-                return self._reject(RejectReason.IocCancel, inst.asset_id)
-            self._set_status(order, "filled" if order.sz <= 1e-12 else "canceled")
-            return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, cloid)
-        if order.sz <= 1e-12:
-            self._set_status(order, "filled")
-            return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, cloid)
-        rows = self._level_rows(coin, is_buy)
-        ahead = join_size(rows[2], rows[3], px, inst.tick, is_buy) if rows is not None else 0.0
-        order.queue_ahead = ahead
-        order.level_sz = ahead
+        if crosses or crosses_clients or tif == "Ioc" or sz <= 1e-12:
+            # (a taker: what it takes, and then what rests of it, if any; a crossing order is an Ioc or a Gtc here,
+            # the Alo refused above)
+            order = ClientOrder(oid, cloid, user, coin, is_buy, px, sz, spec.sz, reduce_only, tif, 0.0, now_ms)
+            filled_sz = 0.0
+            notional = 0.0
+            if crosses or crosses_clients:
+                own = others = None
+                if crosses_clients:
+                    own, others = self._clients_opposite(order)
+                filled_sz, notional = self._take(order, own, others)
+            if tif == "Ioc":
+                if filled_sz <= 0.0:
+                    return self._reject(RejectReason.IocCancel, inst.asset_id)
+                self._set_status(order, "filled" if order.sz <= 1e-12 else "canceled")
+                return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, cloid)
+            if order.sz <= 1e-12:
+                self._set_status(order, "filled")
+                return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, cloid)
+            rows = self._level_rows(coin, is_buy)
+            ahead = join_size(rows[2], rows[3], px, inst.tick, is_buy) if rows is not None else 0.0
+            order.queue_ahead = ahead
+            order.level_sz = ahead
+            sz = order.sz
+        else:
+            # (the maker's way, nearly every order: its queue known before it is made, and its size as asked)
+            rows = self._level_rows(coin, is_buy)
+            ahead = join_size(rows[2], rows[3], px, inst.tick, is_buy) if rows is not None else 0.0
+            order = ClientOrder(oid, cloid, user, coin, is_buy, px, sz, spec.sz, reduce_only, tif, ahead, now_ms)
         book.add(order)
         self.orders[oid] = order
         # its part of the account's bound (_BOUND_SLACK): its notional, rounded up to whole USD, which its margin
@@ -800,7 +826,7 @@ class Exchange:
             bound = 0
             self._reduce_only_n += 1
         else:
-            bound = px * order.sz
+            bound = px * sz
             bound = int(bound) + 1 if bound < 1e15 else _BOUND_CAP
         order.bound = bound
         acct.orders_bound += bound
