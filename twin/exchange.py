@@ -17,7 +17,7 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import MutableMapping
 from heapq import heappush
-from itertools import repeat
+from itertools import islice, repeat
 from dataclasses import replace
 from decimal import Decimal
 from operator import attrgetter, itemgetter
@@ -1284,10 +1284,11 @@ class Exchange:
             best_bid_szs = bid_sz[:, 0].tolist() if len(bid_sz) else []
             best_ask_szs = ask_sz[:, 0].tolist() if len(ask_sz) else []
             n = len(ts)
-            i = 0
             trade_key = ("trades", coin)
-            while i < n:
-                t = ts[i]
+            # (each event's time, kind and row taken by the iterator, in C: indexed, the three lists and the count
+            # cost some twelve bytecodes an event more; a jump skips the events it applied on the same iterator)
+            events = enumerate(zip(ts, kinds, idxs))
+            for i, (t, kind, j) in events:
                 if t > env._now:
                     # (the orders first: with an agent quoting, one nearly always rests, and the rest is not read)
                     if not book.bids and not book.asks and self.log is None and trade_key not in subs \
@@ -1297,14 +1298,13 @@ class Exchange:
                         k = bisect_left(ts, env.peek(), i, n)
                         if k > i + 1:
                             self._jump(coin, kinds, idxs, i, k, chunk, best_bids, best_asks, tpx)
-                            i = k
+                            # (events i + 1 to k - 1 consumed unread: the loop goes on at event k)
+                            deque(islice(events, k - i - 1), maxlen=0)
                             continue
                     wake.callbacks = arm  # (the wait start_loop made of ``yield t - env._now``: start_waking)
                     heappush(queue, (env._now + (t - env._now), normal, next(eid), wake))
                     yield
-                j = idxs[i]
-                i += 1
-                if kinds[i - 1] == BOOK:
+                if kind == BOOK:
                     bb, ba = best_bids[j], best_asks[j]
                     rows_now[coin] = rows = (bid_px[j], bid_sz[j], ask_px[j], ask_sz[j])  # (one store: the four rows)
                     rows_pair[0] = rows_pair[1] = None  # (_level_rows makes them again when asked)

@@ -9,13 +9,16 @@ breaks."""
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from heapq import heappush
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from twin.calls import loop_ended
 from twin.exchange import (
-    _BOUND_CAP, _BOUND_SLACK, DUPLICATE_CLOID, Exchange, RejectReason, _fmt, _round_sz, can_refuse, join_size,
-    price_is_valid, size_is_valid,
+    _BOUND_CAP, _BOUND_SLACK, BOOK, DUPLICATE_CLOID, Exchange, RejectReason, TradePush, _fmt, _round_sz, can_refuse,
+    join_size, price_is_valid, size_is_valid, trade_tid,
 )
 from twin.book import ClientOrder
 from twin.messages import (
@@ -133,8 +136,111 @@ def _old_place(self, acct, spec, freed_cloid=None):
     return Resting(oid, cloid)
 
 
+def _old_run_market(self, wake, coin, market):
+    """Exchange._run_market as it was before its events were iterated (236138b), verbatim."""
+    env = self.env
+    queue, eid, normal, arm = wake.queue, wake.eid, wake.normal, wake.armed
+    book = self.books[coin]
+    pending = book.pending  # (the one list of the book's life: emptied in place)
+    marks = self.marks
+    counters = self.counters
+    consumed = self._consumed[coin]
+    rows_pair = self._rows_of[coin]
+    subs = self._subs
+    # (the dicts of the market state, looked up once: every market event writes them)
+    rows_now = self._rows_now
+    best_bid_of, best_ask_of, last_trade_px = self.best_bid, self.best_ask, self.last_trade_px
+    recent = self.recent_trades[coin] if self.recent_trades is not None else None
+    epoch_ms = self.epoch_ms
+    while True:
+        chunk = market.next_chunk()
+        if chunk is None:
+            loop_ended(env)
+            yield  # (for good: nothing wakes it)
+            return
+        ts, kinds, idxs = chunk.t.tolist(), chunk.kind.tolist(), chunk.idx.tolist()
+        bid_px, bid_sz, ask_px, ask_sz = chunk.bid_px, chunk.bid_sz, chunk.ask_px, chunk.ask_sz
+        tpx, tsz, tside = chunk.trade_px.tolist(), chunk.trade_sz.tolist(), chunk.trade_side.tolist()
+        best_bids = bid_px[:, 0].tolist() if len(bid_px) else []
+        best_asks = ask_px[:, 0].tolist() if len(ask_px) else []
+        best_bid_szs = bid_sz[:, 0].tolist() if len(bid_sz) else []
+        best_ask_szs = ask_sz[:, 0].tolist() if len(ask_sz) else []
+        n = len(ts)
+        i = 0
+        trade_key = ("trades", coin)
+        while i < n:
+            t = ts[i]
+            if t > env._now:
+                # (the orders first: with an agent quoting, one nearly always rests, and the rest is not read)
+                if not book.bids and not book.asks and self.log is None and trade_key not in subs \
+                        and recent is None:
+                    # nobody can observe the events before the next scheduled event: apply them
+                    # as one jump to the last book and trade among them (hftbacktest's elapse)
+                    k = bisect_left(ts, env.peek(), i, n)
+                    if k > i + 1:
+                        self._jump(coin, kinds, idxs, i, k, chunk, best_bids, best_asks, tpx)
+                        i = k
+                        continue
+                wake.callbacks = arm  # (the wait start_loop made of ``yield t - env._now``: start_waking)
+                heappush(queue, (env._now + (t - env._now), normal, next(eid), wake))
+                yield
+            j = idxs[i]
+            i += 1
+            if kinds[i - 1] == BOOK:
+                bb, ba = best_bids[j], best_asks[j]
+                rows_now[coin] = rows = (bid_px[j], bid_sz[j], ask_px[j], ask_sz[j])  # (one store: the four rows)
+                rows_pair[0] = rows_pair[1] = None  # (_level_rows makes them again when asked)
+                book.top = None
+                book.shown = (bb, best_bid_szs[j], ba, best_ask_szs[j])  # (the rows' first: _top reads them)
+                best_bid_of[coin] = bb
+                best_ask_of[coin] = ba
+                if bb == bb and ba == ba:
+                    marks[coin] = 0.5 * (bb + ba)
+                if consumed:
+                    consumed.clear()
+                counters["book_updates"] += 1
+                if book.bids or book.asks:
+                    if ba <= book.max_bid or bb >= book.min_ask:  # (crossed_by_book's own test, seldom true)
+                        for o in book.crossed_by_book(bb, ba):
+                            if o.oid in self.orders:  # (a fill before it can have cancelled it: _fill)
+                                self._fill(o, o.px, o.sz, is_maker=True)
+                    # the update kept for the queues, applied when a print reads them (CoinBook.note_rows
+                    # written out: an append, and the cap's test); its rows as numpy rows, made lists only for
+                    # the updates an order still owes then (the book push and order entry make them when asked,
+                    # _level_rows): the tuple the market state holds
+                    pending.append(rows)
+                    if len(pending) >= book.max_pending:
+                        book.make_room()
+            else:
+                px, sz, side = tpx[j], tsz[j], tside[j]
+                counters["trades"] += 1
+                if self.log is not None:
+                    self._log("trade", coin, px, sz, side)
+                last_trade_px[coin] = px
+                # the market's aggressor: in its print's tid and any fill it makes (_anon_oid inlined, as below)
+                taker = self._next_anon_oid
+                self._next_anon_oid = taker + 1
+                # (subscribed: the print is published, with an anonymous maker; kept for a subscription's
+                # snapshot whether or not: the venue's has the prints made while a client was away)
+                if trade_key in subs or recent is not None:
+                    maker = self._next_anon_oid
+                    self._next_anon_oid = maker + 1
+                    tid = trade_tid(taker, maker) if side > 0 else trade_tid(maker, taker)
+                    # (now_ms inlined: every print passes here)
+                    push = TradePush(coin, "B" if side > 0 else "A", px, sz, epoch_ms + int(env._now * 1000.0),
+                                     tid, taker)
+                    self._publish(trade_key, push)
+                    if recent is not None:
+                        recent.append(push)
+                if (side > 0 and px >= book.min_ask) or (side < 0 and px <= book.max_bid):
+                    for o, take in book.hits_from_trade(side > 0, px, sz):
+                        if o.oid in self.orders:  # (as above; or shrunk it: at most what is left)
+                            self._fill(o, o.px, min(take, o.sz), is_maker=True, prints=False,
+                                       counter_oid=taker)
+
+
 # the old code of each path, by the Exchange attribute it replaces
-OLD = {"_place": _old_place}
+OLD = {"_place": _old_place, "_run_market": _old_run_market}
 
 _PARAMS = {
     "plain": TwinParams(),
@@ -297,3 +403,63 @@ def test_the_plan_reaches_order_entry_s_ways():
     assert {"BadAloPx", "DuplicateCloid", "IocCancel", "PerpMargin", "ReduceOnly", "ZeroSize", "InvalidSize",
             "InvalidPrice", "Tick"} <= set(reasons)
     assert {"open", "filled", "marginCanceled"} <= {row[1] for row in statuses.values()}
+
+
+@settings(max_examples=40, deadline=None)
+@_plans()
+def test_the_market_s_events_are_the_old_loop_s(seed, plan, params, usdc):
+    plan = _opening(seed) + plan
+    ours = run_session(seed, plan, params, usdc)
+    theirs = run_session(seed, plan, params, usdc, old=("_run_market",))
+    assert ours == theirs
+    assert theirs[1]["book_updates"] > 0 and theirs[1]["trades"] > 0
+
+
+def _quiet(seed: int, stops: list, old: tuple = ()) -> list:
+    """A twin nobody observes (no order, no subscription, no log: the market loop jumps over the events before the
+    next scheduled one), stopped at ``stops`` (each a scheduled event, where a jump ends), its market state read at
+    each; then an order rests and a trades subscription comes, and the loop steps event by event."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in old:
+            mp.setattr(Exchange, name, OLD[name])
+        ex = Exchange.build(TwinParams(), seed)
+        seen = []
+        for t in stops:
+            ex.env.run(until=t)
+            rows = ex._rows_now.get("BTC")
+            seen.append((ex.env._now, dict(ex.counters), dict(ex.best_bid), dict(ex.best_ask), dict(ex.marks),
+                         dict(ex.last_trade_px), None if rows is None else [r.tolist() for r in rows],
+                         ex._next_anon_oid, [entry[:3] for entry in sorted(ex.env._queue)]))
+        ex.fund(MAKER, 5000.0)
+        got: list = []
+        conn = ex.connect(lambda p: got.append((ex.env._now, p)))
+        ex.submit(MAKER, OrderAction((OrderSpec("BTC", True, ex.best_bid["BTC"], 0.001),)), got.append)
+        conn.subscribe("trades", "BTC")
+        conn.subscribe("orderUpdates", MAKER)
+        ex.env.run(until=ex.env._now + 30.0)
+        seen.append((got, dict(ex.counters), ex._next_anon_oid, ex.env._now))
+        return seen
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**16), st.lists(st.floats(0.001, 20.0), min_size=1, max_size=12))
+def test_the_market_s_jumps_are_the_old_loop_s(seed, gaps):
+    stops = [sum(gaps[:k + 1]) for k in range(len(gaps))]
+    ours = _quiet(seed, stops)
+    assert ours == _quiet(seed, stops, old=("_run_market",))
+    assert ours[-1][1]["trades"] > 0
+
+
+def test_the_quiet_twin_jumps():
+    """The unobserved twin above does jump (several events applied at once, ending at a stop), which a plan that
+    never did would leave untested."""
+    jumps = []
+    real = Exchange._jump
+
+    def jump(ex, coin, kinds, idxs, i, k, *rest):
+        jumps.append(k - i)
+        real(ex, coin, kinds, idxs, i, k, *rest)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Exchange, "_jump", jump)
+        _quiet(0, [0.5, 3.0, 3.2, 60.0])
+    assert len(jumps) >= 3 and max(jumps) > 10
