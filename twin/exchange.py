@@ -781,14 +781,15 @@ class Exchange:
                         and len(self.orders) == self._bound_n) \
                         and need > self._available_margin(acct, inst.dex) + 1e-9:
                     return self._reject(RejectReason.PerpMargin, inst.asset_id)
-        drawn = self.rejections.draw(self.env._now)
+        now = self.env._now
+        drawn = self.rejections.draw(now)
         if drawn is not None and can_refuse(drawn, tif, reduce_only, increasing > 0.0):
             fmt = {"bbo": f"{_fmt(self.best_bid[coin])}@{_fmt(self.best_ask[coin])}"} \
                 if drawn == RejectReason.BadAloPx else {}
             return self._reject(drawn, inst.asset_id, **fmt)
         oid = self._next_oid
         self._next_oid = oid + 1
-        now_ms = self.epoch_ms + int(self.env._now * 1000.0)  # (now_ms inlined: every order placed passes here)
+        now_ms = self.epoch_ms + int(now * 1000.0)  # (now_ms inlined: every order placed passes here)
         if crosses or crosses_clients or tif == "Ioc" or sz <= 1e-12:
             # (a taker: what it takes, and then what rests of it, if any; a crossing order is an Ioc or a Gtc here,
             # the Alo refused above)
@@ -831,7 +832,42 @@ class Exchange:
         order.bound = bound
         acct.orders_bound += bound
         self._bound_n += 1
-        self._set_status(order, "open")
+        # its status row and orderUpdates push: _set_status(order, "open") written out (every resting order passes
+        # here), the row's fields from this one's names (the order's as it rests: its size, its time now_ms), no call;
+        # tests/twin/test_exchange_per_event.py holds it to the old _place that called it
+        info = (coin, "B" if is_buy else "A", px, sz, oid, now_ms, spec.sz, cloid, reduce_only, tif)
+        statuses = self.order_status
+        if oid not in statuses:
+            kept = self._status_order.get(user)
+            if kept is not None and len(kept) < ORDERS_KEPT:
+                kept.append(oid)
+            else:
+                self._keep_status_of(user, oid)
+            if cloid is not None:
+                by_cloid = self._status_by_cloid.get(user)
+                if by_cloid is None:
+                    by_cloid = self._status_by_cloid[user] = {}
+                by_cloid[cloid] = oid
+        statuses[oid] = (user, "open", now_ms) + info
+        if self.log is not None:
+            self._log("status", oid, "open")
+        conns = self._subs.get(("orderUpdates", user))
+        if conns:
+            update = OrderUpdate(OrderInfo(*info), "open", now_ms)
+            for conn in conns:
+                frame = conn.frame
+                if frame is not None and conn.frame_at == now:
+                    frame.append(update)
+                    continue
+                frame = conn.frame = [update]
+                conn.frame_at = now
+                at = now + conn.feed.sample(now)
+                if at < conn.last_delivery:
+                    at = conn.last_delivery
+                conn.last_delivery = at
+                env = self.env
+                heappush(env._queue, (now + (at - now), NORMAL, next(env._eid),
+                                      _Delivery(self._on_frame_delivery, conn, conn.epoch, frame)))
         return Resting(oid, cloid)
 
     def _level_rows(self, coin: str, is_buy: bool) -> tuple | None:

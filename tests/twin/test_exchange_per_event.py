@@ -15,6 +15,7 @@ from heapq import heappush
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import twin.exchange
 from twin.calls import loop_ended
 from twin.exchange import (
     _BOUND_CAP, _BOUND_SLACK, BOOK, DUPLICATE_CLOID, Exchange, RejectReason, TradePush, _fmt, _round_sz, can_refuse,
@@ -262,12 +263,15 @@ _step = st.tuples(
 )
 
 
-def run_session(seed: int, plan: list, params: str, usdc: float, old: tuple = ()) -> tuple:
+def run_session(seed: int, plan: list, params: str, usdc: float, old: tuple = (), kept: int | None = None) -> tuple:
     """What both users and the venue saw of ``plan`` on a twin of ``seed``, with the old code of the paths named in
-    ``old`` (OLD's keys) bound in place of the exchange's own."""
+    ``old`` (OLD's keys) bound in place of the exchange's own; ``kept``: the orders orderStatus keeps a user (few:
+    the oldest forgotten, _keep_status_of)."""
     with pytest.MonkeyPatch.context() as mp:
         for name in old:
             mp.setattr(Exchange, name, OLD[name])
+        if kept is not None:
+            mp.setattr(twin.exchange, "ORDERS_KEPT", kept)
         return _session(seed, plan, params, usdc)
 
 
@@ -373,9 +377,9 @@ def _session(seed: int, plan: list, params: str, usdc: float) -> tuple:
             [entry[:3] for entry in sorted(ex.env._queue)])
 
 
-def _plans(*names):
+def _plans(*more):
     return given(st.integers(0, 2**16), st.lists(_step, min_size=1, max_size=40), st.sampled_from(sorted(_PARAMS)),
-                 st.sampled_from([60.0, 400.0, 5000.0]))
+                 st.sampled_from([60.0, 400.0, 5000.0]), *more)
 
 
 def _opening(seed: int) -> list:
@@ -384,11 +388,12 @@ def _opening(seed: int) -> list:
 
 
 @settings(max_examples=60, deadline=None)
-@_plans()
-def test_order_entry_is_the_old_one(seed, plan, params, usdc):
+@_plans(st.sampled_from([None, 1, 4]))
+def test_order_entry_is_the_old_one(seed, plan, params, usdc, kept):
+    """(The old _place called _set_status for a resting order's "open", which the new writes out.)"""
     plan = _opening(seed) + plan
-    ours = run_session(seed, plan, params, usdc)
-    theirs = run_session(seed, plan, params, usdc, old=("_place",))
+    ours = run_session(seed, plan, params, usdc, kept=kept)
+    theirs = run_session(seed, plan, params, usdc, old=("_place",), kept=kept)
     assert ours == theirs
     assert any(kind == "reply" for _, _, kind, _ in theirs[0])
 

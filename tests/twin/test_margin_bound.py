@@ -149,15 +149,18 @@ def test_an_order_rested_outside_place_walks(monkeypatch):
 
 def test_a_bound_missing_an_order_is_caught(monkeypatch):
     """The comparison above fails a bound that leaves out a resting order's margin (an entry let through that the
-    walk refuses): here each resting order's share taken back as it rests, as a _place that forgot it would."""
-    real_set_status = Exchange._set_status
+    walk refuses): here each resting order's share taken back as it rests, as a _place that forgot it would (_place
+    writes the order's "open" status out: taken back as it returns)."""
+    real_place = Exchange._place
 
-    def set_status(ex, o, status):
-        if status == "open" and o.bound:
+    def place(ex, acct, spec, freed_cloid=None):
+        placed = real_place(ex, acct, spec, freed_cloid)
+        o = ex.orders.get(getattr(placed, "oid", None)) if type(placed) is Resting else None
+        if o is not None and o.bound:
             ex.accounts[o.user].orders_bound -= o.bound
             o.bound = 0
-        real_set_status(ex, o, status)
-    monkeypatch.setattr(Exchange, "_set_status", set_status)
+        return placed
+    monkeypatch.setattr(Exchange, "_place", place)
     plan = [(0.0, "leverage", 0, True, 1, 1)] + [(0.1, "place", 5 + k, True, 4, 1) for k in range(8)]
     ours, _ = _run(3, 150.0, plan, None, walk=False)
     theirs, _ = _run(3, 150.0, plan, None, walk=True)
@@ -193,14 +196,17 @@ def test_reduce_only_orders_are_enforced_and_the_walk_skipped_without_one(monkey
 
 def test_a_reduce_only_order_left_uncounted_is_caught(monkeypatch):
     """The comparison fails a count that missed a resting reduce-only order (its fill's walk skipped: the order
-    rests on after the position it reduced is closed)."""
-    real_set_status = Exchange._set_status
+    rests on after the position it reduced is closed; taken back as _place returns, which writes the order's "open"
+    status out)."""
+    real_place = Exchange._place
 
-    def set_status(ex, o, status):
-        if status == "open" and o.reduce_only:
+    def place(ex, acct, spec, freed_cloid=None):
+        placed = real_place(ex, acct, spec, freed_cloid)
+        o = ex.orders.get(getattr(placed, "oid", None)) if type(placed) is Resting else None
+        if o is not None and o.reduce_only:
             ex._reduce_only_n -= 1
-        real_set_status(ex, o, status)
-    monkeypatch.setattr(Exchange, "_set_status", set_status)
+        return placed
+    monkeypatch.setattr(Exchange, "_place", place)
     ours, _ = _run(5, 1000.0, _reduce_only_plan(), None, walk=False)
     theirs, _ = _run(5, 1000.0, _reduce_only_plan(), None, walk=True)
     assert ours != theirs
