@@ -240,8 +240,23 @@ def _old_run_market(self, wake, coin, market):
                                        counter_oid=taker)
 
 
+def _old_remove(self, o, status):
+    """Exchange._remove as it was before it wrote _set_status out (236138b), verbatim."""
+    if self.orders.pop(o.oid, None) is not None:
+        self.books[o.coin].remove(o)
+        bound = o.bound
+        if bound is not None:
+            self.accounts[o.user].orders_bound -= bound
+            self._bound_n -= 1
+            if not bound:  # (a reduce-only order's: any other's is 1 or more)
+                self._reduce_only_n -= 1
+    self._set_status(o, status)
+    if status not in ("canceled", "filled"):
+        self._log("venue_cancel", o.user, o.oid, status)
+
+
 # the old code of each path, by the Exchange attribute it replaces
-OLD = {"_place": _old_place, "_run_market": _old_run_market}
+OLD = {"_place": _old_place, "_run_market": _old_run_market, "_remove": _old_remove}
 
 _PARAMS = {
     "plain": TwinParams(),
@@ -468,3 +483,13 @@ def test_the_quiet_twin_jumps():
         mp.setattr(Exchange, "_jump", jump)
         _quiet(0, [0.5, 3.0, 3.2, 60.0])
     assert len(jumps) >= 3 and max(jumps) > 10
+
+
+@settings(max_examples=40, deadline=None)
+@_plans(st.sampled_from([None, 1, 4]))
+def test_an_order_s_removal_is_the_old_one(seed, plan, params, usdc, kept):
+    """(Cancels, modifies' cancel legs, maker fills, self-trade, reduce-only and margin cancels: each a removal.)"""
+    plan = _opening(seed) + plan
+    ours = run_session(seed, plan, params, usdc, kept=kept)
+    theirs = run_session(seed, plan, params, usdc, old=("_remove",), kept=kept)
+    assert ours == theirs
