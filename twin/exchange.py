@@ -570,20 +570,12 @@ class Exchange:
                 return ActionOk("order", tuple(map(self._place, repeat(acct), action.orders)))
             finally:
                 self._action_tx = None
-        if isinstance(action, CancelAction):
-            cancel = self._cancel
-            out = []
-            for coin, oid in action.cancels:
-                out.append(cancel(acct, coin, oid=oid))
-            return ActionOk("cancel", tuple(out))
-        if isinstance(action, CancelByCloidAction):
-            cancel = self._cancel
-            out = []
-            for coin, c in action.cancels:
-                out.append(cancel(acct, coin, cloid=c))
-            return ActionOk("cancel", tuple(out))
+        # (the kinds in the order of their frequency, a quoting agent's: modifies nearly as many as orders, cancels
+        # fewer; each isinstance passed costs six bytecodes, and no action is of two kinds)
         if isinstance(action, ModifyAction):
-            if self._outside_band(spec for _, spec in action.modifies):  # (before any cancel leg: nothing changes)
+            # (before any cancel leg: nothing changes; each modify's spec taken from its pair in C, where a generator
+            # resumed a frame a modify)
+            if self._outside_band(map(_second, action.modifies)):
                 return ActionErr(PRICE_BAND_TEXT)
             self._action_tx = self._next_oid
             try:
@@ -594,6 +586,18 @@ class Exchange:
                 return ActionOk("batchModify", tuple(out))
             finally:
                 self._action_tx = None
+        if isinstance(action, CancelByCloidAction):
+            cancel = self._cancel
+            out = []
+            for coin, c in action.cancels:
+                out.append(cancel(acct, coin, cloid=c))
+            return ActionOk("cancel", tuple(out))
+        if isinstance(action, CancelAction):
+            cancel = self._cancel
+            out = []
+            for coin, oid in action.cancels:
+                out.append(cancel(acct, coin, oid=oid))
+            return ActionOk("cancel", tuple(out))
         if isinstance(action, ScheduleCancelAction):
             return self._schedule_cancel(acct, action.time_s)
         if isinstance(action, UpdateLeverageAction):
@@ -2224,6 +2228,7 @@ def _neg_px_oid(o: ClientOrder) -> tuple:  # ... best bid first
     return -o.px, o.oid
 
 
+_second = itemgetter(1)  # a modify's spec, of its (ref, spec) pair (Exchange._process: the band's check, in C)
 _ONES = repeat(1)  # (the level count of a row made in _l2_side's fast path)
 _px_key = itemgetter(0)  # a level row's price (a C-level key: the book push sorts its rows twice a push)
 
