@@ -2277,7 +2277,9 @@ def _l2_side(pxs: list, szs: list, clients: list, n: int, consumed: dict, desc: 
                 index[px] = len(rows)
                 rows.append((px, 0.0 + o.sz, 1))
             else:
+                # (the order's price for the row's own: the key it was found by, the same float, read without the
+                # row's subscript)
                 r = rows[k]
-                rows[k] = (r[0], r[1] + o.sz, r[2] + 1)
+                rows[k] = (px, r[1] + o.sz, r[2] + 1)
     rows.sort(key=_px_key, reverse=desc)  # nearly sorted already: cheap
     return tuple(rows[:n])
