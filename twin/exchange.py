@@ -1055,10 +1055,16 @@ class Exchange:
 
     def _modify(self, acct: Account, ref: int | str, spec: OrderSpec,
                 always_place: bool = False) -> Union[Resting, Filled, StatusError]:
+        # the user's resting order on the spec's coin by the ref (an oid, or a cloid): _find written out (every
+        # modify passes here; the agent's by cloid), no call, the lookups as _find makes them
+        user = acct.address
         if isinstance(ref, str):
-            order = self._find(acct.address, spec.coin, None, ref)
+            by_cloid = self._status_by_cloid.get(user)
+            order = self.orders.get(by_cloid.get(ref)) if by_cloid is not None else None
         else:
-            order = self._find(acct.address, spec.coin, ref, None)
+            order = self.orders.get(ref)
+        if order is not None and (order.user != user or order.coin != spec.coin):
+            order = None
         if order is None:
             if always_place and spec.coin in self.instruments:
                 # the venue's docs (exchange endpoint, "Modify an order"): with always place "the new order is

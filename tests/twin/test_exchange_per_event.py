@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from dataclasses import replace
 from heapq import heappush
 from itertools import repeat
 
@@ -20,8 +21,8 @@ import twin.exchange
 from twin.calls import loop_ended
 from twin.exchange import _l2_side, _ONES, _px_key
 from twin.exchange import (
-    _BOUND_CAP, _BOUND_SLACK, BOOK, DUPLICATE_CLOID, EMPTY_ORDER_BATCH, PRICE_BAND_TEXT, Exchange, RejectReason,
-    TradePush, _fmt, _round_sz, can_refuse, join_size, price_is_valid, size_is_valid, trade_tid,
+    _BOUND_CAP, _BOUND_SLACK, BOOK, DUPLICATE_CLOID, EMPTY_ORDER_BATCH, MODIFY_PREFIX, PRICE_BAND_TEXT, Exchange,
+    RejectReason, TradePush, _fmt, _round_sz, can_refuse, join_size, price_is_valid, size_is_valid, trade_tid,
 )
 from twin.book import ClientOrder
 from twin.messages import (
@@ -342,8 +343,45 @@ def _old_l2_side(pxs, szs, clients, n, consumed, desc):
     return tuple(rows[:n])
 
 
+def _old_modify(self, acct, ref, spec, always_place=False):
+    """Exchange._modify as it was before it wrote _find out (236138b), verbatim."""
+    if isinstance(ref, str):
+        order = self._find(acct.address, spec.coin, None, ref)
+    else:
+        order = self._find(acct.address, spec.coin, ref, None)
+    if order is None:
+        if always_place and spec.coin in self.instruments:
+            # the venue's docs (exchange endpoint, "Modify an order"): with always place "the new order is
+            # placed regardless of whether the cancel succeeded": the old one filled or gone, it is a place, which
+            # may carry the ref's cloid again, unless an order on another coin still rests under it (refused then,
+            # as any used cloid is: a cloid rests under at most one order of a user, which _find relies on)
+            freed = None
+            if isinstance(ref, str):
+                by_cloid = self._status_by_cloid.get(acct.address)
+                if by_cloid is None or by_cloid.get(ref) not in self.orders:
+                    freed = ref
+            return self._place(acct, spec, freed)
+        return self._reject(RejectReason.ModifyCanceledOrFilled, self.instruments[spec.coin].asset_id
+                            if spec.coin in self.instruments else 0)
+    self._remove(order, "canceled")
+    freed = order.cloid
+    if not always_place and spec.tif != "Alo":
+        # the venue's rule (docs exchange endpoint, "Modify an order"): without always place the new order must
+        # be post-only, or a Gtc that would not execute at once, which is then treated as post-only (so a Gtc
+        # that crosses is refused as post-only is); anything else (Ioc) is refused
+        if spec.tif != "Gtc":
+            return StatusError(MODIFY_PREFIX + self._reject(RejectReason.ModifyNotPostOnly,
+                                                            self.instruments[spec.coin].asset_id).error)
+        spec = replace(spec, tif="Alo")
+    placed = self._place(acct, spec, freed)
+    if isinstance(placed, StatusError):  # the cancel leg happened: the venue says the new order failed
+        return StatusError(MODIFY_PREFIX + placed.error)
+    return placed
+
+
 # the old code of each path, by the Exchange attribute it replaces
-OLD = {"_place": _old_place, "_run_market": _old_run_market, "_remove": _old_remove, "_process": _old_process}
+OLD = {"_place": _old_place, "_run_market": _old_run_market, "_remove": _old_remove, "_process": _old_process,
+       "_modify": _old_modify}
 
 _PARAMS = {
     "plain": TwinParams(),
@@ -353,7 +391,8 @@ _PARAMS = {
 }
 
 _KINDS = ["place", "place", "gtc", "ioc", "cross", "reduce", "cancel", "cancel_cloid", "modify", "modify_cloid",
-          "modify_always", "leverage", "bad", "reuse", "taker", "far"]
+          "modify_always", "leverage", "bad", "reuse", "taker", "far", "modify_other",
+          "taker_rest"]
 
 _step = st.tuples(
     st.sampled_from([0.0, 0.0, 0.01, 0.05, 0.3, 1.5]),  # wait before it
@@ -420,8 +459,8 @@ def _session(seed: int, plan: list, params: str, usdc: float) -> tuple:
             continue
         px = bb - away * tick if is_buy else ba + away * tick
         through = ba + (away % 7) * tick if is_buy else bb - (away % 7) * tick
-        user = TAKER if what == "taker" else MAKER
-        if what == "place":
+        user = TAKER if what in ("taker", "taker_rest") else MAKER
+        if what in ("place", "taker_rest"):
             action = OrderAction(tuple(spec(user, px - i * tick if is_buy else px + i * tick, is_buy, lots)
                                        for i in range(n)))
         elif what == "gtc":
@@ -454,6 +493,14 @@ def _session(seed: int, plan: list, params: str, usdc: float) -> tuple:
                 action = OrderAction((spec(user, px, is_buy, lots), far) if n > 2 else (far,))
             else:
                 action = ModifyAction(((oids[user][-1], spec(user, px, is_buy, lots)), (oids[user][0], far)))
+        elif what == "modify_other":  # (the other user's order, by oid or cloid, or the user's own on another coin)
+            other = TAKER
+            refs = (oids[other] if n % 2 else cloids[other]) if away % 3 else (oids[user] or cloids[user])
+            if not refs:
+                continue
+            coin = "ETH" if away % 3 == 0 else "BTC"
+            action = ModifyAction(((refs[away % len(refs)], OrderSpec(coin, is_buy, px, round(lots * LOT, 5))),),
+                                  always_place=n > 3)
         elif what == "reuse":  # (a cloid used before: refused, unless a modify frees it)
             if not cloids[user]:
                 continue
@@ -621,3 +668,25 @@ def test_a_book_push_side_is_the_old_one(n, sizes, with_nan, twice, clients, con
     want = _old_l2_side(pxs, list(sizes), orders, n, used, bids)
     assert [tuple(map(float.hex, map(float, row))) for row in got] == \
         [tuple(map(float.hex, map(float, row))) for row in want]
+
+
+@settings(max_examples=40, deadline=None)
+@_plans()
+def test_a_modify_is_the_old_one(seed, plan, params, usdc):
+    """(By oid and by cloid, of orders resting, gone, the other user's, on another coin; always placing or not.)"""
+    plan = _opening(seed) + plan
+    ours = run_session(seed, plan, params, usdc)
+    theirs = run_session(seed, plan, params, usdc, old=("_modify",))
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_modify_of_another_user_s_order_or_on_another_coin_is_the_old_one(seed):
+    """Modifies the random plans reach seldom: of the other user's resting orders (by oid; by cloid, which finds
+    none of the user's), and of the user's own resting orders under a spec on another coin."""
+    plan = _opening(seed) + [(0.0, "place", 5 + k, k % 2 == 0, 2, 1) for k in range(6)] \
+        + [(0.0, "taker_rest", 5 + k, k % 2 == 0, 2, 1) for k in range(6)] \
+        + [(0.05, "modify_other", away, True, 2, n) for away in range(8) for n in (1, 2, 4, 5)]
+    ours = run_session(seed, plan, "plain", 5000.0)
+    assert ours == run_session(seed, plan, "plain", 5000.0, old=("_modify",))
+    assert ours[2]["ModifyCanceledOrFilled"] > 10
