@@ -1508,7 +1508,8 @@ class Exchange:
         sends bbo "only when the bbo changes in a block". No draw: blocks come at the venue's own times, and a
         session without a bbo subscriber (the agent's) runs as it did before there was one."""
         block = self.params.feed.block_s or 0.1
-        last: dict[str, tuple] = {}
+        # each coin's last pushed top, None before its first (every coin in it: read by a subscript, not a get)
+        last: dict[str, tuple | None] = dict.fromkeys(self.markets)
         subs, top_of = self._subs, self._top  # (looked up once: this runs 10 times a second)
         env, epoch_ms = self.env, self.epoch_ms
         # (the markets are fixed at construction)
@@ -1524,7 +1525,7 @@ class Exchange:
                 # with the last pushed, which only this changes
                 if key in subs and book.top is None:
                     top = book.top = top_of(coin, book)
-                    if top != last.get(coin):
+                    if top != last[coin]:
                         last[coin] = top
                         # (now_ms inlined: nearly every block pushes)
                         self._publish(key, BboPush(coin, epoch_ms + int(env._now * 1000.0), *top))

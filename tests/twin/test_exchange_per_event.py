@@ -21,8 +21,8 @@ import twin.exchange
 from twin.calls import loop_ended
 from twin.exchange import _l2_side, _ONES, _px_key
 from twin.exchange import (
-    _BOUND_CAP, _BOUND_SLACK, BOOK, DUPLICATE_CLOID, EMPTY_ORDER_BATCH, MODIFY_PREFIX, PRICE_BAND_TEXT, Exchange,
-    RejectReason, TradePush, _fmt, _round_sz, can_refuse, join_size, price_is_valid, size_is_valid, trade_tid,
+    _BOUND_CAP, _BOUND_SLACK, BOOK, DUPLICATE_CLOID, EMPTY_ORDER_BATCH, MODIFY_PREFIX, PRICE_BAND_TEXT, BboPush,
+    Exchange, RejectReason, TradePush, _fmt, _round_sz, can_refuse, join_size, price_is_valid, size_is_valid, trade_tid,
 )
 from twin.book import ClientOrder
 from twin.messages import (
@@ -379,9 +379,34 @@ def _old_modify(self, acct, ref, spec, always_place=False):
     return placed
 
 
+def _old_run_bbo_feed(self, wake):
+    """Exchange._run_bbo_feed as it was before its last tops were read by a subscript (236138b), verbatim."""
+    block = self.params.feed.block_s or 0.1
+    last: dict[str, tuple] = {}
+    subs, top_of = self._subs, self._top  # (looked up once: this runs 10 times a second)
+    env, epoch_ms = self.env, self.epoch_ms
+    # (the markets are fixed at construction)
+    keys = [(coin, ("bbo", coin), self.books[coin]) for coin in self.markets]
+    queue, eid, normal, arm = wake.queue, wake.eid, wake.normal, wake.armed
+    while True:
+        wake.callbacks = arm  # (its wait, scheduled as start_waking says)
+        heappush(queue, (env._now + block, normal, next(eid), wake))
+        yield
+        for coin, key, book in keys:
+            # the top is made again only when something it is made of moved since this last made it (CoinBook.top:
+            # a block in three comes before the next book update); a memo still set is a top already compared
+            # with the last pushed, which only this changes
+            if key in subs and book.top is None:
+                top = book.top = top_of(coin, book)
+                if top != last.get(coin):
+                    last[coin] = top
+                    # (now_ms inlined: nearly every block pushes)
+                    self._publish(key, BboPush(coin, epoch_ms + int(env._now * 1000.0), *top))
+
+
 # the old code of each path, by the Exchange attribute it replaces
 OLD = {"_place": _old_place, "_run_market": _old_run_market, "_remove": _old_remove, "_process": _old_process,
-       "_modify": _old_modify}
+       "_modify": _old_modify, "_run_bbo_feed": _old_run_bbo_feed}
 
 _PARAMS = {
     "plain": TwinParams(),
@@ -690,3 +715,14 @@ def test_a_modify_of_another_user_s_order_or_on_another_coin_is_the_old_one(seed
     ours = run_session(seed, plan, "plain", 5000.0)
     assert ours == run_session(seed, plan, "plain", 5000.0, old=("_modify",))
     assert ours[2]["ModifyCanceledOrFilled"] > 10
+
+
+@settings(max_examples=30, deadline=None)
+@_plans()
+def test_the_bbo_feed_is_the_old_one(seed, plan, params, usdc):
+    """(The maker's socket subscribes to bbo: every top the feed makes, pushed when it differs from the last.)"""
+    plan = _opening(seed) + plan
+    ours = run_session(seed, plan, params, usdc)
+    theirs = run_session(seed, plan, params, usdc, old=("_run_bbo_feed",))
+    assert ours == theirs
+    assert any(type(p) is BboPush for _, _, kind, p in theirs[0])
