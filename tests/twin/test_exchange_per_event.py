@@ -21,8 +21,9 @@ import twin.exchange
 from twin.calls import loop_ended
 from twin.exchange import _l2_side, _ONES, _px_key
 from twin.exchange import (
-    _BOUND_CAP, _BOUND_SLACK, BOOK, DUPLICATE_CLOID, EMPTY_ORDER_BATCH, MODIFY_PREFIX, PRICE_BAND_TEXT, BboPush,
-    Exchange, RejectReason, TradePush, _fmt, _round_sz, can_refuse, join_size, price_is_valid, size_is_valid, trade_tid,
+    NORMAL, _BOUND_CAP, _BOUND_SLACK, BOOK, DUPLICATE_CLOID, EMPTY_ORDER_BATCH, MODIFY_PREFIX, PRICE_BAND_TEXT,
+    BboPush, Exchange, RejectReason, TradePush, _Delivery, _fmt, _round_sz, can_refuse, join_size, price_is_valid,
+    size_is_valid, trade_tid,
 )
 from twin.book import ClientOrder
 from twin.messages import (
@@ -404,9 +405,29 @@ def _old_run_bbo_feed(self, wake):
                     self._publish(key, BboPush(coin, epoch_ms + int(env._now * 1000.0), *top))
 
 
+def _old_publish(self, key, push):
+    """Exchange._publish as it was before it read its callbacks per socket (236138b), verbatim."""
+    conns = self._subs.get(key)
+    if conns:
+        # (_send, _delivery_delay and call_later inlined: every push of the feeds passes here; the entry is
+        # call_later's, its time now + (at - now) as call_later's now + delay, which need not be ``at``)
+        env = self.env
+        now = env._now
+        on_delivery = self._on_delivery
+        for conn in conns:
+            conn.frame = None
+            at = now + conn.feed.sample(now)
+            if at < conn.last_delivery:
+                at = conn.last_delivery
+            conn.last_delivery = at
+            heappush(env._queue, (now + (at - now), NORMAL, next(env._eid),
+                                  _Delivery(on_delivery, conn, conn.epoch, push)))
+
+
 # the old code of each path, by the Exchange attribute it replaces
 OLD = {"_place": _old_place, "_run_market": _old_run_market, "_remove": _old_remove, "_process": _old_process,
-       "_modify": _old_modify, "_run_bbo_feed": _old_run_bbo_feed}
+       "_modify": _old_modify, "_run_bbo_feed": _old_run_bbo_feed,
+       "_publish": _old_publish}
 
 _PARAMS = {
     "plain": TwinParams(),
@@ -726,3 +747,13 @@ def test_the_bbo_feed_is_the_old_one(seed, plan, params, usdc):
     theirs = run_session(seed, plan, params, usdc, old=("_run_bbo_feed",))
     assert ours == theirs
     assert any(type(p) is BboPush for _, _, kind, p in theirs[0])
+
+
+@settings(max_examples=30, deadline=None)
+@_plans()
+def test_a_push_s_way_is_the_old_one(seed, plan, params, usdc):
+    """(Prints, fills, book and bbo pushes, each with its own latency draw and queue entry, between order updates.)"""
+    plan = _opening(seed) + plan
+    ours = run_session(seed, plan, params, usdc)
+    theirs = run_session(seed, plan, params, usdc, old=("_publish",))
+    assert ours == theirs
