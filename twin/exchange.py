@@ -1369,6 +1369,13 @@ class Exchange:
             best_asks = ask_px[:, 0].tolist() if len(ask_px) else []
             best_bid_szs = bid_sz[:, 0].tolist() if len(bid_sz) else []
             best_ask_szs = ask_sz[:, 0].tolist() if len(ask_sz) else []
+            # each book update's four rows, shown top and best prices, and each print's price, size and side, as the
+            # tuples the loop stores and unpacks, made in C for the chunk at once (zip over a 2-D array gives its
+            # rows, as a subscript does): built in the loop, the subscripts and the tuples cost some 22 bytecodes a
+            # book update
+            book_updates = list(zip(zip(bid_px, bid_sz, ask_px, ask_sz),
+                                    zip(best_bids, best_bid_szs, best_asks, best_ask_szs), best_bids, best_asks))
+            prints = list(zip(tpx, tsz, tside))
             n = len(ts)
             trade_key = ("trades", coin)
             # (each event's time, kind and row taken by the iterator, in C: indexed, the three lists and the count
@@ -1391,11 +1398,11 @@ class Exchange:
                     heappush(queue, (env._now + (t - env._now), normal, next(eid), wake))
                     yield
                 if kind == BOOK:
-                    bb, ba = best_bids[j], best_asks[j]
-                    rows_now[coin] = rows = (bid_px[j], bid_sz[j], ask_px[j], ask_sz[j])  # (one store: the four rows)
+                    rows, shown, bb, ba = book_updates[j]
+                    rows_now[coin] = rows  # (one store: the four rows)
                     rows_pair[0] = rows_pair[1] = None  # (_level_rows makes them again when asked)
                     book.top = None
-                    book.shown = (bb, best_bid_szs[j], ba, best_ask_szs[j])  # (the rows' first: _top reads them)
+                    book.shown = shown  # (the rows' first: _top reads them)
                     best_bid_of[coin] = bb
                     best_ask_of[coin] = ba
                     if bb == bb and ba == ba:
@@ -1416,7 +1423,7 @@ class Exchange:
                         if len(pending) >= book.max_pending:
                             book.make_room()
                 else:
-                    px, sz, side = tpx[j], tsz[j], tside[j]
+                    px, sz, side = prints[j]
                     counters["trades"] += 1
                     if self.log is not None:
                         self._log("trade", coin, px, sz, side)

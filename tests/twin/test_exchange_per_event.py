@@ -573,9 +573,12 @@ def _session(seed: int, plan: list, params: str, usdc: float) -> tuple:
                  [(c, p.szi, p.entry_px, p.leverage, p.isolated, p.margin_usd) for c, p in a.positions.items()])
                 for a in ex.accounts.values()]
     orders = [(o.oid, o.sz, o.queue_ahead, o.level_sz, o.seen, o.bound, o.ts_ms) for o in ex.orders.values()]
+    book = ex.books["BTC"]
+    market = (book.shown, [r.tolist() for r in ex._rows_now["BTC"]], [[r.tolist() for r in p] for p in book.pending],
+              dict(ex.marks), dict(ex.best_bid), dict(ex.best_ask), dict(ex.last_trade_px))
     return (got, dict(ex.counters), dict(ex.rejections_by_reason), ex.order_status, ex._status_by_cloid,
             accounts, orders, ex._bound_n, ex._reduce_only_n, ex._next_oid, ex._next_anon_oid, ex.env._now,
-            [entry[:3] for entry in sorted(ex.env._queue)])
+            [entry[:3] for entry in sorted(ex.env._queue)], market)
 
 
 def _plans(*more):
