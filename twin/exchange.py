@@ -20,7 +20,7 @@ from heapq import heappush
 from itertools import islice, repeat
 from dataclasses import replace
 from decimal import Decimal
-from operator import attrgetter, itemgetter
+from operator import attrgetter, getitem, itemgetter
 from typing import Callable, Union
 
 import numpy as np
@@ -1373,8 +1373,16 @@ class Exchange:
             # tuples the loop stores and unpacks, made in C for the chunk at once (zip over a 2-D array gives its
             # rows, as a subscript does): built in the loop, the subscripts and the tuples cost some 22 bytecodes a
             # book update
+            # A shown top is stored only where each side's first row is a level (its price no nan, its size above
+            # 0), None elsewhere, as after a jump: _top's fast way, which needs both, then tests neither (the test,
+            # made here for the chunk in numpy on the same floats, cost _top 16 bytecodes a call; a synthetic book's
+            # first rows are always levels). (None, top)[level] picks it, in C.
+            levels = ((bid_px[:, 0] == bid_px[:, 0]) & (bid_sz[:, 0] > 0) & (ask_px[:, 0] == ask_px[:, 0])
+                      & (ask_sz[:, 0] > 0)).tolist() if len(bid_px) else []
             book_updates = list(zip(zip(bid_px, bid_sz, ask_px, ask_sz),
-                                    zip(best_bids, best_bid_szs, best_asks, best_ask_szs), best_bids, best_asks))
+                                    map(getitem, zip(repeat(None), zip(best_bids, best_bid_szs, best_asks,
+                                                                       best_ask_szs)), levels),
+                                    best_bids, best_asks))
             prints = list(zip(tpx, tsz, tside))
             n = len(ts)
             trade_key = ("trades", coin)
@@ -1586,15 +1594,14 @@ class Exchange:
         """``(self._touch(coin, True), self._touch(coin, False))``, the bbo feed's top of ``coin`` (``book`` its
         CoinBook), at a block: where both sides take _touch's first way (nothing consumed, each first row a level),
         that way written here for the two, the first rows read from ``book.shown`` (the market loop's, at an update:
-        none of the rows' lists, nor their tests, needed here) and no call a side (the feed makes a top at nearly every
-        block of a stress session); _touch's own for any other.
+        none of the rows' lists, nor their tests, needed here; set only where each is a level, which the loop tests
+        for the chunk, None otherwise) and no call a side (the feed makes a top at nearly every block of a stress
+        session); _touch's own for any other.
         tests/twin/test_bbo_memo.py holds it to the two _touch calls after every step of a session."""
         shown = book.shown
         if shown is None or self._consumed[coin]:
             return self._touch(coin, True), self._touch(coin, False)
-        bid, bid_sz, ask, ask_sz = shown
-        if not (bid == bid and bid_sz > 0 and ask == ask and ask_sz > 0):
-            return self._touch(coin, True), self._touch(coin, False)
+        bid, bid_sz, ask, ask_sz = shown  # (each a level: the market loop shows no other)
         bid_n = ask_n = 1
         # the clients' orders at or better than the displayed best, as in _touch (which says why the walk stops);
         # a side walked only when its best client order (CoinBook.max_bid, min_ask: -inf, inf with none) is there,
