@@ -200,7 +200,8 @@ class RequestBudget:
         stale book's) may send at ``ts``, in one request: what ``cancel_headroom`` leaves; at its end all ``n``, once
         every ``slow_lane_s``, the venue's slow lane (one request passes, whatever its size, that long after the last
         that passed: this one, when it spends the rest of the headroom). Sent at every tick past the limit, a Red
-        pull was refused 18 times in the 10 s before the lane let one through, a burst of 19 errors."""
+        pull was refused 18 times in the 10 s before the lane let one through, a burst of 19 errors. (A stopped core's
+        pulls again, ``AgentCore._pull_again``, as well.)"""
         room = self._cancel_cap - self.used
         if room <= 0:
             if ts - self._slow_ts < self.cfg.slow_lane_s:
@@ -210,6 +211,13 @@ class RequestBudget:
             self._slow_ts = ts
             return room
         return n
+
+    def pull_sent(self, ts: float, n: int) -> None:
+        """A pull of ``n`` cancels sent whatever the budget says (a Kill's, a stop's: they must go out at once) has
+        taken the slow lane when it reaches the cancels' limit: ``pull_room``'s next is timed from it. Untimed, the
+        stop's first pull again went 2 s after it, refused, and held the next 10 s more."""
+        if n >= self._cancel_cap - self.used:
+            self._slow_ts = ts
 
     def can_spend(self, n: int, is_cancel: bool = False) -> bool:
         """Cancels may use everything left, past the cap to their own limit; anything else must leave the

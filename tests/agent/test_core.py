@@ -876,6 +876,63 @@ def test_past_the_cancels_limit_a_pull_between_requotes_sends_one_request_each_s
     assert times[-1] < 40.0 + 2 * core.budget.cfg.slow_lane_s + core.cfg.session.quota_poll_s
 
 
+@pytest.mark.parametrize("how", ["a stop", "a Kill"])
+def test_past_the_cancels_limit_a_stopped_cores_pulls_again_send_one_request_each_slow_lane_period(how):
+    """Stopped (a stop, a Kill) with orders still counted live, the core sends their pull again every
+    risk.pull_retry_s (2 s: _pull_again) until the venue confirms them gone. Past the venue's limit for cancels
+    (25,000 used of a 10,000 cap, the limit 20,000) the venue lets one request through every 10 s, its slow lane, and
+    refuses the rest; _pull_again did not ask the budget, and about 4 of every 5 of its pulls were refused, an error
+    each. Now they are held to the cancels' headroom and past it to the lane, as the pulls between requotes are: the
+    stop's or the Kill's own pull still goes out at once, and the orders go all the same."""
+    from twin.faults.quota import QuotaParams
+    from twin.messages import ActionErr, CancelAction, CancelByCloidAction
+    from twin.params import VenueParams
+    from twin.seeding import set_quota_remaining, set_traded_volume
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": None},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False},
+                   "quoting": {"min_half_spread_ticks": 200.0},  # far: nothing fills, what rests stays until pulled
+                   **({"safety": {"stale_kill_s": 1.0}} if how == "a Kill" else {})})
+    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0), quota=QuotaParams(usd_per_request=1e9))
+    ex, gw, core, driver, sent, records = _spied_session(cfg, 2, params)
+    ex.env.run(until=40.0)
+    assert len(ex.open_orders(gw.user)) == 6 and core.safety.level is SafetyLevel.GREEN
+    acts: list = []  # [ts, refused] of every cancel action the twin is sent
+    submit = ex.submit
+
+    def spied(user, action, on_reply, *a, **kw):
+        if isinstance(action, (CancelAction, CancelByCloidAction)):
+            k = len(acts)
+            acts.append([ex.env.now, False])
+
+            def replied(reply) -> None:
+                acts[k][1] = isinstance(reply, ActionErr)
+                on_reply(reply)
+            return submit(user, action, replied, *a, **kw)
+        return submit(user, action, on_reply, *a, **kw)
+    ex.submit = spied
+    set_traded_volume(ex, gw.user, "BTC", 0.0)  # the cap falls back to the 10,000 buffer ...
+    set_quota_remaining(ex, gw.user, -15_000)  # ... and 25,000 are used: past the cancels' 20,000
+    if how == "a stop":
+        ex.env.run(until=40.2)
+        driver.stop()
+    else:
+        gw.conn.unsubscribe("l2Book", "BTC")
+    ex.env.run(until=70.0)
+    assert core.stopped and (how == "a stop" or core.safety.level is SafetyLevel.KILL)
+    assert core.budget.cancel_headroom < 0
+    assert not ex.open_orders(gw.user) and not core.tracker.live_set  # pulled all the same
+    assert not ex.schedule_cancel_fired.get(gw.user)  # by the pulls, not left to the dead-man's switch
+    times = [ts for ts, _ in acts]
+    assert times and times[0] < 41.5  # the stop's or the Kill's own pull (Red's before it), at once
+    again = [(ts, r) for ts, r in acts if ts >= 41.5]  # the pulls again (the own pull's cancel-all leg: 0.25 s on)
+    # (before: a stop's at 42.5, 44.5, 46.5, 48.5 and 50.5, with its cancel-all legs, 8 refused of 9 cancel actions;
+    # a Kill's every 2 s from 43 s, 16 refused of 16 to 60 s, the switch pulling the orders)
+    assert again and again[0][0] >= times[0] + core.budget.cfg.slow_lane_s - 1.0  # the lane timed from the own pull
+    assert all(b[0] - a[0] >= 10.0 for a, b in zip(again, again[1:]))  # one a lane period
+    assert not [ts for ts, r in again if r]  # and each let through
+    assert len([ts for ts, r in acts if r]) <= 3  # (Red's, the stop's or the Kill's own: the lane not yet open)
+
+
 def test_with_the_ip_weight_near_its_limit_the_cycle_still_cancels_what_the_market_left_behind():
     """Above 75% of the minute's IP weight the quote cycle places and modifies nothing, and sends its cancels
     (the 25% kept for them): it returned before reconcile, and bids stood 2% above a falling market."""
