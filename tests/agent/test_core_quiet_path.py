@@ -431,7 +431,7 @@ class _CoreAt236138b(AgentCore):
             v.evaluated.clear()
 
     def _update_safety(self, ts: float, cmds: list, degraded: int) -> None:
-        """At 236138b, verbatim."""
+        """At 236138b, verbatim, with the Kill's pull_sent landed beside it (3b2859b)."""
         led = self.ledger
         mid = self.mid
         collateral = self._collateral
@@ -463,6 +463,7 @@ class _CoreAt236138b(AgentCore):
             # flatten through the book with a reduce-only IOC when configured
             self.stopped = True
             cmds.append(CancelAll(tuple(self.tracker.live_set)))  # (those known cancelled at once, as at shutdown)
+            self.budget.pull_sent(ts, len(self.tracker.live_set))  # (past the cancels' limit, in the slow lane)
             self._last_pull_ts = ts
             # arm the venue's dead-man's switch too: if our cancels are lost, the venue pulls the rest
             # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal)
