@@ -230,15 +230,25 @@ class SimToRealGap:
             for cloid in gone:
                 del book[cloid]
         out = []
-        for cloid, o in live.items():
-            # reached: the print at or through its price (print_reach ≥ 0), compared inline: this runs for every
-            # live order on every print
-            if o.side == hit and (px <= o.px if bid else px >= o.px) and o.state in _ON_BOOK and not o.foreign \
-                    and o.sent_ts <= made_ts:
-                e = book.get(cloid)
-                if e is None:
-                    e = book[cloid] = _Shadowed(hit, o.px, o.remaining)
-                out.append(e)
+        # reached: the print at or through its price (print_reach ≥ 0), compared inline: this runs for every live
+        # order on every print, so one loop a side (no ``bid`` test an order) over the values (the live set is keyed
+        # by each order's cloid: no tuple to unpack an order)
+        if bid:
+            for o in live.values():
+                if o.side == hit and px <= o.px and o.state in _ON_BOOK and not o.foreign and o.sent_ts <= made_ts:
+                    cloid = o.cloid
+                    e = book.get(cloid)
+                    if e is None:
+                        e = book[cloid] = _Shadowed(hit, o.px, o.remaining)
+                    out.append(e)
+        else:
+            for o in live.values():
+                if o.side == hit and px >= o.px and o.state in _ON_BOOK and not o.foreign and o.sent_ts <= made_ts:
+                    cloid = o.cloid
+                    e = book.get(cloid)
+                    if e is None:
+                        e = book[cloid] = _Shadowed(hit, o.px, o.remaining)
+                    out.append(e)
         if graced:
             out += graced
         return out

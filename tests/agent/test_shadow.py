@@ -17,7 +17,7 @@ from agent.graduation import ExposureLevel as L, PromotionCriteria, PromotionEvi
 from agent.graduation.paper import PaperFills
 from agent.session import USER, build_session
 from agent.shadow import SimToRealGap
-from agent.shadow.gap import SHARE_GRID, share_fit
+from agent.shadow.gap import _FILLED, _ON_BOOK, SHARE_GRID, _Shadowed, share_fit
 from twin.params import TwinParams
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -622,3 +622,103 @@ def test_a_print_that_fills_shadow_s_exit_and_its_paper_ask_moves_the_paper_posi
     core.handle(Timer(1.0))
     rec = next(r for r in core.drain_records() if "quotes" in r)
     assert {n: v for n, v, _ in rec["adjustments"]}["paper_position"] == pytest.approx(0.002)
+
+
+class _ReachedBefore(SimToRealGap):
+    """The gap with ``_reached`` as it was before its live loop went one a side over the values (kept verbatim)."""
+
+    def _reached(self, ts: float, px: float, hit: int, tracker, made_ts: float = math.inf) -> list:
+        """The shadow book's orders a print at ``px`` reaches on side ``hit``: the acknowledged live ones (put
+        on the book at the first print that reaches them, or at their first fill: until then nothing has
+        filled them), and those that filled within ``grace_s``. Ended orders leave it here: a cancelled one
+        at once, a filled one after its grace."""
+        book = self._book
+        live = tracker.live_set
+        bid = hit > 0
+        # one pass over the shadow book's orders no longer live: those gone leave it, and those filled within their
+        # grace that the print reaches (at or through their price, print_reach ≥ 0) are taken, after the live ones,
+        # in the book's order (their print may come after their fill). Gone: cancelled (or forgotten) at once, filled
+        # after grace_s. One loop, no comprehension or call an order: this runs on every print, and the book holds
+        # every order cancelled since the last one (at 10 Hz most of the few it holds)
+        graced = []
+        if book:
+            orders = tracker.orders
+            grace_s = self.grace_s
+            gone = []
+            for cloid, e in book.items():
+                if cloid not in live:
+                    o = orders.get(cloid)
+                    if o is None or o.state is not _FILLED or ts - o.last_update_ts > grace_s:
+                        gone.append(cloid)
+                    elif e.side == hit and (px <= e.px if bid else px >= e.px):
+                        graced.append(e)
+            for cloid in gone:
+                del book[cloid]
+        out = []
+        for cloid, o in live.items():
+            # reached: the print at or through its price (print_reach ≥ 0), compared inline: this runs for every
+            # live order on every print
+            if o.side == hit and (px <= o.px if bid else px >= o.px) and o.state in _ON_BOOK and not o.foreign \
+                    and o.sent_ts <= made_ts:
+                e = book.get(cloid)
+                if e is None:
+                    e = book[cloid] = _Shadowed(hit, o.px, o.remaining)
+                out.append(e)
+        if graced:
+            out += graced
+        return out
+
+
+def _cloid_of(gap: SimToRealGap, e: _Shadowed) -> str:
+    return next(c for c, x in gap._book.items() if x is e)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["trade", "trade", "trade", "fill", "cancel", "rest", "place", "foreign"]),
+                          st.sampled_from([99.0, 99.5, 100.0, 100.5, 101.0, 101.5]),
+                          st.floats(0.001, 3.0), st.sampled_from([-1, 1]), st.sampled_from([0.0, 0.3, math.inf])),
+                max_size=60))
+def test_reached_takes_the_same_orders_in_the_same_order_as_before(steps):
+    """_reached's live loop, one a side over the live set's values, reaches the orders the loop over its items with
+    the side tested an order did (kept verbatim: _ReachedBefore), in the same order, and leaves the shadow book, the
+    paper and grid volumes the same, bit for bit: whatever the prints (at and through the orders' prices, made
+    before or after an order was sent), fills, cancels, unacknowledged and foreign orders."""
+    tr, gap, ref = OrderTracker(), SimToRealGap(0.3, min_paper_fills=1), _ReachedBefore(0.3, min_paper_fills=1)
+    rest(tr, "b0", BUY, 100.0, 1.0)
+    rest(tr, "a0", SELL, 100.5, 2.0)
+    ts, n = 1.0, 1
+    for kind, px, sz, side, made_back in steps:
+        ts += 0.5
+        if kind == "trade":
+            made = ts - made_back
+            outs = [[_cloid_of(m, e) for e in m._reached(ts, px, -side, tr, made)] for m in (gap, ref)]
+            assert outs[0] == outs[1]
+            gap.on_trade(ts, px, sz, side, tr, made)
+            ref.on_trade(ts, px, sz, side, tr, made)
+        elif kind in ("rest", "place"):
+            if kind == "rest":
+                rest(tr, f"o{n}", BUY if px <= 100.0 else SELL, px, sz, ts)
+            else:  # (sent, not acknowledged: on no book)
+                tr.on_command(PlaceOrder(f"o{n}", BUY if px <= 100.0 else SELL, px, sz, Tif.ALO, False), ts)
+            n += 1
+        else:
+            live = [o for o in tr.live_orders() if o.acked_ts >= 0.0]
+            if live:
+                o = live[int(sz * 1000) % len(live)]
+                if kind == "foreign":
+                    o.foreign = True
+                elif kind == "cancel":
+                    tr.on_command(CancelOrder(o.cloid), ts)
+                    tr.on_event(CancelAcknowledged(ts + 0.05, o.cloid))
+                elif min(sz, o.remaining) > 0:
+                    take = min(sz, o.remaining)
+                    fill(tr, gap, o.cloid, take, ts)
+                    ref.on_fill(tr.orders[o.cloid], take)
+        assert list(gap._book) == list(ref._book)
+        for cloid, e in gap._book.items():
+            r = ref._book[cloid]
+            assert (e.side, e.px, e.paper_left) == (r.side, r.px, r.paper_left)
+            assert _bits(e.grid_left) == _bits(r.grid_left)
+        assert (gap.paper_fills, gap.paper_volume, gap.real_volume) == (ref.paper_fills, ref.paper_volume,
+                                                                        ref.real_volume)
+        assert gap.grid_volume.tobytes() == ref.grid_volume.tobytes()
