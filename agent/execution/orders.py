@@ -898,13 +898,14 @@ class OrderTracker:
         if settling:
             now = self.now
             fed = self.feed_ts + self.settle_s  # (an entry's until is its cancel's answer + settle_s)
+            tot = self.settling_total
             while settling:
                 cloid = next(iter(settling))
                 until = settling[cloid][0]
                 if until > now or until > fed:
                     break
-                self._unsettle(cloid)
-            tot = self.settling_total
+                entry = settling.pop(cloid)  # (_unsettle written out: the first entry, there)
+                tot[entry[1].side] -= entry[2]
             t = tot[_BUY]  # (max(0.0, t) written out, as max gives it: t if t > 0.0 else 0.0, nan and -0.0 to 0.0)
             buy += t if t > 0.0 else 0.0
             t = tot[_SELL]

@@ -1,6 +1,7 @@
 """Order lifecycle, reconcile and request budget: property tests against a tiny honest venue."""
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import example, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from agent.execution.budget import BudgetConfig, RequestBudget
-from agent.execution.orders import TERMINAL, CloidFactory, OrderState, OrderTracker
+from agent.execution.orders import _BUY, _SELL, TERMINAL, CloidFactory, OrderState, OrderTracker
 from agent.execution import reconcile as reconcile_module
 from agent.execution.reconcile import DesiredQuote, ReconcileConfig, reconcile
 from agent.gateway.events import (
@@ -92,6 +93,35 @@ def _keep_lists_afresh(t: OrderTracker) -> list:
         if o.state in _KEEPABLE or o.state is OrderState.STALE and o.prev_state is OrderState.PENDING_NEW:
             out[2 * o.reduce_only + (o.side is Side.SELL)].append(o)
     return out
+
+
+# OrderTracker.exposures as it was before it wrote _unsettle out (kept verbatim: the invariant below holds the new
+# one to it, bit for bit)
+def _exposures_before(self: OrderTracker) -> tuple[float, float]:
+    """(buy, sell): Σ remaining size of every order that could still fill, per side (both legs of a
+    modify not yet answered; cancelled orders while their fills may still lag)."""
+    buy = self._exp_buy
+    sell = self._exp_sell
+    if buy < 0.0:  # float residue of the running sums
+        buy = 0.0
+    if sell < 0.0:
+        sell = 0.0
+    settling = self.settling
+    if settling:
+        now = self.now
+        fed = self.feed_ts + self.settle_s  # (an entry's until is its cancel's answer + settle_s)
+        while settling:
+            cloid = next(iter(settling))
+            until = settling[cloid][0]
+            if until > now or until > fed:
+                break
+            self._unsettle(cloid)
+        tot = self.settling_total
+        t = tot[_BUY]  # (max(0.0, t) written out, as max gives it: t if t > 0.0 else 0.0, nan and -0.0 to 0.0)
+        buy += t if t > 0.0 else 0.0
+        t = tot[_SELL]
+        sell += t if t > 0.0 else 0.0
+    return buy, sell
 
 
 class TrackerVsVenue(RuleBasedStateMachine):
@@ -201,6 +231,10 @@ class TrackerVsVenue(RuleBasedStateMachine):
         if dup and isinstance(ev, FillReceived):
             self.t.on_event(ev)  # a fill seen twice (reconnect snapshot) must count once
 
+    @rule(dt=st.sampled_from([0.0, 0.5, 2.0]))
+    def feed(self, dt):
+        self.t.feed_ts = self.ts - dt  # (the core's: when the last public message was made, on this clock)
+
     @rule()
     def timeouts(self):
         self.t.check_timeouts(self._tick() + 10.0, 5.0)
@@ -234,7 +268,13 @@ class TrackerVsVenue(RuleBasedStateMachine):
         # and exposure is those sums (a modify's legs both counted), then what is settling
         # (asked before: exposures() lets lapsed entries go, and adds the sums all the same)
         settling = bool(t.settling)
+        before = copy.deepcopy(t)
+        was = _exposures_before(before)
         ex_buy, ex_sell = t.exposures()
+        # the settling entries let go and what is left, bit for bit those of exposures before _unsettle was written out
+        assert (repr(ex_buy), repr(ex_sell)) == (repr(was[0]), repr(was[1]))
+        assert list(t.settling) == list(before.settling)
+        assert [repr(x) for x in t.settling_total.values()] == [repr(x) for x in before.settling_total.values()]
         assert math.isclose(ex_buy, buy + max(0.0, t.settling_total[Side.BUY]), abs_tol=1e-12)
         assert math.isclose(ex_sell, sell + max(0.0, t.settling_total[Side.SELL]), abs_tol=1e-12)
         # to the bit, as the running sums clamped at 0 and max(0.0, settling sum) make them (exposures() writes max out)
