@@ -198,7 +198,6 @@ class Graduation:
         """Every timer tick: any one trigger demotes at once (rising edges only, so a condition that
         persists demotes once, not every tick). ``safety_level``: an int, or the escalator's level as it is (an
         IntEnum: no int() every tick)."""
-        c = self.controller
         if equity == equity:
             if self._level_peak != self._level_peak or equity > self._level_peak:
                 self._level_peak = equity
@@ -211,10 +210,12 @@ class Graduation:
         if degraded > self._prev_degraded:
             self._demote(ts, DemotionTrigger.MODEL_DEGRADED, f"{degraded} model(s) degraded on evidence", equity)
         self._prev_degraded = degraded
-        if c.level > _SHADOW and equity == equity:  # (Shadow has nothing to demote to: no drawdown to work out)
+        if self.controller.level > _SHADOW:  # (Shadow has nothing to demote to: no drawdown to work out)
             # _drawdown written out (every tick): its floor at 0 left out, as demote_drawdown > 0 (the config's
             # bound) demotes on no drawdown at or under it; the peak read after the demotions above, which reset it
-            # (to this equity), and known with the equity (set from it above when it was not)
+            # (to this equity), and known with the equity (set from it above when it was not). No test of the equity
+            # here: a nan equity gives a nan drawdown, which demotes on no bound (collateral is at least
+            # MIN_COLLATERAL_USD: no division by 0), as the test the tick skipped did
             dd = (self._level_peak - equity) / self.collateral
             if dd >= self._demote_drawdown:
                 self._demote(ts, DemotionTrigger.DRAWDOWN, f"drawdown {dd:.4f} at level ≥ {self.cfg.demote_drawdown}",

@@ -614,6 +614,35 @@ def _check_triggers_plain(g, ts: float, equity: float, safety_level: int, degrad
             g._demote(ts, DemotionTrigger.DRAWDOWN, f"drawdown {dd:.4f} at level ≥ {g.cfg.demote_drawdown}", equity)
 
 
+def _check_triggers_before(self, ts: float, equity: float, safety_level: int, degraded: int) -> None:
+    """(``check_triggers`` before the controller was read inline and the drawdown's equity test dropped: kept
+    verbatim, the new one must do what it did.) Every timer tick: any one trigger demotes at once (rising edges
+    only, so a condition that persists demotes once, not every tick). ``safety_level``: an int, or the escalator's
+    level as it is (an IntEnum: no int() every tick)."""
+    from agent.graduation.governor import _ORANGE, _SHADOW  # (the one line added: the test imports the governor late)
+    c = self.controller
+    if equity == equity:
+        if self._level_peak != self._level_peak or equity > self._level_peak:
+            self._level_peak = equity
+    # every escalation to Orange or above (DESIGN §6), not only the first crossing into Orange: Orange on to Red
+    # demotes too, which matters when max_safety_level let the agent promote while at Orange
+    if safety_level >= _ORANGE and safety_level > self._prev_safety:
+        self._demote(ts, DemotionTrigger.SAFETY_ORANGE_PLUS, f"safety escalated to level {int(safety_level)}",
+                     equity)
+    self._prev_safety = safety_level
+    if degraded > self._prev_degraded:
+        self._demote(ts, DemotionTrigger.MODEL_DEGRADED, f"{degraded} model(s) degraded on evidence", equity)
+    self._prev_degraded = degraded
+    if c.level > _SHADOW and equity == equity:  # (Shadow has nothing to demote to: no drawdown to work out)
+        # _drawdown written out (every tick): its floor at 0 left out, as demote_drawdown > 0 (the config's
+        # bound) demotes on no drawdown at or under it; the peak read after the demotions above, which reset it
+        # (to this equity), and known with the equity (set from it above when it was not)
+        dd = (self._level_peak - equity) / self.collateral
+        if dd >= self._demote_drawdown:
+            self._demote(ts, DemotionTrigger.DRAWDOWN, f"drawdown {dd:.4f} at level ≥ {self.cfg.demote_drawdown}",
+                         equity)
+
+
 @settings(deadline=None)  # (the first example imports the governor)
 @given(st.sampled_from(list(L)), st.sampled_from([0.0001, 0.003, 0.0075]),
        st.lists(st.tuples(st.one_of(st.just(math.nan), st.floats(-60.0, 40.0)), st.sampled_from([0] * 6 + [1, 2, 3, 4]),
@@ -627,14 +656,18 @@ def test_the_demotion_triggers_are_those_of_the_plain_computation(start, demote_
     from agent.safety import SafetyLevel
     from agent.validation.scorecard import ScorecardConfig
     cfg = GraduationConfig(start_level=start, demote_drawdown=demote_drawdown)
-    fast, plain = (Graduation(cfg, ScorecardConfig(), 10_000.0) for _ in range(2))
+    fast, plain, before = (Graduation(cfg, ScorecardConfig(), 10_000.0) for _ in range(3))
     walk = 10_000.0
     for i, (move, level, degraded) in enumerate(ticks):
         walk += move if move == move else 0.0
         equity = walk if move == move else math.nan
         fast.check_triggers(float(i), equity, SafetyLevel(level), degraded)
         _check_triggers_plain(plain, float(i), equity, level, degraded)
+        _check_triggers_before(before, float(i), equity, SafetyLevel(level), degraded)
         assert fast.level == plain.level and fast.records == plain.records
+        assert fast.level == before.level and fast.records == before.records
+        assert repr(fast._level_peak) == repr(before._level_peak)  # (bit for bit)
+        assert (fast._prev_safety, fast._prev_degraded) == (before._prev_safety, before._prev_degraded)
         assert fast._level_peak == plain._level_peak or math.isnan(fast._level_peak) and math.isnan(plain._level_peak)
 
 
