@@ -124,10 +124,10 @@ class PFillScore:
             if late[first][2] > ts - _LATE_S:
                 break
             del late[first]
-        done = []
-        T, grace, fills, get = self.horizon_s, self.grace_s, self._fills, orders.get
+        T, grace, fills, get, pending = self.horizon_s, self.grace_s, self._fills, orders.get, self._pending
         T_grace = T + grace
-        for cloid, entry in self._pending.items():
+        # (over a copy: an order resolved leaves the pending ones at once, no second loop over a list of them)
+        for cloid, entry in list(pending.items()):
             # _outcome's test written out (the summary asks _outcome; tests/agent/test_p_fill.py holds them alike),
             # a live order's branch first and apart: most pending orders are live, acknowledged, unfilled and younger
             # than T + grace, and pass here on a get, three tests and a subtraction
@@ -170,7 +170,9 @@ class PFillScore:
                             t, y = T, 0
                         else:
                             continue
-            done.append(cloid)
+            del pending[cloid]
+            if cloid in fills:
+                del fills[cloid]
             if y >= 0:
                 n = self.resolved
                 i = n % self.window
@@ -180,10 +182,6 @@ class PFillScore:
                 if not y:
                     late[cloid] = (n, start, ts)  # (start: the order's acked_ts, read above)
                 self.resolved = n + 1
-        pending = self._pending
-        for cloid in done:
-            del pending[cloid]
-            fills.pop(cloid, None)
 
     def _outcome(self, cloid: str, orders: dict, ts: float, grace: float,
                  end: bool = False) -> tuple[float, int | None]:
