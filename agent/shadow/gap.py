@@ -214,21 +214,19 @@ class SimToRealGap:
         # grace that the print reaches (at or through their price, print_reach ≥ 0) are taken, after the live ones,
         # in the book's order (their print may come after their fill). Gone: cancelled (or forgotten) at once, filled
         # after grace_s. One loop, no comprehension or call an order: this runs on every print, and the book holds
-        # every order cancelled since the last one (at 10 Hz most of the few it holds)
+        # every order cancelled since the last one (at 10 Hz most of the few it holds). Over a copy of the book's
+        # items, so that those gone leave it at once (no list of them walked again)
         graced = []
         if book:
             orders = tracker.orders
             grace_s = self.grace_s
-            gone = []
-            for cloid, e in book.items():
+            for cloid, e in list(book.items()):
                 if cloid not in live:
                     o = orders.get(cloid)
                     if o is None or o.state is not _FILLED or ts - o.last_update_ts > grace_s:
-                        gone.append(cloid)
+                        del book[cloid]
                     elif e.side == hit and (px <= e.px if bid else px >= e.px):
                         graced.append(e)
-            for cloid in gone:
-                del book[cloid]
         out = []
         # reached: the print at or through its price (print_reach ≥ 0), compared inline: this runs for every live
         # order on every print, so one loop a side (no ``bid`` test an order) over the values (the live set is keyed
