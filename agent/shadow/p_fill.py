@@ -46,6 +46,7 @@ _DROP = (-1.0, -1)  # an order not scored (unacknowledged, foreign, forgotten)
 # how long a quote resolved unfilled can still be corrected by a fill delivered late (one made in an outage comes at
 # the reconnect, past the grace): the order tracker's memory of an ended order (the core's prune)
 _LATE_S = 600.0
+_BUY, _IOC = Side.BUY, Tif.IOC  # (one global read each, not a global and an attribute: on every quote placed)
 
 
 class PFillScore:
@@ -86,14 +87,14 @@ class PFillScore:
             if t is Batch:
                 self.on_cycle(c.commands, mid, A, k, orders)
                 continue
-            if t is PlaceOrder and c.tif is not Tif.IOC:
+            if t is PlaceOrder and c.tif is not _IOC:
                 o = orders.get(c.cloid)
             elif t is ModifyOrder:
                 o = orders.get(c.new_cloid)
             else:
                 continue
             if o is not None:
-                d = mid - o.px if o.side is Side.BUY else o.px - mid
+                d = mid - o.px if o.side is _BUY else o.px - mid
                 self._pending[o.cloid] = (A, k, d if d > 0.0 else 0.0)
 
     def on_fill(self, cloid: str, made_ts: float) -> None:

@@ -11,7 +11,7 @@ from agent.config import AgentConfig
 from agent.execution.orders import TERMINAL, OrderTracker
 from agent.gateway.events import (
     AccountSnapshot, Batch, CancelAcknowledged, CancelOrder, FillReceived, ModifyAcknowledged, ModifyOrder,
-    OpenOrder, OrderAcknowledged, OrderRejected, PlaceOrder, Reason, Tif,
+    OpenOrder, OrderAcknowledged, OrderRejected, PlaceOrder, Reason, Side, Tif,
 )
 from agent.report import trading_summary
 from agent.session import build_session
@@ -456,3 +456,58 @@ def test_settle_matches_the_outcome_test_on_long_seeded_interleavings():
         ops = list(zip((_OPS[j] for j in rng.integers(0, len(_OPS), n)), rng.integers(0, 41, n).tolist(),
                        rng.uniform(0.0, 0.8, n).tolist(), (rng.random(n) < 0.5).tolist()))
         _against_rescan(float(rng.uniform(0.2, 3.0)), float(rng.uniform(0.0, 3.0)), ops)
+
+
+# on_cycle as it was before it read Side.BUY and Tif.IOC as module constants (kept verbatim, its recursion into a
+# batch called as a function: the new one must leave the pending orders it did)
+def _on_cycle_before(self, commands, mid: float, A: float, k: float, orders: dict) -> None:
+    """A quote cycle's commands, booked (``orders``: the tracker's, by cloid): its quotes, placed or modified,
+    go pending with the mid and the model's A and k the cycle quoted on (an IOC is a flatten, not a quote)."""
+    for c in commands:
+        t = type(c)
+        if t is Batch:
+            _on_cycle_before(self, c.commands, mid, A, k, orders)
+            continue
+        if t is PlaceOrder and c.tif is not Tif.IOC:
+            o = orders.get(c.cloid)
+        elif t is ModifyOrder:
+            o = orders.get(c.new_cloid)
+        else:
+            continue
+        if o is not None:
+            d = mid - o.px if o.side is Side.BUY else o.px - mid
+            self._pending[o.cloid] = (A, k, d if d > 0.0 else 0.0)
+
+
+_CMD = st.tuples(st.sampled_from(["place", "ioc", "modify", "cancel", "unknown"]), st.integers(0, 5),
+                 st.floats(95.0, 105.0), st.booleans())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_CMD, st.lists(_CMD, max_size=6)), max_size=8), st.floats(95.0, 105.0),
+       st.floats(0.1, 10.0), st.floats(0.1, 10.0))
+def test_on_cycle_leaves_the_pending_quotes_it_did(cmds, mid, A, k):
+    """A cycle's commands (places, IOC flattens, modifies, cancels, some of orders the tracker does not know, some in
+    batches): the pending quotes, their order and their (A, k, δ), bit for bit those of on_cycle as it was."""
+    from types import SimpleNamespace
+    orders = {}
+
+    def one(kind, i, px, buy):
+        side = Side.BUY if buy else Side.SELL
+        cloid = f"n{i}" if kind != "unknown" else f"x{i}"
+        if kind != "unknown":
+            orders[cloid] = SimpleNamespace(cloid=cloid, px=px, side=side)
+        if kind in ("place", "unknown"):
+            return PlaceOrder(cloid, side, px, 1.0)
+        if kind == "ioc":
+            return PlaceOrder(cloid, side, px, 1.0, Tif.IOC)
+        if kind == "modify":
+            return ModifyOrder(f"o{i}", cloid, px, 1.0)
+        return CancelOrder(cloid)
+
+    commands = [Batch(tuple(one(*c) for c in x)) if isinstance(x, list) else one(*x) for x in cmds]
+    new, old = PFillScore(), PFillScore()
+    new.on_cycle(commands, mid, A, k, orders)
+    _on_cycle_before(old, commands, mid, A, k, orders)
+    assert list(new._pending) == list(old._pending)
+    assert np.array(list(new._pending.values())).tobytes() == np.array(list(old._pending.values())).tobytes()
