@@ -127,12 +127,17 @@ class SimToRealGap:
         grid_print = sz
         g = self._grid_take  # (scratch arrays: a print allocates nothing but an order's first array)
         for e in reached:
+            grid = e.grid_left
+            if type(grid) is float and grid == 0.0 and e.paper_left == 0.0:
+                # spent in both models (most orders a print reaches are: they stay on the book, live or in their
+                # grace): the grid takes nothing at any share (below), and the paper model's take, s·min(left, 0),
+                # is not above 0, so no fill is counted: skipped before the price test
+                continue
             # agent.graduation.paper.print_reach(px, e.px, hit, ·) written out: every order _reached gives is at or
             # through the print's price (never -1.0), so through it is 1.0 at every share, and at it the share (the
             # grid's, the configured one)
             through = px < e.px if hit > 0 else px > e.px
             # the grid's models, by the same rule at each share
-            grid = e.grid_left
             if type(grid) is not _ARRAY:  # (a float: one for every share)
                 if grid == 0.0:
                     # spent at every share (most orders a print reaches are: they stay on the book, live or in

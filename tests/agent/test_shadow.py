@@ -17,7 +17,7 @@ from agent.graduation import ExposureLevel as L, PromotionCriteria, PromotionEvi
 from agent.graduation.paper import PaperFills
 from agent.session import USER, build_session
 from agent.shadow import SimToRealGap
-from agent.shadow.gap import _FILLED, _ON_BOOK, SHARE_GRID, _Shadowed, share_fit
+from agent.shadow.gap import _ARRAY, _FILLED, _ON_BOOK, _ZEROS, SHARE_GRID, _px, _Shadowed, share_fit
 from twin.params import TwinParams
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -669,6 +669,95 @@ class _ReachedBefore(SimToRealGap):
         return out
 
 
+
+class _OnTradeBefore(SimToRealGap):
+    """The gap with ``on_trade`` as it was before an order spent in both models was skipped first (kept verbatim)."""
+
+    def on_trade(self, ts: float, px: float, sz: float, aggressor: int, tracker, made_ts: float = math.inf) -> None:
+        """A public print; ``aggressor`` +1 a buy (lifts asks), −1 a sell (hits bids). ``tracker``: the
+        order tracker, whose acknowledged live orders are the ones resting at the venue. ``made_ts``: when the
+        print happened, on the tracker's clock, where known: an order sent after it cannot have been reached by
+        it (a print delivered behind an order's acknowledgement paper-filled an order not yet on the book)."""
+        hit = -aggressor  # the resting side a print takes from
+        reached = self._reached(ts, px, hit, tracker, made_ts)
+        if not reached:
+            return
+        share = self.share
+        if len(reached) > 1:
+            reached.sort(key=_px, reverse=hit > 0)  # the print takes from the best price first, as Shadow's does
+        left = sz  # what the print has left, in the configured model ...
+        # ... and in the model at each share of the fit's grid: one float while every share has the same (the
+        # orders reached so far were reached through their price, where every share fills alike), the scratch
+        # array once they differ. A float stands for an array of it: the same operations on each share's
+        # value, done once (a print through the price takes no numpy call)
+        grid_print = sz
+        g = self._grid_take  # (scratch arrays: a print allocates nothing but an order's first array)
+        for e in reached:
+            # agent.graduation.paper.print_reach(px, e.px, hit, ·) written out: every order _reached gives is at or
+            # through the print's price (never -1.0), so through it is 1.0 at every share, and at it the share (the
+            # grid's, the configured one)
+            through = px < e.px if hit > 0 else px > e.px
+            # the grid's models, by the same rule at each share
+            grid = e.grid_left
+            if type(grid) is not _ARRAY:  # (a float: one for every share)
+                if grid == 0.0:
+                    # spent at every share (most orders a print reaches are: they stay on the book, live or in
+                    # their grace, once the model has filled them): the model takes min(0, p)·s = 0 of what each
+                    # share's print has left (p ≥ 0: a print's size is positive and what it gives never more than
+                    # it has), and x − 0 and x + 0 are x (no -0.0 arises: each starts positive, falls by at most
+                    # itself)
+                    pass
+                elif type(grid_print) is not _ARRAY:
+                    took = grid if grid <= grid_print else grid_print  # np.minimum
+                    if through:  # (g *= 1.0 leaves it as it is)
+                        e.grid_left = grid - took
+                        grid_print -= took
+                        self.grid_volume += took
+                    else:
+                        # at its price: each share s takes took·s (np.minimum's array of the two floats, times the
+                        # grid), and share 0 nothing, so its left stays grid ≠ 0 (no all-zero test)
+                        np.multiply(SHARE_GRID, took, out=g)
+                        e.grid_left = grid - g
+                        e.grid_max = grid
+                        grid_print = np.subtract(grid_print, g, out=self._grid_print)
+                        self.grid_volume += g
+                else:
+                    # numpy takes the float as the array of it (np.full's array is made by the subtraction)
+                    np.minimum(grid, grid_print, out=g)
+                    if not through:
+                        g *= SHARE_GRID
+                    e.grid_max = grid
+                    left_now = e.grid_left = grid - g
+                    grid_print -= g
+                    self.grid_volume += g
+                    if left_now.tobytes() == _ZEROS:
+                        e.grid_left = 0.0
+            elif through and type(grid_print) is not _ARRAY and grid_print >= e.grid_max:
+                # through, with the print's left (one float) at least every share's left (grid_max bounds them:
+                # a left only falls): np.minimum gives the order's left at every share, the print takes it whole
+                grid_print = np.subtract(grid_print, grid, out=self._grid_print)
+                self.grid_volume += grid
+                e.grid_left = 0.0
+            else:
+                np.minimum(grid, grid_print, out=g)
+                if not through:  # (through, g *= 1.0 would change no element: one numpy call fewer)
+                    g *= SHARE_GRID
+                grid -= g
+                if type(grid_print) is not _ARRAY:
+                    grid_print = np.subtract(grid_print, g, out=self._grid_print)
+                else:
+                    grid_print -= g
+                self.grid_volume += g
+                if grid.tobytes() == _ZEROS:
+                    e.grid_left = 0.0  # spent at every share: the float form again (above: no numpy call)
+            paper = e.paper_left
+            take = (1.0 if through else share) * (left if left < paper else paper)
+            if take > 0.0:
+                self.paper_fills += 1
+                e.paper_left = paper - take
+                self.paper_volume += take
+                left -= take
+
 def _cloid_of(gap: SimToRealGap, e: _Shadowed) -> str:
     return next(c for c, x in gap._book.items() if x is e)
 
@@ -677,13 +766,17 @@ def _cloid_of(gap: SimToRealGap, e: _Shadowed) -> str:
 @given(st.lists(st.tuples(st.sampled_from(["trade", "trade", "trade", "fill", "cancel", "rest", "place", "foreign"]),
                           st.sampled_from([99.0, 99.5, 100.0, 100.5, 101.0, 101.5]),
                           st.floats(0.001, 3.0), st.sampled_from([-1, 1]), st.sampled_from([0.0, 0.3, math.inf])),
-                max_size=60))
-def test_reached_takes_the_same_orders_in_the_same_order_as_before(steps):
+                max_size=60), st.sampled_from([0.0, 0.3, 1.0]))
+# b0 spent by the paper model at share 1 by a print at its price, not at share 0 of the grid: then a print through it
+@example([("trade", 100.0, 2.0, -1, 0.0), ("trade", 99.5, 0.5, -1, 0.0)], 1.0)
+def test_reached_takes_the_same_orders_in_the_same_order_as_before(steps, share):
     """_reached's live loop, one a side over the live set's values, reaches the orders the loop over its items with
     the side tested an order did (kept verbatim: _ReachedBefore), in the same order, and leaves the shadow book, the
-    paper and grid volumes the same, bit for bit: whatever the prints (at and through the orders' prices, made
+    paper and grid volumes the same, bit for bit, as does on_trade's skip of an order spent in both models
+    (_OnTradeBefore), at shares 0, 0.3 and 1: whatever the prints (at and through the orders' prices, made
     before or after an order was sent), fills, cancels, unacknowledged and foreign orders."""
-    tr, gap, ref = OrderTracker(), SimToRealGap(0.3, min_paper_fills=1), _ReachedBefore(0.3, min_paper_fills=1)
+    tr, gap, ref = OrderTracker(), SimToRealGap(share, min_paper_fills=1), _ReachedBefore(share, min_paper_fills=1)
+    traded = _OnTradeBefore(share, min_paper_fills=1)  # (and on_trade as it was: the same checks below)
     rest(tr, "b0", BUY, 100.0, 1.0)
     rest(tr, "a0", SELL, 100.5, 2.0)
     ts, n = 1.0, 1
@@ -693,8 +786,8 @@ def test_reached_takes_the_same_orders_in_the_same_order_as_before(steps):
             made = ts - made_back
             outs = [[_cloid_of(m, e) for e in m._reached(ts, px, -side, tr, made)] for m in (gap, ref)]
             assert outs[0] == outs[1]
-            gap.on_trade(ts, px, sz, side, tr, made)
-            ref.on_trade(ts, px, sz, side, tr, made)
+            for m in (gap, ref, traded):
+                m.on_trade(ts, px, sz, side, tr, made)
         elif kind in ("rest", "place"):
             if kind == "rest":
                 rest(tr, f"o{n}", BUY if px <= 100.0 else SELL, px, sz, ts)
@@ -714,11 +807,13 @@ def test_reached_takes_the_same_orders_in_the_same_order_as_before(steps):
                     take = min(sz, o.remaining)
                     fill(tr, gap, o.cloid, take, ts)
                     ref.on_fill(tr.orders[o.cloid], take)
-        assert list(gap._book) == list(ref._book)
-        for cloid, e in gap._book.items():
-            r = ref._book[cloid]
-            assert (e.side, e.px, e.paper_left) == (r.side, r.px, r.paper_left)
-            assert _bits(e.grid_left) == _bits(r.grid_left)
-        assert (gap.paper_fills, gap.paper_volume, gap.real_volume) == (ref.paper_fills, ref.paper_volume,
-                                                                        ref.real_volume)
-        assert gap.grid_volume.tobytes() == ref.grid_volume.tobytes()
+                    traded.on_fill(tr.orders[o.cloid], take)
+        for r_gap in (ref, traded):
+            assert list(gap._book) == list(r_gap._book)
+            for cloid, e in gap._book.items():
+                r = r_gap._book[cloid]
+                assert (e.side, e.px, repr(e.paper_left)) == (r.side, r.px, repr(r.paper_left))
+                assert _bits(e.grid_left) == _bits(r.grid_left) and type(e.grid_left) is type(r.grid_left)
+            assert (gap.paper_fills, repr(gap.paper_volume), gap.real_volume) == (
+                r_gap.paper_fills, repr(r_gap.paper_volume), r_gap.real_volume)
+            assert gap.grid_volume.tobytes() == r_gap.grid_volume.tobytes()
