@@ -193,8 +193,7 @@ class CoinBook:
         # exchange, the displayed book, what fills consumed of it, and an order's size
         self.top: tuple | None = None
         # the displayed book's first row a side, (bid px, bid sz, ask px, ask sz), set by the exchange's market loop
-        # at each book update (None before one, after a jump, or where a side's first row is not a level):
-        # Exchange._top's fast way reads it
+        # at each book update (None before one, or after a jump): Exchange._top's fast way reads it
         self.shown: tuple | None = None
         # the book updates not yet applied to every queue (note_rows), oldest first, each its rows (bid px, bid sz,
         # ask px, ask sz: lists, or numpy rows); ``base`` the number of the first (updates are numbered from 0 as

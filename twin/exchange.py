@@ -20,7 +20,7 @@ from heapq import heappush
 from itertools import islice, repeat
 from dataclasses import replace
 from decimal import Decimal
-from operator import attrgetter, getitem, itemgetter
+from operator import attrgetter, itemgetter
 from typing import Callable, Union
 
 import numpy as np
@@ -1369,21 +1369,6 @@ class Exchange:
             best_asks = ask_px[:, 0].tolist() if len(ask_px) else []
             best_bid_szs = bid_sz[:, 0].tolist() if len(bid_sz) else []
             best_ask_szs = ask_sz[:, 0].tolist() if len(ask_sz) else []
-            # each book update's four rows, shown top and best prices, and each print's price, size and side, as the
-            # tuples the loop stores and unpacks, made in C for the chunk at once (zip over a 2-D array gives its
-            # rows, as a subscript does): built in the loop, the subscripts and the tuples cost some 22 bytecodes a
-            # book update
-            # A shown top is stored only where each side's first row is a level (its price no nan, its size above
-            # 0), None elsewhere, as after a jump: _top's fast way, which needs both, then tests neither (the test,
-            # made here for the chunk in numpy on the same floats, cost _top 16 bytecodes a call; a synthetic book's
-            # first rows are always levels). (None, top)[level] picks it, in C.
-            levels = ((bid_px[:, 0] == bid_px[:, 0]) & (bid_sz[:, 0] > 0) & (ask_px[:, 0] == ask_px[:, 0])
-                      & (ask_sz[:, 0] > 0)).tolist() if len(bid_px) else []
-            book_updates = list(zip(zip(bid_px, bid_sz, ask_px, ask_sz),
-                                    map(getitem, zip(repeat(None), zip(best_bids, best_bid_szs, best_asks,
-                                                                       best_ask_szs)), levels),
-                                    best_bids, best_asks))
-            prints = list(zip(tpx, tsz, tside))
             n = len(ts)
             trade_key = ("trades", coin)
             # (each event's time, kind and row taken by the iterator, in C: indexed, the three lists and the count
@@ -1406,11 +1391,11 @@ class Exchange:
                     heappush(queue, (env._now + (t - env._now), normal, next(eid), wake))
                     yield
                 if kind == BOOK:
-                    rows, shown, bb, ba = book_updates[j]
-                    rows_now[coin] = rows  # (one store: the four rows)
+                    bb, ba = best_bids[j], best_asks[j]
+                    rows_now[coin] = rows = (bid_px[j], bid_sz[j], ask_px[j], ask_sz[j])  # (one store: the four rows)
                     rows_pair[0] = rows_pair[1] = None  # (_level_rows makes them again when asked)
                     book.top = None
-                    book.shown = shown  # (the rows' first: _top reads them)
+                    book.shown = (bb, best_bid_szs[j], ba, best_ask_szs[j])  # (the rows' first: _top reads them)
                     best_bid_of[coin] = bb
                     best_ask_of[coin] = ba
                     if bb == bb and ba == ba:
@@ -1431,7 +1416,7 @@ class Exchange:
                         if len(pending) >= book.max_pending:
                             book.make_room()
                 else:
-                    px, sz, side = prints[j]
+                    px, sz, side = tpx[j], tsz[j], tside[j]
                     counters["trades"] += 1
                     if self.log is not None:
                         self._log("trade", coin, px, sz, side)
@@ -1594,14 +1579,15 @@ class Exchange:
         """``(self._touch(coin, True), self._touch(coin, False))``, the bbo feed's top of ``coin`` (``book`` its
         CoinBook), at a block: where both sides take _touch's first way (nothing consumed, each first row a level),
         that way written here for the two, the first rows read from ``book.shown`` (the market loop's, at an update:
-        none of the rows' lists, nor their tests, needed here; set only where each is a level, which the loop tests
-        for the chunk, None otherwise) and no call a side (the feed makes a top at nearly every block of a stress
-        session); _touch's own for any other.
+        none of the rows' lists, nor their tests, needed here) and no call a side (the feed makes a top at nearly every
+        block of a stress session); _touch's own for any other.
         tests/twin/test_bbo_memo.py holds it to the two _touch calls after every step of a session."""
         shown = book.shown
         if shown is None or self._consumed[coin]:
             return self._touch(coin, True), self._touch(coin, False)
-        bid, bid_sz, ask, ask_sz = shown  # (each a level: the market loop shows no other)
+        bid, bid_sz, ask, ask_sz = shown
+        if not (bid == bid and bid_sz > 0 and ask == ask and ask_sz > 0):
+            return self._touch(coin, True), self._touch(coin, False)
         bid_n = ask_n = 1
         # the clients' orders at or better than the displayed best, as in _touch (which says why the walk stops);
         # a side walked only when its best client order (CoinBook.max_bid, min_ask: -inf, inf with none) is there,

@@ -14,13 +14,11 @@ from dataclasses import replace
 from heapq import heappush
 from itertools import repeat
 
-import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import twin.exchange
 from twin.calls import loop_ended
-from twin.market.synthetic import SyntheticMarket
 from twin.exchange import _l2_side, _ONES, _px_key
 from twin.exchange import (
     NORMAL, _BOUND_CAP, _BOUND_SLACK, BOOK, DUPLICATE_CLOID, EMPTY_ORDER_BATCH, MODIFY_PREFIX, PRICE_BAND_TEXT,
@@ -426,46 +424,10 @@ def _old_publish(self, key, push):
                                   _Delivery(on_delivery, conn, conn.epoch, push)))
 
 
-def _old_top(self, coin, book):
-    """Exchange._top as it was before the market loop showed only tops of levels (236138b), verbatim."""
-    shown = book.shown
-    if shown is None or self._consumed[coin]:
-        return self._touch(coin, True), self._touch(coin, False)
-    bid, bid_sz, ask, ask_sz = shown
-    if not (bid == bid and bid_sz > 0 and ask == ask and ask_sz > 0):
-        return self._touch(coin, True), self._touch(coin, False)
-    bid_n = ask_n = 1
-    # the clients' orders at or better than the displayed best, as in _touch (which says why the walk stops);
-    # a side walked only when its best client order (CoinBook.max_bid, min_ask: -inf, inf with none) is there,
-    # where the walk would stop at its first order (as it nearly always does: a stress session's quotes rest
-    # behind the displayed best at most blocks)
-    if book.max_bid >= bid:
-        for o in book.bids:
-            px = o.px
-            if not px <= bid:
-                bid, bid_sz, bid_n = px, o.sz, 1
-            elif px == bid:
-                bid_sz += o.sz
-                bid_n += 1
-            else:
-                break
-    if book.min_ask <= ask:
-        for o in book.asks:
-            px = o.px
-            if not px >= ask:
-                ask, ask_sz, ask_n = px, o.sz, 1
-            elif px == ask:
-                ask_sz += o.sz
-                ask_n += 1
-            else:
-                break
-    return (bid, bid_sz, bid_n), (ask, ask_sz, ask_n)
-
-
 # the old code of each path, by the Exchange attribute it replaces
 OLD = {"_place": _old_place, "_run_market": _old_run_market, "_remove": _old_remove, "_process": _old_process,
        "_modify": _old_modify, "_run_bbo_feed": _old_run_bbo_feed,
-       "_publish": _old_publish, "_top": _old_top}
+       "_publish": _old_publish}
 
 _PARAMS = {
     "plain": TwinParams(),
@@ -611,21 +573,9 @@ def _session(seed: int, plan: list, params: str, usdc: float) -> tuple:
                  [(c, p.szi, p.entry_px, p.leverage, p.isolated, p.margin_usd) for c, p in a.positions.items()])
                 for a in ex.accounts.values()]
     orders = [(o.oid, o.sz, o.queue_ahead, o.level_sz, o.seen, o.bound, o.ts_ms) for o in ex.orders.values()]
-    book = ex.books["BTC"]
-    market = (_shown(book.shown), [r.tolist() for r in ex._rows_now["BTC"]],
-              [[r.tolist() for r in p] for p in book.pending],
-              dict(ex.marks), dict(ex.best_bid), dict(ex.best_ask), dict(ex.last_trade_px))
     return (got, dict(ex.counters), dict(ex.rejections_by_reason), ex.order_status, ex._status_by_cloid,
             accounts, orders, ex._bound_n, ex._reduce_only_n, ex._next_oid, ex._next_anon_oid, ex.env._now,
-            [entry[:3] for entry in sorted(ex.env._queue)], market)
-
-
-def _shown(shown):
-    """A book's shown top as the old market loop left it and the new would (the old showed one whose first rows are
-    not both levels, the new shows None)."""
-    if shown is not None and shown[0] == shown[0] and shown[1] > 0 and shown[2] == shown[2] and shown[3] > 0:
-        return shown
-    return None
+            [entry[:3] for entry in sorted(ex.env._queue)])
 
 
 def _plans(*more):
@@ -807,34 +757,3 @@ def test_a_push_s_way_is_the_old_one(seed, plan, params, usdc):
     ours = run_session(seed, plan, params, usdc)
     theirs = run_session(seed, plan, params, usdc, old=("_publish",))
     assert ours == theirs
-
-
-def _holed(next_chunk):
-    """A market whose books' first rows are now and then no level (a price nan or a size 0, a side's or both's), as
-    a replayed book's empty side is: the synthetic market's never are."""
-    def chunk(market):
-        c = next_chunk(market)
-        if c is not None and len(c.bid_px):
-            k = np.arange(len(c.bid_px))
-            c.bid_px[k % 7 == 3, 0] = np.nan
-            c.ask_sz[k % 11 == 5, 0] = 0.0
-            c.bid_sz[k % 13 == 6, 0] = 0.0
-            c.ask_px[k % 17 == 8, 0] = np.nan
-        return c
-    return chunk
-
-
-@settings(max_examples=20, deadline=None)
-@_plans()
-def test_the_bbo_top_of_a_holed_book_is_the_old_one(seed, plan, params, usdc):
-    """The market loop shows only tops whose first rows are levels, and _top, which reads them, tests no more:
-    held, with both old, to the old on a book whose first rows are now and then no level (every bbo push, and the
-    rest), and on the synthetic book."""
-    plan = _opening(seed) + plan
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(SyntheticMarket, "next_chunk", _holed(SyntheticMarket.next_chunk))
-        ours = run_session(seed, plan, params, usdc)
-        theirs = run_session(seed, plan, params, usdc, old=("_run_market", "_top"))
-    assert repr(ours) == repr(theirs)  # (by their reprs: the rows and best prices hold nans, unequal to themselves)
-    assert any(type(p) is BboPush for _, _, kind, p in theirs[0])
-    assert run_session(seed, plan, params, usdc) == run_session(seed, plan, params, usdc, old=("_run_market", "_top"))
