@@ -836,20 +836,13 @@ def test_a_level_that_forbids_resting_orders_pulls_them_at_once_between_stretche
     assert not _cancelled(core.handle(Timer(1.5)))  # being cancelled: not asked again
 
 
-@pytest.mark.parametrize("pull", ["Red's", "the book gone stale"])
-def test_past_the_cancels_limit_a_pull_between_requotes_sends_one_request_each_slow_lane_period(pull):
-    """Past the venue's limit for cancels (min(cap + 100000, 2 x cap): 25,000 used of a 10,000 cap, the limit 20,000)
-    the venue lets one request through every 10 s, its slow lane, and refuses the rest. Red (exchange health: the
-    budget past its cap) pulls the orders it forbids between requotes (_pull_forbidden), a stale book every live order:
-    neither asked the budget, and sent their cancels at every tick, refused 18 times in the 10 s before the lane let
-    one through (a burst of 19 errors, the cascade rule's 10 passed twice over). Now each holds its cancels to the
-    cancels' headroom, and at its end sends one request a lane period: the orders go all the same, within two."""
+def _past_the_cancels_limit(ex, gw) -> list:
+    """The address put past the venue's limit for cancels (its traded volume 0: the cap the 10,000 buffer; 25,000
+    used, the limit min(cap + 100000, 2 x cap) = 20,000), and every cancel action the twin is sent from now recorded
+    as [ts, refused] in the list returned (refused: answered with an ActionErr)."""
     from twin.messages import ActionErr, CancelAction, CancelByCloidAction
     from twin.seeding import set_quota_remaining, set_traded_volume
-    ex, gw, core, driver, sent, records = _heartbeat_session(None, usd_per_request=1e9, far=True)
-    ex.env.run(until=40.0)
-    assert len(ex.open_orders(gw.user)) == 6 and core.safety.level is SafetyLevel.GREEN
-    acts: list = []  # (ts, refused) of every cancel action the twin is sent
+    acts: list = []
     submit = ex.submit
 
     def spied(user, action, on_reply, *a, **kw):
@@ -863,8 +856,23 @@ def test_past_the_cancels_limit_a_pull_between_requotes_sends_one_request_each_s
             return submit(user, action, replied, *a, **kw)
         return submit(user, action, on_reply, *a, **kw)
     ex.submit = spied
-    set_traded_volume(ex, gw.user, "BTC", 0.0)  # the cap falls back to the 10,000 buffer ...
-    set_quota_remaining(ex, gw.user, -15_000)  # ... and 25,000 are used: past the cancels' 20,000
+    set_traded_volume(ex, gw.user, "BTC", 0.0)
+    set_quota_remaining(ex, gw.user, -15_000)
+    return acts
+
+
+@pytest.mark.parametrize("pull", ["Red's", "the book gone stale"])
+def test_past_the_cancels_limit_a_pull_between_requotes_sends_one_request_each_slow_lane_period(pull):
+    """Past the venue's limit for cancels (min(cap + 100000, 2 x cap): 25,000 used of a 10,000 cap, the limit 20,000)
+    the venue lets one request through every 10 s, its slow lane, and refuses the rest. Red (exchange health: the
+    budget past its cap) pulls the orders it forbids between requotes (_pull_forbidden), a stale book every live order:
+    neither asked the budget, and sent their cancels at every tick, refused 18 times in the 10 s before the lane let
+    one through (a burst of 19 errors, the cascade rule's 10 passed twice over). Now each holds its cancels to the
+    cancels' headroom, and at its end sends one request a lane period: the orders go all the same, within two."""
+    ex, gw, core, driver, sent, records = _heartbeat_session(None, usd_per_request=1e9, far=True)
+    ex.env.run(until=40.0)
+    assert len(ex.open_orders(gw.user)) == 6 and core.safety.level is SafetyLevel.GREEN
+    acts = _past_the_cancels_limit(ex, gw)  # [ts, refused] of every cancel action the twin is sent from now
     if pull == "the book gone stale":
         gw.conn.unsubscribe("l2Book", "BTC")
     ex.env.run(until=70.0)
@@ -885,9 +893,7 @@ def test_past_the_cancels_limit_a_stopped_cores_pulls_again_send_one_request_eac
     each. Now they are held to the cancels' headroom and past it to the lane, as the pulls between requotes are: the
     stop's or the Kill's own pull still goes out at once, and the orders go all the same."""
     from twin.faults.quota import QuotaParams
-    from twin.messages import ActionErr, CancelAction, CancelByCloidAction
     from twin.params import VenueParams
-    from twin.seeding import set_quota_remaining, set_traded_volume
     cfg = quoting({"risk": {"dead_man_heartbeat_s": None},
                    "graduation": {"start_level": "FULL", "demote_on_low_confidence": False},
                    "quoting": {"min_half_spread_ticks": 200.0},  # far: nothing fills, what rests stays until pulled
@@ -896,22 +902,7 @@ def test_past_the_cancels_limit_a_stopped_cores_pulls_again_send_one_request_eac
     ex, gw, core, driver, sent, records = _spied_session(cfg, 2, params)
     ex.env.run(until=40.0)
     assert len(ex.open_orders(gw.user)) == 6 and core.safety.level is SafetyLevel.GREEN
-    acts: list = []  # [ts, refused] of every cancel action the twin is sent
-    submit = ex.submit
-
-    def spied(user, action, on_reply, *a, **kw):
-        if isinstance(action, (CancelAction, CancelByCloidAction)):
-            k = len(acts)
-            acts.append([ex.env.now, False])
-
-            def replied(reply) -> None:
-                acts[k][1] = isinstance(reply, ActionErr)
-                on_reply(reply)
-            return submit(user, action, replied, *a, **kw)
-        return submit(user, action, on_reply, *a, **kw)
-    ex.submit = spied
-    set_traded_volume(ex, gw.user, "BTC", 0.0)  # the cap falls back to the 10,000 buffer ...
-    set_quota_remaining(ex, gw.user, -15_000)  # ... and 25,000 are used: past the cancels' 20,000
+    acts = _past_the_cancels_limit(ex, gw)  # [ts, refused] of every cancel action the twin is sent from now
     if how == "a stop":
         ex.env.run(until=40.2)
         driver.stop()
