@@ -243,7 +243,7 @@ _tuple_new = tuple.__new__
 class SignalBlend:
     """Σ weight·adjustment over signals; weights are set at runtime by validation (0 retires one)."""
 
-    __slots__ = ("signals", "_w", "_index", "_inline", "_three")
+    __slots__ = ("signals", "_w", "_index", "_inline")
 
     def __init__(self, signals: Sequence, weights: dict[str, float] | None = None) -> None:
         self.signals = list(signals)
@@ -255,8 +255,6 @@ class SignalBlend:
         # fixed at construction, as their index by name is
         self._inline = [type(s).p_up is _logit_p_up and type(s).adjustment is _logit_adjustment
                         for s in self.signals]
-        # the core's blend: three signals, each done inline (parts then runs them unrolled, with no loop)
-        self._three = len(self._inline) == 3 and all(self._inline)
         for name, w in (weights or {}).items():
             self.set_weight(name, w)
 
@@ -293,42 +291,7 @@ class SignalBlend:
         """``contributions`` as plain tuples, for the quote cycle (which only unpacks them). A signal that keeps
         ``_LogitSignal``'s ``p_up`` and ``adjustment`` has both done here, inline, with the same arithmetic in the
         same order (the same doubles): this runs every quote cycle, and the two calls a signal (three with
-        ``_logistic``) were half its cost. The core's three, all inline, are done unrolled: the loop's zip, its
-        unpacking, the inline test and the appends were 36 of the cycle's 239 bytecodes here (bench_bytecodes)."""
-        if self._three:
-            s0, s1, s2 = self.signals
-            w0, w1, w2 = self._w
-            age = ts - s0.ts
-            x = s0.logit if age <= 0.0 else s0.logit * 0.5 ** (age / s0.halflife)
-            if x >= 0.0:  # _logistic(x)
-                p0 = 1.0 / (1.0 + _exp(-x))
-            else:
-                e = _exp(x)
-                p0 = e / (1.0 + e)
-            a = s0.coef_frac * (p0 - 0.5)
-            m = s0.max_frac
-            a0 = (m if a > m else -m if a < -m else a) * mid
-            age = ts - s1.ts
-            x = s1.logit if age <= 0.0 else s1.logit * 0.5 ** (age / s1.halflife)
-            if x >= 0.0:
-                p1 = 1.0 / (1.0 + _exp(-x))
-            else:
-                e = _exp(x)
-                p1 = e / (1.0 + e)
-            a = s1.coef_frac * (p1 - 0.5)
-            m = s1.max_frac
-            a1 = (m if a > m else -m if a < -m else a) * mid
-            age = ts - s2.ts
-            x = s2.logit if age <= 0.0 else s2.logit * 0.5 ** (age / s2.halflife)
-            if x >= 0.0:
-                p2 = 1.0 / (1.0 + _exp(-x))
-            else:
-                e = _exp(x)
-                p2 = e / (1.0 + e)
-            a = s2.coef_frac * (p2 - 0.5)
-            m = s2.max_frac
-            return [(s0.name, p0, w0, a0), (s1.name, p1, w1, a1),
-                    (s2.name, p2, w2, (m if a > m else -m if a < -m else a) * mid)]
+        ``_logistic``) were half its cost."""
         out = []
         push = out.append
         for s, w, inline in zip(self.signals, self._w, self._inline):

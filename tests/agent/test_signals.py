@@ -265,65 +265,6 @@ def test_parts_are_each_signals_p_up_and_adjustment_to_the_bit(states, ts, mid, 
     assert all(math.copysign(1.0, g[3]) == math.copysign(1.0, w[3]) for g, w in zip(got, want))  # -0.0 too
 
 
-def _parts_as_at_236138b(blend: SignalBlend, ts: float, mid: float) -> list:
-    """SignalBlend.parts at 236138b (before its unrolled three), verbatim: the unrolled code must give the same
-    list of the same tuples of the same doubles."""
-    from agent.quoting.signals import _exp
-    out = []
-    push = out.append
-    for s, w, inline in zip(blend.signals, blend._w, blend._inline):
-        if inline:
-            age = ts - s.ts
-            x = s.logit if age <= 0.0 else s.logit * 0.5 ** (age / s.halflife)
-            if x >= 0.0:  # _logistic(x)
-                p = 1.0 / (1.0 + _exp(-x))
-            else:
-                e = _exp(x)
-                p = e / (1.0 + e)
-            a = s.coef_frac * (p - 0.5)
-            m = s.max_frac
-            push((s.name, p, w, (m if a > m else -m if a < -m else a) * mid))
-        else:
-            push((s.name, s.p_up(ts), w, s.adjustment(ts, mid)))
-    return out
-
-
-_any_logits = st.one_of(_logits, st.floats(allow_nan=True, allow_infinity=True))
-_ages = st.one_of(st.floats(-5.0, 5.0), st.just(math.inf), st.floats(-1e-300, 1e-300))
-
-
-@settings(max_examples=400)
-@given(st.lists(st.tuples(_any_logits, _ages, st.floats(1e-6, 100.0), st.floats(0.0, 3.0)), min_size=3, max_size=3),
-       st.floats(0.0, 10.0), st.one_of(st.floats(1e-3, 1e6), st.floats(-1e6, 1e6)), st.floats(0.0, 5.0),
-       st.floats(0.0, 3.0), st.sampled_from(["logit", "own_p_up", "two", "four"]))
-def test_parts_are_as_they_were_at_236138b_to_the_bit(states, ts, mid, coef_bps, max_bps, kind):
-    """The core's blend (three logit signals) has its parts unrolled; any other blend (a signal with its own p_up,
-    fewer or more signals) the loop: each the very tuples and doubles the loop gave at 236138b, nan and -0.0 alike
-    (compared by repr). Broken on purpose (the third part given the second signal's weight, ``w1`` for ``w2``),
-    this fails."""
-    cfg = SignalConfig(adj_coef_bps=coef_bps, max_adj_bps=max_bps)
-    sigs = [BookImbalanceSignal(cfg), _Shifted(cfg) if kind == "own_p_up" else TradeFlowSignal(cfg),
-            MomentumSignal(cfg)]
-    for s, (logit, age, halflife, _) in zip(sigs, states):
-        s.logit, s.ts, s.halflife = logit, ts - age, halflife
-    if kind == "two":
-        sigs = sigs[:2]
-    elif kind == "four":
-        extra = TradeFlowSignal(cfg)
-        extra.name = "extra"
-        extra.logit, extra.ts = states[0][0], ts - states[1][1]
-        sigs.append(extra)
-    blend = SignalBlend(sigs, {s.name: w for s, (_, _, _, w) in zip(sigs, states)})
-    assert blend._three == (kind == "logit")
-    got = blend.parts(ts, mid)
-    want = _parts_as_at_236138b(blend, ts, mid)
-    assert type(got) is list and len(got) == len(want)
-    assert repr(got) == repr(want)
-    for g, w in zip(got, want):
-        assert all(type(a) is type(b) for a, b in zip(g, w))
-        assert all(math.copysign(1.0, a) == math.copysign(1.0, b) for a, b in zip(g[1:], w[1:]))
-
-
 def _book_update_as_at_236138b(sig: BookImbalanceSignal, ts: float, bids, asks) -> None:
     """BookImbalanceSignal.update at 236138b (before its sums iterated the levels), verbatim."""
     g = sig.level_decay
