@@ -1192,7 +1192,6 @@ class AgentCore:
         through; a Kill's, 16 of 16 in 20 s, the orders left to the dead-man's switch)."""
         if ts - self._last_pull_ts < self.cfg.risk.pull_retry_s or any(isinstance(c, CancelAll) for c in cmds):
             return
-        self._last_pull_ts = ts
         known = tuple(CancelOrder(o.cloid) for o in self.tracker.live_set.values())
         n = len(known)
         # past the cancels' limit, the lane's one request is the pull's: a re-arm of the switch sent with it raced it
@@ -1200,16 +1199,18 @@ class AgentCore:
         lane = n > 0 and self.budget.cancel_headroom <= n
         room = self.budget.pull_room(ts, n) if n else 0
         if n and not room:
-            pass  # held: the slow lane not yet open
-        else:
-            self._pulls += 1
-            # by cloid (one request) for what we know of; every other time a cancel-all as well (it needs two
-            # requests, the open-orders query first, but also catches what we do not know of): when both fit
-            if known:
-                known = known[:room]
-                cmds.append(Batch(known) if len(known) > 1 else known[0])
-            if not known or (self._pulls % 2 == 0 and self.budget.cancel_headroom >= 2 * n):
-                cmds.append(CancelAll())
+            # held: the slow lane not yet open, asked again at the next tick (it opens at its own time: tried again
+            # pull_retry_s on, the pull waited up to 2 s past it; its re-arm is not sent in the lane either)
+            return
+        self._last_pull_ts = ts
+        self._pulls += 1
+        # by cloid (one request) for what we know of; every other time a cancel-all as well (it needs two
+        # requests, the open-orders query first, but also catches what we do not know of): when both fit
+        if known:
+            known = known[:room]
+            cmds.append(Batch(known) if len(known) > 1 else known[0])
+        if not known or (self._pulls % 2 == 0 and self.budget.cancel_headroom >= 2 * n):
+            cmds.append(CancelAll())
         if self.overlay.cancel_all and ts >= self._dead_man_retry_ts and not lane:
             self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
 

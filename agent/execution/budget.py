@@ -106,7 +106,7 @@ class RequestBudget:
         # a core fed events without a gateway): the assumption is all there will be, and quoting goes on on it
         self.awaiting_report = False
         self.reported = False
-        self._slow_ts = -math.inf  # the last pull sent in the venue's slow lane (pull_room)
+        self._slow_ts = -math.inf  # the last request this budget let go outside the cycle (pull_room, pull_sent)
 
     def note_poll(self) -> None:
         """A quota poll has been sent: until the venue's first report comes, nothing but cancels may spend."""
@@ -195,29 +195,45 @@ class RequestBudget:
         pulled."""
         return self._cancel_cap - self.used
 
+    def lane_open(self, ts: float) -> bool:
+        """Whether the venue's slow lane lets a request through at ``ts``: ``slow_lane_s`` since the last address
+        request sent (``note_request`` with items, ``_recent``: the last minute's), or the last this budget let go
+        (``pull_room``, ``pull_sent``: sent this tick and not yet noted). The venue times its lane from
+        every request that passes, within the budget or in the lane (hyperliquid.md §5, twin/faults/quota.py): timed
+        from the pulls alone, a Kill's re-arm or a quote cycle's request let through took the lane's one request, and
+        the pull sent after it was refused. (A request the venue refused does not restart its clock, but the core
+        cannot tell it from one that passed until it is answered: counted, the lane opens a little late, never
+        early.) The window is the budget's minute: a ``slow_lane_s`` longer than that sees only the pulls'."""
+        last = self._slow_ts
+        for t, _, items in reversed(self._recent):
+            if items:
+                if t > last:
+                    last = t
+                break
+        return ts - last >= self.cfg.slow_lane_s
+
     def pull_room(self, ts: float, n: int) -> int:
         """How many of ``n`` cancels a pull outside the quote cycle (the orders a level forbids between requotes, a
         stale book's) may send at ``ts``, in one request: what ``cancel_headroom`` leaves; at its end all ``n``, once
         every ``slow_lane_s``, the venue's slow lane (one request passes, whatever its size, that long after the last
-        that passed: this one, when it spends the rest of the headroom). Sent at every tick past the limit, a Red
-        pull was refused 18 times in the 10 s before the lane let one through, a burst of 19 errors. (A stopped core's
-        pulls again, ``AgentCore._pull_again``, as well.)"""
+        that passed: ``lane_open``). Sent at every tick past the limit, a Red pull was refused 18 times in the 10 s
+        before the lane let one through, a burst of 19 errors. (A stopped core's pulls again, ``AgentCore.
+        _pull_again``, as well.) What it lets go times the lane (for a request sent after it in the tick)."""
         room = self._cancel_cap - self.used
         if room <= 0:
-            if ts - self._slow_ts < self.cfg.slow_lane_s:
+            if not self.lane_open(ts):
                 return 0
             room = n
-        if n >= room:
+        if n:
             self._slow_ts = ts
-            return room
-        return n
+        return n if n < room else room
 
     def pull_sent(self, ts: float, n: int) -> None:
-        """A pull of ``n`` cancels sent whatever the budget says (a Kill's, a stop's: they must go out at once) has
-        taken the slow lane when it reaches the cancels' limit: ``pull_room``'s next is timed from it. Untimed, the
-        stop's first pull again went 2 s after it, refused, and held the next 10 s more."""
-        if n >= self._cancel_cap - self.used:
-            self._slow_ts = ts
+        """A pull of ``n`` cancels sent whatever the budget says (a Kill's, a stop's: they must go out at once) times
+        the slow lane: ``pull_room``'s next waits ``slow_lane_s`` from it. Untimed, the stop's first pull again went 2 s
+        after it, refused, and held the next 10 s more. (A cancel-all of nothing known sends no action when the venue
+        lists none: the lane waits all the same.)"""
+        self._slow_ts = ts
 
     def can_spend(self, n: int, is_cancel: bool = False) -> bool:
         """Cancels may use everything left, past the cap to their own limit; anything else must leave the

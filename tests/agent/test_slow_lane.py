@@ -1,0 +1,87 @@
+"""The venue's slow lane past the address cap: what the core sends there, and what it holds for it.
+
+The venue lets an address send requests up to its cap; past it cancels still pass, up to the cancels' limit
+min(cap + 100000, 2 x cap), and anything else passes only in the slow lane, one request every 10 s timed from the last
+that passed (any that passed: within the budget or in the lane); past the cancels' limit, cancels too
+(hyperliquid.md §5, twin/faults/quota.py). Each twin session here puts the address past its cap at 40 s, its six
+quotes resting far from the touch (nothing fills: what rests stays until pulled).
+"""
+from __future__ import annotations
+
+from agent.execution.budget import BudgetConfig, RequestBudget
+from agent.gateway.events import QuotaStatus
+from agent.safety import SafetyLevel
+from twin.params import TwinParams
+
+from test_core import _full_ladder_resting, _spied_session, quoting
+
+
+def _session(overrides: dict | None = None):
+    """A twin session (seed 2) at Full whose quotes rest 200 ticks from the centre, the dead-man's heartbeat off,
+    the venue's cap not grown by volume and its switch allowed whatever the volume: (ex, gw, core, driver, records)."""
+    from twin.faults.quota import QuotaParams
+    from twin.params import VenueParams
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": None},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False},
+                   "quoting": {"min_half_spread_ticks": 200.0}, **(overrides or {})})
+    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0), quota=QuotaParams(usd_per_request=1e9))
+    ex, gw, core, driver, _, records = _spied_session(cfg, 2, params)
+    return ex, gw, core, driver, records
+
+
+def _past_the_cap(ex, gw, used: int) -> list:
+    """The address put at ``used`` of its 10,000 cap (its traded volume 0), and every action the twin is sent from
+    now recorded as [ts, action's type name, refused] in the list returned (refused: answered with an ActionErr)."""
+    from twin.messages import ActionErr
+    from twin.seeding import set_quota_remaining, set_traded_volume
+    acts: list = []
+    submit = ex.submit
+
+    def spied(user, action, on_reply, *a, **kw):
+        k = len(acts)
+        acts.append([ex.env.now, type(action).__name__, False])
+
+        def replied(reply) -> None:
+            acts[k][2] = isinstance(reply, ActionErr)
+            on_reply(reply)
+        return submit(user, action, replied, *a, **kw)
+    ex.submit = spied
+    set_traded_volume(ex, gw.user, "BTC", 0.0)
+    set_quota_remaining(ex, gw.user, 10_000 - used)
+    return acts
+
+
+def _cancels(acts) -> list:
+    return [(ts, refused) for ts, kind, refused in acts if kind in ("CancelAction", "CancelByCloidAction")]
+
+
+def test_past_the_cancels_limit_the_slow_lane_is_timed_from_every_request_that_passed():
+    """The venue times its lane from the last request that passed, whatever it was; the core timed it from its own
+    pulls only. Past the cancels' limit a request that passed (the quote cycle's last before the quota report, a
+    Kill's arm of the switch, a gateway's own) held the lane for 10 s, and the pull sent in that time was refused:
+    Red's first pull, 0.5 s after the venue's count went past the limit, refused; after a scheduleCancel the lane let
+    through at 1 s, the budget gave a pull all six cancels 4 s later. Now the lane is timed from every address request
+    sent (RequestBudget.lane_open): the pull waits, and passes."""
+    from agent.gateway.events import IpWeightSpent
+    b = RequestBudget(BudgetConfig())
+    b.on_quota(QuotaStatus(0.5, 25_000, 10_000, 0.0))
+    b.note_request(1.0, 1, 1)  # a request of one item through the slow lane (a re-arm of the switch)
+    assert b.pull_room(5.0, 6) == 0  # (before: 6, which the venue refuses)
+    assert b.pull_room(11.0, 6) == 6
+    assert b.pull_room(12.0, 6) == 0  # (the lane taken by that pull)
+    # a gateway's own request (a cancel-all's listed cancels) told to the core takes the lane as well
+    core, _ = _full_ladder_resting(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"}}))
+    core.handle(QuotaStatus(0.7, 25_000, 10_000, 0.0))
+    core.handle(IpWeightSpent(20.0, 1, "listed cancels", 3))
+    assert core.budget.pull_room(25.0, 6) == 0 and core.budget.pull_room(30.0, 6) == 6
+    # on the twin: Red's pulls past the limit, none refused
+    ex, gw, core, driver, records = _session()
+    ex.env.run(until=40.0)
+    assert len(ex.open_orders(gw.user)) == 6
+    acts = _past_the_cap(ex, gw, 25_000)
+    ex.env.run(until=70.0)
+    assert core.safety.level is SafetyLevel.RED and not ex.open_orders(gw.user)
+    cancels = _cancels(acts)
+    # (before: 40.5 s refused, the lane held by the quote cycle's request that passed at 39.5 s; 50.5 s passed)
+    assert cancels and not [ts for ts, refused in cancels if refused]
+    assert not [a for a in acts if a[2]][1:]  # (the cycle's one at 40.0 s, sent before the core knew, alone)
