@@ -196,6 +196,10 @@ class AgentCore:
         # DEAD_MAN_REFUSAL_TEXTS texts, the rest under DEAD_MAN_OTHER_TEXTS (a text naming a number grew it by one a
         # refusal)
         self.dead_man_refusals: Counter[str] = Counter()
+        # a Kill's arms of the switch held back past the address cap, where the venue's slow lane would refuse them
+        # (RequestBudget.may_arm): how many, and when the hold now running began (nan: none; its record says why)
+        self.dead_man_arms_held = 0
+        self._arm_held_ts = math.nan
         self.cum_volume_usd = 0.0  # the account's traded volume, as the venue last reported it (userRateLimit)
         self._flatten_ts = -math.inf
         self._flatten_on_book = False  # the last flatten IOC matched nothing: again at the next book
@@ -1073,9 +1077,10 @@ class AgentCore:
             self.budget.pull_sent(ts, len(self.tracker.live_set))  # (past the cancels' limit, in the slow lane)
             self._last_pull_ts = ts
             # arm the venue's dead-man's switch too: if our cancels are lost, the venue pulls the rest
-            # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal)
+            # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal). Past the
+            # address cap only in the slow lane, which the pull has just taken: held (_kill_arm)
             if ts >= self._dead_man_retry_ts:
-                self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
+                self._kill_arm(cmds, ts, len(self.tracker.live_set))
             self._records.append(self._postmortem(ts))
             self._flatten_due = self.cfg.safety.kill_action == "flatten"  # the overlay's flag needs a known position
             self._flatten_goal = self._flatten_goal or self._flatten_due
@@ -1194,25 +1199,49 @@ class AgentCore:
             return
         known = tuple(CancelOrder(o.cloid) for o in self.tracker.live_set.values())
         n = len(known)
-        # past the cancels' limit, the lane's one request is the pull's: a re-arm of the switch sent with it raced it
-        # there (it lost at 51 s: the Kill's pull passed at 61 s), and the one armed at the Kill stands meanwhile
-        lane = n > 0 and self.budget.cancel_headroom <= n
         room = self.budget.pull_room(ts, n) if n else 0
         if n and not room:
             # held: the slow lane not yet open, asked again at the next tick (it opens at its own time: tried again
-            # pull_retry_s on, the pull waited up to 2 s past it; its re-arm is not sent in the lane either)
+            # pull_retry_s on, the pull waited up to 2 s past it). Its re-arm would be held too (past the cap)
             return
         self._last_pull_ts = ts
         self._pulls += 1
+        sent = 0  # the address items sent before the re-arm below
         # by cloid (one request) for what we know of; every other time a cancel-all as well (it needs two
         # requests, the open-orders query first, but also catches what we do not know of): when both fit
         if known:
             known = known[:room]
+            sent = len(known)
             cmds.append(Batch(known) if len(known) > 1 else known[0])
         if not known or (self._pulls % 2 == 0 and self.budget.cancel_headroom >= 2 * n):
             cmds.append(CancelAll())
-        if self.overlay.cancel_all and ts >= self._dead_man_retry_ts and not lane:
+            sent += n
+        # past the address cap the lane's one request is the pull's (a re-arm sent with it raced it there: it lost at
+        # 51 s, the Kill's pull passing at 61 s), and the one armed at the Kill stands meanwhile (_kill_arm)
+        if self.overlay.cancel_all and ts >= self._dead_man_retry_ts:
+            self._kill_arm(cmds, ts, sent)
+
+    def _kill_arm(self, cmds: list, ts: float, ahead: int) -> None:
+        """A Kill's arm of the dead-man's switch (at the Kill, and with its pulls again), ``ahead`` address items of
+        this tick's sent before it: within the address cap it goes (the cancels' reserve too); past it only in the
+        venue's slow lane (``RequestBudget.may_arm``), where a scheduleCancel is no cancel. There the pull sent before
+        it has taken the lane, or soon will: held, counted (``dead_man_arms_held``) and said once a hold (a
+        ``dead_man_held`` record). Sent, between the cap and the cancels' limit every one was refused (the pull ahead
+        of it, a cancel within its limit, passed and restarted the lane's 10 s), an error each."""
+        budget = self.budget
+        if budget.may_arm(ts, ahead):
+            self._arm_held_ts = math.nan
             self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
+            return
+        self.dead_man_arms_held += 1
+        if self._arm_held_ts != self._arm_held_ts:  # (nan: the first of this hold)
+            self._arm_held_ts = ts
+            self._records.append({
+                "type": "dead_man_held", "ts": ts, "request": "arm", "used": budget.used + ahead, "cap": budget.cap,
+                "why": f"the address budget is past its cap ({budget.used + ahead} of {budget.cap}): a scheduleCancel "
+                       f"is no cancel there, and the venue's slow lane lets one request through every "
+                       f"{budget.cfg.slow_lane_s:g} s, which the pulls take; not armed, the switch "
+                       f"{self._dead_man_state} as it was"})
 
     @property
     def last_quotes(self) -> tuple:

@@ -106,7 +106,7 @@ class RequestBudget:
         # a core fed events without a gateway): the assumption is all there will be, and quoting goes on on it
         self.awaiting_report = False
         self.reported = False
-        self._slow_ts = -math.inf  # the last request this budget let go outside the cycle (pull_room, pull_sent)
+        self._slow_ts = -math.inf  # the last request this budget let go outside the cycle (pull_room, may_arm, ...)
 
     def note_poll(self) -> None:
         """A quota poll has been sent: until the venue's first report comes, nothing but cancels may spend."""
@@ -198,7 +198,7 @@ class RequestBudget:
     def lane_open(self, ts: float) -> bool:
         """Whether the venue's slow lane lets a request through at ``ts``: ``slow_lane_s`` since the last address
         request sent (``note_request`` with items, ``_recent``: the last minute's), or the last this budget let go
-        (``pull_room``, ``pull_sent``: sent this tick and not yet noted). The venue times its lane from
+        (``pull_room``, ``pull_sent``, ``may_arm``: sent this tick and not yet noted). The venue times its lane from
         every request that passes, within the budget or in the lane (hyperliquid.md §5, twin/faults/quota.py): timed
         from the pulls alone, a Kill's re-arm or a quote cycle's request let through took the lane's one request, and
         the pull sent after it was refused. (A request the venue refused does not restart its clock, but the core
@@ -218,7 +218,8 @@ class RequestBudget:
         every ``slow_lane_s``, the venue's slow lane (one request passes, whatever its size, that long after the last
         that passed: ``lane_open``). Sent at every tick past the limit, a Red pull was refused 18 times in the 10 s
         before the lane let one through, a burst of 19 errors. (A stopped core's pulls again, ``AgentCore.
-        _pull_again``, as well.) What it lets go times the lane (for a request sent after it in the tick)."""
+        _pull_again``, as well.) What it lets go times the lane (for a re-arm sent after it in the tick,
+        ``may_arm``)."""
         room = self._cancel_cap - self.used
         if room <= 0:
             if not self.lane_open(ts):
@@ -230,10 +231,24 @@ class RequestBudget:
 
     def pull_sent(self, ts: float, n: int) -> None:
         """A pull of ``n`` cancels sent whatever the budget says (a Kill's, a stop's: they must go out at once) times
-        the slow lane: ``pull_room``'s next waits ``slow_lane_s`` from it. Untimed, the stop's first pull again went 2 s
-        after it, refused, and held the next 10 s more. (A cancel-all of nothing known sends no action when the venue
-        lists none: the lane waits all the same.)"""
+        the slow lane: ``pull_room``'s next, and a re-arm's (``may_arm``), wait ``slow_lane_s`` from it. Untimed, the
+        stop's first pull again went 2 s after it, refused, and held the next 10 s more; and the Kill's re-arm sent
+        behind it, past the cap, was refused. (A cancel-all of nothing known sends no action when the venue lists
+        none: the lane waits all the same.)"""
         self._slow_ts = ts
+
+    def may_arm(self, ts: float, ahead: int = 0) -> bool:
+        """Whether a Kill's scheduleCancel (an arm of the dead-man's switch, sent with its pulls) may go at ``ts``,
+        ``ahead`` items of this tick's sent before it: within the cap, always (it may spend the cancels' reserve);
+        past it, in the slow lane only, which it then takes. The venue counts a scheduleCancel as any action, not in
+        the allowance it gives cancels past the cap (twin/faults/quota.py): past the cap, sent behind a pull that
+        had just passed (a cancel, within the cancels' limit), every re-arm was refused."""
+        if self.used + ahead < self.cap:
+            return True
+        if self.lane_open(ts):
+            self._slow_ts = ts
+            return True
+        return False
 
     def can_spend(self, n: int, is_cancel: bool = False) -> bool:
         """Cancels may use everything left, past the cap to their own limit; anything else must leave the

@@ -9,7 +9,7 @@ quotes resting far from the touch (nothing fills: what rests stays until pulled)
 from __future__ import annotations
 
 from agent.execution.budget import BudgetConfig, RequestBudget
-from agent.gateway.events import QuotaStatus
+from agent.gateway.events import (AFTER_CYCLE, Batch, CancelAll, CancelOrder, QuotaStatus, ScheduleCancel, Timer)
 from agent.safety import SafetyLevel
 from twin.params import TwinParams
 
@@ -85,3 +85,67 @@ def test_past_the_cancels_limit_the_slow_lane_is_timed_from_every_request_that_p
     # (before: 40.5 s refused, the lane held by the quote cycle's request that passed at 39.5 s; 50.5 s passed)
     assert cancels and not [ts for ts, refused in cancels if refused]
     assert not [a for a in acts if a[2]][1:]  # (the cycle's one at 40.0 s, sent before the core knew, alone)
+
+
+def test_past_the_cap_a_kills_arm_of_the_switch_waits_for_the_slow_lane():
+    """A Kill pulls every order and arms the venue's dead-man's switch, and with each pull again (every 2 s while
+    orders are counted live) re-arms it. Past the cap a scheduleCancel is no cancel (the venue counts it as any
+    action): it passes only in the slow lane, which the pull sent before it in the tick has just taken (a cancel,
+    within the cancels' limit, passes and restarts the lane's 10 s). On the twin (15,000 used of a 10,000 cap, the
+    cancels' limit 20,000), the Kill's arm was refused, an error; fed events with no answers (the pulls not yet
+    confirmed), the core re-armed at the Kill and with each pull again, 11 arms in 20 s, each behind a pull. Now they
+    are held, counted (dead_man_arms_held) and said once (a dead_man_held record). Within the cap, as before."""
+    ex, gw, core, driver, records = _session({"safety": {"stale_kill_s": 1.0}})
+    ex.env.run(until=40.0)
+    assert len(ex.open_orders(gw.user)) == 6
+    acts = _past_the_cap(ex, gw, 15_000)
+    gw.conn.unsubscribe("l2Book", "BTC")  # the book goes stale: Kill
+    ex.env.run(until=70.0)
+    assert core.stopped and core.safety.level is SafetyLevel.KILL and 0 < core.budget.cancel_headroom
+    assert not ex.open_orders(gw.user) and not core.tracker.live_set
+    arms = [(ts, refused) for ts, kind, refused in acts if kind == "ScheduleCancelAction"]
+    assert not arms  # (before: one, at the Kill, 41.0 s, refused)
+    assert core.dead_man_arms_held >= 1
+    held = [r for r in records if isinstance(r, dict) and r.get("type") == "dead_man_held"]
+    assert len(held) == 1 and held[0]["request"] == "arm" and "slow lane" in held[0]["why"]
+
+    def kill(used: int) -> tuple[list, int]:
+        """A core fed events: its ladder resting, the venue's count ``used`` of a 10,000 cap, the book stale from
+        0.1 s (Kill at 1.5 s), no answer to any pull to 22 s: the ticks at which it sent an arm, and its holds."""
+        core, placed = _full_ladder_resting(quoting({"safety": {"stale_kill_s": 1.0},
+                                                     "graduation": {"start_level": "FULL", "ceiling": "FULL"}}))
+        assert len(placed) == 6
+        core.handle(QuotaStatus(0.7, used, 10_000, 0.0))
+        sent = []
+        for i in range(2, 45):
+            ts = i * 0.5
+            out = core.handle(Timer(ts))
+            core.handle(Timer(ts, AFTER_CYCLE))
+            cmds = [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
+            if any(isinstance(c, ScheduleCancel) and c.at_ts is not None for c in cmds):
+                assert any(isinstance(c, (CancelOrder, CancelAll)) for c in cmds)  # (behind a pull, in the tick)
+                sent.append(ts)
+        assert core.stopped and core.tracker.live_set  # (nothing answered: the orders still counted live)
+        return sent, core.dead_man_arms_held
+
+    assert kill(15_000) == ([], 11)  # (before: arms at 1.5 s and every 2 s from 3.5 s to 21.5 s, 11)
+    within, held = kill(5_000)
+    assert len(within) == 11 and held == 0  # within the cap the arms go, as before
+
+
+def test_a_stopped_core_past_the_cancels_limit_sends_no_arm_and_no_pull_the_lane_would_refuse():
+    """Stopped by a Kill past the cancels' limit (25,000 used of a 10,000 cap): the Kill's own pull goes at once,
+    whatever the budget (it must), and its arm is held, the lane being the pull's. Before, the arm went with it: with
+    the lane open the two raced for its one request (the arm won when it landed first, and the next pull, timed from
+    the Kill's, was refused). Every later request goes a lane period after the last sent, and passes."""
+    ex, gw, core, driver, records = _session({"safety": {"stale_kill_s": 1.0}})
+    ex.env.run(until=40.0)
+    acts = _past_the_cap(ex, gw, 25_000)
+    gw.conn.unsubscribe("l2Book", "BTC")
+    ex.env.run(until=80.0)
+    assert core.stopped and not ex.open_orders(gw.user) and not core.tracker.live_set
+    assert not [a for a in acts if a[1] == "ScheduleCancelAction"]  # (before: the Kill's, at 41.0 s, refused)
+    kill_ts = next(r["ts"] for r in records if isinstance(r, dict) and r.get("type") == "postmortem")
+    later = [a for a in acts if a[0] > kill_ts + 1.0]  # after the Kill's own pull and its cancel-all's listed leg
+    assert later and not [a for a in later if a[2]]  # each let through
+    assert all(b[0] - a[0] >= 10.0 for a, b in zip(later, later[1:]))
