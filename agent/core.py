@@ -972,6 +972,11 @@ class AgentCore:
             if (ov.single_side is not None or ov.reduce_only) and tr.live_set:  # Orange and above
                 self._pull_forbidden(ts, cmds)
             return
+        if self.overlay.reduce_only and budget.used >= budget._cancel_cap and tr.live_set:  # (Orange and above)
+            # past the cancels' limit reconcile sends nothing (no cancel headroom, no place): what the level forbids
+            # (Red, there: all but its exits) goes in the slow lane, as between requotes. With budget.max_stretch 1
+            # every tick is a requote, and a Red agent's orders rested, to fill, until a quota report freed room
+            self._pull_forbidden(ts, cmds)
         # the IP weight nearly spent: the cycle's cancels alone, in the share kept for them (one action, weight 1)
         # (or the venue's quota not yet reported, with a poll out: RequestBudget.awaiting_report)
         ip_ok = budget.ip_allows_quoting(ts)

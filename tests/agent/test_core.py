@@ -3697,10 +3697,12 @@ def test_a_no_quote_reconcile_held_back_by_the_cancels_limit_cancels_once_a_quot
     (tr.version, budget.cap, budget.used) that cycle was skipped, the orders left resting. (At the default
     budget.max_stretch the spent budget stretches the requote interval 20-fold, and Red (exchange health) pulls the
     orders between requotes, _pull_forbidden, past the limit in the venue's slow lane: max_stretch 1 leaves every tick a
-    requote, the cancels reconcile's alone.)"""
+    requote, whose forbidden orders go in the lane too; here it was taken at 0.15 s, shut for the test's 0.7 s.)"""
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "SHADOW"}, "session": {"cycle_s": 0.1},
                                       "budget": {"max_stretch": 1.0}})
     kept, every = (AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5) for _ in range(2))
+    for core in (kept, every):
+        core.budget.pull_sent(0.15, 0)  # the slow lane taken (a restart's cancel-all): the forbidden orders wait for it
     quote = every._quote
 
     def every_time(*args):

@@ -55,6 +55,26 @@ def _cancels(acts) -> list:
     return [(ts, refused) for ts, kind, refused in acts if kind in ("CancelAction", "CancelByCloidAction")]
 
 
+def test_past_the_cancels_limit_red_pulls_what_it_forbids_in_the_slow_lane_whatever_max_stretch():
+    """Past the cancels' limit (25,000 used of a 10,000 cap, the limit 20,000) reconcile sends no cancel (its cancel
+    headroom is none) and places nothing; the orders Red forbids were pulled between requotes alone
+    (_pull_forbidden), in the slow lane. With budget.max_stretch 1 every tick is a requote, and nothing pulled them:
+    the six orders Red forbids (all of them: none is reduce-only) rested to 70 s and could fill, no cancel sent.
+    Now they go in the lane on a requote's tick too."""
+    ex, gw, core, driver, records = _session({"budget": {"max_stretch": 1.0}})
+    ex.env.run(until=40.0)
+    assert len(ex.open_orders(gw.user)) == 6 and core.safety.level is SafetyLevel.GREEN
+    acts = _past_the_cap(ex, gw, 25_000)
+    ex.env.run(until=70.0)
+    assert core.safety.level is SafetyLevel.RED and core.budget.cancel_headroom < 0
+    assert core.budget.requote_interval_s(core.cfg.session.cycle_s) == core.cfg.session.cycle_s  # (each tick)
+    assert not ex.open_orders(gw.user) and not core.tracker.live_set  # (before: all six resting)
+    cancels = _cancels(acts)
+    assert cancels and not [ts for ts, refused in cancels if refused]  # each let through by the lane
+    assert all(b[0] - a[0] >= 10.0 for a, b in zip(cancels, cancels[1:]))  # one a lane period
+    assert cancels[-1][0] < 40.0 + 2 * core.budget.cfg.slow_lane_s + core.cfg.session.quota_poll_s
+
+
 def test_past_the_cancels_limit_the_slow_lane_is_timed_from_every_request_that_passed():
     """The venue times its lane from the last request that passed, whatever it was; the core timed it from its own
     pulls only. Past the cancels' limit a request that passed (the quote cycle's last before the quota report, a
