@@ -336,6 +336,31 @@ def test_a_short_or_spikeless_sample_fits_no_part_collapsed_onto_a_few_lags_and_
     assert f"feed latency: {f.feed.parts}" in out and f"latency: {f.latency.parts}" in out
 
 
+def test_bic_weighs_the_two_part_fit_that_is_kept_not_the_free_one_whose_roles_were_then_held():
+    """One part or two was chosen on the free two-part fit, and ``hold_roles`` then replaced a free fit whose slower
+    part took the majority by one held in the twin's roles, which fits worse: what was kept had not paid what BIC
+    asks. On the twin's spikeless feeds of 150 book updates (seeds 0-29), seed 17's free fit (70% in a slower part)
+    bettered one log-normal by 7.97 for the 7.52 asked, and was kept, held: 50% "spikes" at the body's median, the
+    body's sigma 0.13 for 0.4. Its held fit betters one log-normal by 5.58: one part now, and both said (each saying
+    reaches the printout, calibration.json and report.html as the tests above show). And the held search itself
+    overflowed (math.exp) on such free fits of 50-150 spikeless lags (74-97% in the slower part)."""
+    from calibration.fit import fit_censored_mixture, hold_roles
+    nospike_feed = {**FEED, "spike_prob": 0.0}
+    for seed in range(30):
+        f = fit_feed(*_twin_feed(seed, 150, nospike_feed))
+        assert f.spike_prob == 0.0 and f.leg.spike_prob == 0.0, (seed, f)
+        assert f.leg.sigma == pytest.approx(0.4, abs=0.07) and abs(math.log(f.leg.median_ms / 150.0)) < 0.1, (seed, f)
+        if seed == 17:
+            assert "70% of the lags in its slower part" in f.roles and "a second part (50.0% of the lags" in f.parts
+    for n, seed in ((50, 13), (60, 9), (150, 16)):
+        lag, held = _twin_feed(seed, n, nospike_feed)
+        x = np.log(lag * 1000.0)
+        free = fit_censored_mixture(x[~held], x[held])
+        assert free[2] > 0.7, (n, seed)
+        kept, said = hold_roles(x[~held], x[held], free, "lags")
+        assert 0.0 < kept[2] <= 0.5 and kept[3] >= kept[0] and said, (n, seed, kept)
+
+
 def test_the_markets_first_order_statistics_are_recovered_from_the_feed():
     """A one-regime market of known volatility, trade flow, depth and spread (no jumps, alpha or impact,
     which the fit leaves to the base), seen through the agent's feed for an hour."""
