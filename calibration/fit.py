@@ -4,7 +4,8 @@
   log-normal body with a log-normal spike component. The round trips' logs are fitted, by EM to the posterior's
   mode (the likelihood, each part's sigma under a prior that keeps it off a few values: ``_SIGMA_PRIOR``), with a
   two-component normal mixture: the body and the spikes; or with one normal where the second part betters its
-  log-likelihood by less than BIC asks of its three parameters (``one_or_two``: then no spikes, and said). The two
+  log-likelihood by less than BIC asks of its three parameters (``one_or_two``: then no spikes, and said); the
+  spike part's few values barely tell its width, so its scatter has one value more at the leg's body sigma. The two
   legs cannot be told apart from round trips alone, so they are taken to be alike: each leg's body has half the round
   trip body's mean and variance (Fenton-Wilkinson, inverted), a round trip is spiked when either leg is
   (p = 1 − √(1 − P)), and a leg's spike is the round trip's spike less the other leg's body. The twin's
@@ -571,10 +572,11 @@ _SIGMA_FLOOR = 1e-3  # a mixture component's narrowest sigma (log units), in the
 _SIGMA_PRIOR = 0.05
 
 
-def fit_mixture(x: np.ndarray, iters: int = 200) -> tuple[float, float, float, float, float]:
+def fit_mixture(x: np.ndarray, iters: int = 200, spike_like=None) -> tuple[float, float, float, float, float]:
     """(body mu, body sigma, spike share, spike mu, spike sigma) of a two-normal mixture on ``x`` by EM (to the
     posterior's mode: each sigma under ``_SIGMA_PRIOR``), the spike being the component with the larger mean. Starts
-    from the body as the lower 90%."""
+    from the body as the lower 90%. ``spike_like`` (body mu, body sigma -> a sigma), where given, adds to the spike
+    part's scatter one value more at that sigma (``fit_latency``: the spikes' few values barely tell their width)."""
     x = np.sort(np.asarray(x, dtype=float))
     cut = x[int(0.9 * (len(x) - 1))]
     lo, hi = x[x <= cut], x[x > cut]
@@ -595,7 +597,8 @@ def fit_mixture(x: np.ndarray, iters: int = 200) -> tuple[float, float, float, f
         mu1 = float((r1 * x).sum() / r1.sum())
         s1 = float(max(math.sqrt(((r1 * (x - mu1) ** 2).sum() + z2) / r1.sum()), _SIGMA_FLOOR))
         mu2 = float((r * x).sum() / r.sum())
-        s2 = float(max(math.sqrt(((r * (x - mu2) ** 2).sum() + z2) / r.sum()), _SIGMA_FLOOR))
+        like, one = (spike_like(mu1, s1) ** 2, 1.0) if spike_like is not None else (0.0, 0.0)
+        s2 = float(max(math.sqrt(((r * (x - mu2) ** 2).sum() + z2 + like) / (r.sum() + one)), _SIGMA_FLOOR))
         if abs(w_new - w) < 1e-8:
             w = w_new
             break
@@ -865,7 +868,8 @@ def fit_latency(round_trip_s: np.ndarray) -> LatencyFit | None:
     if len(rt) < MIN_ROUND_TRIPS:
         return None
     x = np.log(rt * 1000.0)
-    (mu1, s1, w, mu2, s2), roles, parts = body_and_spikes(x, np.zeros(0), fit_mixture(x), "round trips")
+    free = fit_mixture(x, spike_like=lambda mu, sigma: _leg_of_sum(mu, sigma)[1])
+    (mu1, s1, w, mu2, s2), roles, parts = body_and_spikes(x, np.zeros(0), free, "round trips")
     leg_mu, leg_sigma = _leg_of_sum(mu1, s1)
     leg_median = math.exp(leg_mu)
     p = 1.0 - math.sqrt(max(0.0, 1.0 - w))
