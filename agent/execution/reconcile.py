@@ -38,6 +38,7 @@ from common.files import FileModel
 from agent.execution.budget import RequestBudget
 from agent.execution.orders import CloidFactory, OrderState, OrderTracker
 from agent.gateway.events import Batch, CancelOrder, Command, ModifyOrder, PlaceOrder, Side, Tif
+from agent.quoting.ladder import MAX_LEVELS
 
 
 class DesiredQuote(NamedTuple):
@@ -321,8 +322,8 @@ _BANDS: dict[tuple[float, float, float], tuple[tuple[float, ...], tuple[float, .
 
 def _bands(tol_px: float, growth: float, size_tol: float) -> tuple[tuple[float, ...], tuple[float, ...], _SizeBands]:
     """Per level: the bands' widening factor, and the ahead band (both as reconcile computed them per quote;
-    made once per tick size and config); and the size bands (``_SizeBands``). Levels past the 20 a ladder may
-    have are never asked for."""
+    made once per tick size and config); and the size bands (``_SizeBands``). As many levels as a ladder may have
+    (LadderConfig.n_levels' bound): the first cycle made 64, two thirds of them never asked for."""
     b = _BANDS.get((tol_px, growth, size_tol))
     if b is None or len(b[2]) > _SIZE_BANDS_KEEP:
         widens = tuple(1.0 + growth * level for level in range(_MAX_LEVELS))
@@ -354,7 +355,7 @@ class _SizeBands(dict):
 
 
 _SIZE_BANDS_KEEP = 4096
-_MAX_LEVELS = 64  # above LadderConfig.n_levels' bound (20)
+_MAX_LEVELS = MAX_LEVELS  # (a quote's level is its index on its side: below LadderConfig.n_levels)
 
 class _Lotted(dict):
     """A size -> the size rounded down to ``lot`` (as reconcile rounds it), per lot. ``round(x, 10)`` costs some

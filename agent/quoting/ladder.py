@@ -26,8 +26,11 @@ _floor = math.floor
 _ceil = math.ceil
 
 
+MAX_LEVELS = 20  # LadderConfig.n_levels' bound: reconcile's per-level bands are made for as many
+
+
 class LadderConfig(FileModel):
-    n_levels: int = Field(3, ge=1, le=20, description="Levels per side.")
+    n_levels: int = Field(3, ge=1, le=MAX_LEVELS, description="Levels per side.")
     level_spacing_ticks: float = Field(2.0, ge=0.01, le=1e6, description="Distance between consecutive levels, ticks.")
     size_ratio: float = Field(1.5, ge=0.01, le=10.0,
                               description="Geometric growth of size per level away from the touch (1 = flat).")

@@ -1,4 +1,4 @@
-"""reconcile held to the code it replaced, kept here verbatim (agent/execution/reconcile.py at 236138b, from
+"""reconcile held to the code it replaced, kept here verbatim (agent/execution/reconcile.py at c21af26, from
 ``refused_under_minimum`` to its end, with its own memos): over hypothesis-made trackers (orders of every state, kind
 and size; fills, cancels, modifies, timeouts, reduce-only refusals), desired ladders (the quote cycle's shape and any
 other), configs, ticks, budgets, positions and limits, and sessions of cycles that apply what was sent, it sends the
@@ -16,6 +16,7 @@ import agent.execution.reconcile as new_module
 from agent.execution.budget import BudgetConfig, RequestBudget
 from agent.execution.orders import CloidFactory, OrderState, OrderTracker
 from agent.execution.reconcile import DesiredQuote, ReconcileConfig
+from agent.quoting.ladder import KeptLadder, LadderConfig
 from agent.gateway.events import (Batch, CancelAcknowledged, CancelOrder, Command, FillReceived, ModifyAcknowledged,
                                   ModifyOrder, OrderAcknowledged, OrderRejected, PlaceOrder, Reason, Side, Tif)
 
@@ -51,27 +52,22 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     refuses one that would grow the position, and one landing after a liquidation, on a flat account, rests nowhere."""
     # Runs on most quote cycles: plain loops over a dozen orders, no per-order dict or set work
     # beyond what the rules need (the order of cancels and places is part of the contract).
-    read = _READ  # the config's values, read once per config (_read)
-    if read[0] is not cfg:
-        read = _read(cfg)
-    _, tol_ticks, behind_f, growth, size_tol, max_items, modify_moves = read
-    tol_px = tol_ticks * tick
-    bands = _BANDS.get((tol_px, growth, size_tol))  # (_bands' lookup, here: it answers all but the first cycle)
-    if bands is None or len(bands[2]) > _SIZE_BANDS_KEEP:
-        bands = _bands(tol_px, growth, size_tol)
-    widens, aheads, size_bands = bands
+    read = _READ  # what reconcile reads of the config and the tick, made once per both (_read)
+    if read[0] is not cfg or read[1] != tick:
+        read = _read(cfg, tick)
+    _, _, tol_px, behind_f, widens, aheads, size_bands, max_items, modify_moves = read
     # candidates per side (and reduce-only), in live order: only orders that can still be kept as they are (the
     # tracker keeps the lists as orders change; copied, as a kept order is taken out of its pool below)
     keep = tracker.keep
     if keep is None:
         keep = tracker.keep_lists()
     buys, sells, ro_buys, ro_sells = keep
-    buys = buys[:]
-    sells = sells[:]
+    buys = [*buys]  # (a list display: two bytecodes fewer than a slice)
+    sells = [*sells]
     if ro_buys:
-        ro_buys = ro_buys[:]
+        ro_buys = [*ro_buys]
     if ro_sells:
-        ro_sells = ro_sells[:]  # (an empty list is never changed below: not copied)
+        ro_sells = [*ro_sells]  # (an empty list is never changed below: not copied)
     unmatched: list[DesiredQuote] = []
     for d in desired:
         side, d_px, d_sz, level, d_ro = d
@@ -140,9 +136,10 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         if _STALE in map(_STATE, going):  # (rare: a place gone stale unanswered)
             going = [o for o in going if o.state is not _STALE]
         room = min(max_items, budget.cancel_headroom)  # a cancel may go past the cap (RequestBudget.cancel_headroom)
-        if len(going) > room:
-            going = going[:room] if room > 0 else []
         n_items = len(going)
+        if n_items > room:
+            going = going[:room] if room > 0 else []
+            n_items = len(going)
     if cancel_only:
         unmatched = []
     # a going order that can be modified instead (acknowledged, nothing pending), per (side, reduce-only)
@@ -159,27 +156,26 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     if unmatched:
         exp_buy, exp_sell = tracker.exposures() if exposures is None else exposures
         pos = tracker.position
-        wc_long = pos + exp_buy  # the worst cases: tracker.worst_case_positions()
-        wc_short = pos - exp_sell
-        abs_pos = abs(pos)
-        room_buy = max_position - wc_long
-        room_sell = max_position + wc_short
+        room_buy = max_position - (pos + exp_buy)  # less the worst cases: tracker.worst_case_positions()
+        room_sell = max_position + (pos - exp_sell)
         ro_buy = ro_sell = None  # the room reduce-only quotes have: made at the first one (there rarely is one)
         # the request items places may still take: under the cap per cycle, and what the budget lets spend (not a
         # cancel: the reserve excluded), both less the cancels; a place takes one from each, a modify none
-        can_place = min(max_items - n_items, budget.spendable() - n_items)
-        if len(unmatched) > 1:
-            unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
+        can_place = min(max_items, budget.spendable()) - n_items  # (min(a - n, b - n), one subtraction: the same)
+        unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
         next_cloid = cloids.next
         lotted = _LOTTED.get(lot)  # (_lotted's lookup, here: it answers all but the first cycle)
-        if lotted is None or len(lotted) > _LOTTED_KEEP:
+        if lotted is None:
             lotted = _lotted(lot)
         for d in unmatched:
             if can_place <= 0:
                 break
             side, px, sz, _, ro = d
-            buy = side > 0
+            # the size: cut to the side's room under the limit, rounded down to the lot (_Lotted); not sent under the
+            # venue's minimum (the rule's first clause read here: the call is only made where it can refuse). A plain
+            # quote's side is taken once, its room read and spent in place (the reduce-only branch, rare, as it was)
             if ro:  # it only reduces the filled position, but other same-side orders can fill first
+                buy = side > 0
                 if ro_buy is None:
                     # none on a side whose last was refused as increasing the position, until a snapshot says the
                     # position (OrderTracker.ro_refused): the venue holds none there for it to reduce
@@ -187,25 +183,30 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                     ro_buy = 0.0 if _BUY in refused else max(0.0, -pos) - _ro_live(tracker, _BUY)
                     ro_sell = 0.0 if _SELL in refused else max(0.0, pos) - _ro_live(tracker, _SELL)
                 room = min(ro_buy, room_buy + reducing_out) if buy else min(ro_sell, room_sell + reducing_out)
-            else:
-                room = room_buy if buy else room_sell
-            if room < sz:
-                sz = room
-            on_lot = lotted.get(sz)
-            if on_lot is None:
-                on_lot = lotted[sz] = round(math.floor(sz / lot + 1e-9) * lot, 10)
-            sz = on_lot
-            # (the rule's first clause, read here: the call is only made where it can refuse)
-            if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs_pos, min_notional):
-                continue
-            if ro:
+                if room < sz:
+                    sz = room
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
                 if buy:
                     ro_buy -= sz
+                    room_buy -= sz
                 else:
                     ro_sell -= sz
-            if buy:
+                    room_sell -= sz
+            elif side > 0:
+                if room_buy < sz:
+                    sz = room_buy
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
                 room_buy -= sz
             else:
+                if room_sell < sz:
+                    sz = room_sell
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
                 room_sell -= sz
             pool = movable.get((side, ro)) if movable else None
             if pool:
@@ -230,18 +231,21 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     return out
 
 
-_READ: tuple = (None,)
+_READ: tuple = (None, None)
 
 
-def _read(cfg: ReconcileConfig) -> tuple:
-    """(cfg, and the values reconcile reads of it: its tolerances, ``behind_tolerance_bps`` as a fraction, its cap per
-    cycle, ``modify_moves``), kept for the next call with the same config (the quote cycle's, all but a retune's).
-    A config is a pydantic model: its attributes (a class with ``__getattr__``) the interpreter cannot specialize,
-    some 200 machine instructions a read where a tuple's item takes a few dozen, and reconcile read six a call.
-    (Nothing changes a config in place: a retune makes a new one.)"""
+def _read(cfg: ReconcileConfig, tick: float) -> tuple:
+    """(cfg, tick, and what reconcile reads of them: the price tolerance in price, ``behind_tolerance_bps`` as a
+    fraction, the bands (``_bands``), the cap per cycle, ``modify_moves``), kept for the next call with the same
+    config and tick (the quote cycle's, all but a retune's). A config is a pydantic model: its attributes (a class with
+    ``__getattr__``) the interpreter cannot specialize, some 200 machine instructions a read where a tuple's item takes
+    a few dozen; and the bands, looked up per call under (tol_px, growth, size_tol), took some 25 bytecodes a call
+    more. (Nothing changes a config in place: a retune makes a new one.)"""
     global _READ
-    _READ = (cfg, cfg.price_tolerance_ticks, cfg.behind_tolerance_bps * 1e-4, cfg.level_tolerance_growth,
-             cfg.size_tolerance_frac, cfg.max_requests_per_cycle, cfg.modify_moves)
+    tol_px = cfg.price_tolerance_ticks * tick
+    widens, aheads, size_bands = _bands(tol_px, cfg.level_tolerance_growth, cfg.size_tolerance_frac)
+    _READ = (cfg, tick, tol_px, cfg.behind_tolerance_bps * 1e-4, widens, aheads, size_bands,
+             cfg.max_requests_per_cycle, cfg.modify_moves)
     return _READ
 
 
@@ -266,7 +270,7 @@ class _SizeBands(dict):
     """A desired size -> (the least, the most) a live order may have left to be kept for it: size -/+ size_tol x
     size -/+ 1e-12, made (by ``__missing__``) as reconcile made it for every order whose price fitted, some twelve
     a cycle. The ladder's sizes are a few per level; a size cut by the safety overlay or the risk budget's taper
-    can be any number: _bands starts a new one past _SIZE_BANDS_KEEP."""
+    can be any number: past _SIZE_BANDS_KEEP sizes it starts afresh (asked here, where a size is new, not per call)."""
 
     __slots__ = ("size_tol",)
 
@@ -275,6 +279,8 @@ class _SizeBands(dict):
         self.size_tol = size_tol
 
     def __missing__(self, sz: float) -> tuple[float, float]:
+        if len(self) > _SIZE_BANDS_KEEP:
+            self.clear()
         tol = self.size_tol * sz
         b = self[sz] = (sz - tol - 1e-12, sz + tol + 1e-12)
         return b
@@ -283,19 +289,36 @@ class _SizeBands(dict):
 _SIZE_BANDS_KEEP = 4096
 _MAX_LEVELS = 64  # above LadderConfig.n_levels' bound (20)
 
-_LOTTED: dict[float, dict[float, float]] = {}
-
-
-def _lotted(lot: float) -> dict[float, float]:
+class _Lotted(dict):
     """A size -> the size rounded down to ``lot`` (as reconcile rounds it), per lot. ``round(x, 10)`` costs some
     0.3 µs (a float formatted and parsed back), once per request item reconcile builds; the sizes it is given are
-    the ladder's few per-level sizes, so a dict lookup answers nearly all. Cleared past a bound: a size cut to the
-    room left under the limit can be any number."""
+    the ladder's few per-level sizes, so a dict lookup answers nearly all (made by ``__missing__``: one subscript an
+    item, where a get and its test took three lines). Cleared past a bound, asked where a size is new: a size cut to
+    the room left under the limit can be any number."""
+
+    __slots__ = ("lot",)
+
+    def __init__(self, lot: float) -> None:
+        super().__init__()
+        self.lot = lot
+
+    def __missing__(self, sz: float) -> float:
+        if len(self) > _LOTTED_KEEP:
+            self.clear()
+        on_lot = self[sz] = round(math.floor(sz / self.lot + 1e-9) * self.lot, 10)
+        return on_lot
+
+
+_LOTTED: dict[float, _Lotted] = {}
+
+
+def _lotted(lot: float) -> _Lotted:
+    """``lot``'s _Lotted, made at its first call."""
     memo = _LOTTED.get(lot)
-    if memo is None or len(memo) > _LOTTED_KEEP:
+    if memo is None:
         if len(_LOTTED) > 64:
             _LOTTED.clear()
-        memo = _LOTTED[lot] = {}
+        memo = _LOTTED[lot] = _Lotted(lot)
     return memo
 
 
@@ -307,6 +330,8 @@ def _ro_live(tracker: OrderTracker, side: Side) -> float:
 # ---- end of the code replaced --------------------------------------------------------------------------------------
 
 old_reconcile = reconcile
+# a ladder's levels: LadderConfig.n_levels' bound, as the config states it (a quote's level is its index on its side)
+_N_LEVELS_BOUND = next(m.le for m in LadderConfig.model_fields["n_levels"].metadata if getattr(m, "le", None))
 
 
 def same(a, b) -> bool:
@@ -386,7 +411,7 @@ def _ladders(draw, tick: float, lot: float, mid: float):
         return out
     return [DesiredQuote(side, mid + px * tick, n * lot, level, ro) for side, px, n, level, ro in draw(st.lists(
         st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(-14, 14), st.integers(0, 9),
-                  st.integers(0, 19), st.booleans()), max_size=16))]
+                  st.integers(0, _N_LEVELS_BOUND - 1), st.booleans()), max_size=16))]
 
 
 _CFG = st.builds(ReconcileConfig, price_tolerance_ticks=st.sampled_from([0.0, 0.5, 1.5, 3.0]),
@@ -444,8 +469,9 @@ def test_a_session_of_cycles_sends_what_the_replaced_code_sent(data, tick_mid, o
     tick, mid = tick_mid
     t = _tracker(orders, 0.0, tick, lot, mid)
     budget = RequestBudget(BudgetConfig())
-    shipped = (new_module._SIZE_BANDS_KEEP, new_module._LOTTED_KEEP)
-    new_module._SIZE_BANDS_KEEP = new_module._LOTTED_KEEP = keep
+    global _SIZE_BANDS_KEEP, _LOTTED_KEEP
+    shipped = (new_module._SIZE_BANDS_KEEP, new_module._LOTTED_KEEP, _SIZE_BANDS_KEEP, _LOTTED_KEEP)
+    new_module._SIZE_BANDS_KEEP = new_module._LOTTED_KEEP = _SIZE_BANDS_KEEP = _LOTTED_KEEP = keep
     try:
         desired = data.draw(_ladders(tick, lot, mid))
         oid = 5000
@@ -471,7 +497,7 @@ def test_a_session_of_cycles_sends_what_the_replaced_code_sent(data, tick_mid, o
                 elif isinstance(c, CancelOrder):
                     t.on_event(CancelAcknowledged(1.1 + cycle, c.cloid))
     finally:
-        new_module._SIZE_BANDS_KEEP, new_module._LOTTED_KEEP = shipped
+        new_module._SIZE_BANDS_KEEP, new_module._LOTTED_KEEP, _SIZE_BANDS_KEEP, _LOTTED_KEEP = shipped
 
 
 def test_the_commands_are_compared_to_their_types_and_bits():
@@ -483,3 +509,27 @@ def test_the_commands_are_compared_to_their_types_and_bits():
     assert a == a._replace(sz=-0.0) and not same(a, a._replace(sz=-0.0))
     assert a == a._replace(side=1) and not same(a, a._replace(side=1))
     assert not same(Batch((a,)), Batch((a._replace(px=math.nextafter(100.0, 0.0)),)))
+
+
+def test_a_ladder_of_as_many_levels_as_the_config_allows_is_reconciled_as_before():
+    """LadderConfig.n_levels at its bound (read from the config: a change of it is followed here), the ladder the quote
+    cycle makes of it (KeptLadder), every level resting a tick behind its quote or not at all, or the ladder moved
+    three ticks: the replaced code's commands; none raises for want of a level's band (reconcile's table of levels,
+    64 before, is made for the config's bound)."""
+    n = LadderConfig(n_levels=_N_LEVELS_BOUND).n_levels
+    tick, lot = 1.0, 0.001
+    lad = KeptLadder(n, 2.0, [lot * (i + 1) for i in range(n)], 5, 10.0, tick=tick, ask_sizes=None,
+                     desired=(DesiredQuote, Side.BUY, Side.SELL))
+    desired = lad.quotes(99_990.0, 100_010.0, 99_990, 100_010)
+    assert len(desired) == 2 * n and max(d.level for d in desired) == n - 1
+    for resting in (desired, desired[::2], []):
+        t = OrderTracker()
+        for i, d in enumerate(resting):
+            cloid = f"0x{i + 1:032x}"
+            t.on_command(PlaceOrder(cloid, d.side, d.px - d.side * tick, d.sz, Tif.ALO, False), 0.0)
+            t.on_event(OrderAcknowledged(0.1, cloid, i + 1, True))
+        for cycle, want in enumerate((desired, lad.quotes(99_993.0, 100_013.0, 99_993, 100_013))):
+            kw = dict(tick=tick, lot=lot, max_position=1.0, budget=RequestBudget(BudgetConfig()),
+                      cfg=ReconcileConfig(max_requests_per_cycle=100))
+            out = _flat(_both(want, t, cycle, **kw))
+            assert (out == []) == (resting is desired and cycle == 0)
