@@ -2076,22 +2076,31 @@ class AgentCore:
                 self._liq_follow(after, booked, ev.px, fee)
 
     def _liq_from_snapshot(self, ev: AccountSnapshot) -> None:
-        """The margin model of a snapshot's position, where it tells its margin and a liquidation price: the price
-        moved at once by the fills the tracker holds past the snapshot's watermark (in the position now, not in the
-        venue's then), in their time order (their tids)."""
+        """The margin model of a snapshot's position, where it tells its margin and a liquidation price, or of a flat
+        account, where it tells the margin a position opened from it would have (the coin's maximum leverage, the
+        user's setting, the cross collateral: AccountSnapshot.cross_available): the price moved at once by the fills
+        the tracker holds past the snapshot's watermark (in the position now, not in the venue's then), in their time
+        order (their tids). A flat snapshot not told them (a gateway that does not know the user's setting) leaves a
+        position opened since without a price until the next snapshot, as before."""
         fill_px = self._fill_px
         recent = self.tracker.recent_fills
         for tid in [t for t in fill_px if t not in recent]:  # (in the snapshot's position, or dropped)
             del fill_px[tid]
         pos, lq = ev.position, ev.liquidation_px
-        if not (pos and lq > 0.0 and ev.max_leverage > 0.0 and ev.leverage > 0.0):
+        if not ((lq > 0.0 or not pos) and ev.max_leverage > 0.0 and ev.leverage > 0.0):
             self._liq_margin = None  # not told, or none to move (the venue's null: Z is not known, only its sign)
             return
         m = 0.5 / ev.max_leverage
         self._liq_margin = (m, 1.0 / ev.leverage, ev.isolated)
-        self._liq_near = [lq, 0.0] if pos > 0.0 else [0.0, lq]
         self._liq_pos = pos
-        self._liq_z = lq * (pos - m * abs(pos))
+        if pos:
+            self._liq_near = [lq, 0.0] if pos > 0.0 else [0.0, lq]
+            self._liq_z = lq * (pos - m * abs(pos))
+        else:
+            # flat: a position opened since has a price from the first fill. Z = 0 x entry - the collateral, the cross
+            # account's value less its other positions' maintenance margin (an isolated one margins afresh)
+            self._liq_near = [0.0, 0.0]
+            self._liq_z = -ev.cross_available
         for tid in sorted(recent):
             if tid not in fill_px:  # (booked before the core kept prices: a journal of older code, replayed)
                 self._liq_margin = None
@@ -2174,8 +2183,9 @@ class AgentCore:
         (one at least every audit_interval_s; a position's own does not move with its mark), moved by our fills
         since where the snapshot told how the venue margins the position (``_liq_follow``): a position grown since
         has a nearer one (a cross long of 0.002 whose snapshot said 2.8% under the mid, bought to 0.004 at the mid,
-        is 0.9% from it: test_liquidation_sizing). Not told, the snapshot's is used for a position on its own side
-        only (one flipped since has none known)."""
+        is 0.9% from it: test_liquidation_sizing), and one opened since a flat snapshot that told the margin it
+        would have has one from its first fill (test_liquidation_follow). Not told, the snapshot's is used for a
+        position on its own side only (one flipped or opened since has none known)."""
         lq = self._liq_px
         if self._liq_long:
             if pos > 0.0 and mid - lq < LIQUIDATION_NEAR * mid:

@@ -378,6 +378,11 @@ class AccountSnapshot:
     max_leverage: float = 0.0
     leverage: float = 0.0
     isolated: bool = False
+    # with no position: the same three for the one a fill would open (the coin's meta, the user's leverage setting;
+    # 0: not known, and it has no price until the next snapshot), and the cross collateral it would be margined by,
+    # the cross account's value less its maintenance margin (crossMarginSummary.accountValue -
+    # crossMaintenanceMarginUsed: the other coins' positions'). Read only where the three are told
+    cross_available: float = 0.0
 
 
 @event

@@ -86,6 +86,7 @@ class TwinGateway(CommandRouter):
         self.fundings = FundingDelivery()  # and which funding payments
         self._started_ms = 0
         self._sides = RecentOrders(100_000)  # a modify may not say its side
+        self._setting: tuple[float, bool] | None = None  # the user's leverage on the coin, and isolated (_margin_of)
         self.counters = {"requests": 0, "request_items": 0, "rate_limited_ip": 0, "rate_limited_address": 0,
                          "transport_failures": 0, "disconnects": 0, "reconnects": 0, "malformed": 0,
                          "liquidations": 0}
@@ -455,7 +456,24 @@ class TwinGateway(CommandRouter):
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
                                   state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state,
-                                  ip_weight, _liquidation_px(pos), *_margin_of(pos)))
+                                  ip_weight, _liquidation_px(pos), *self._margin_of(pos, state)))
+
+    def _margin_of(self, pos: dict | None, state: dict) -> tuple[float, float, bool, float]:
+        """The snapshot's margin (AccountSnapshot.max_leverage to cross_available): a position row's, kept; with no
+        row, the last one's setting (the venue keeps the user's leverage when a position closes) or, before any, the
+        user's (activeAssetData: read once, as a live gateway would at its start), with the coin's meta and the cross
+        collateral a position opened from flat is margined by."""
+        if pos:
+            self._setting = float(pos["leverage"]), bool(pos["isolated"])
+            return float(pos.get("maxLeverage", 0.0)), *self._setting, 0.0
+        inst = self.ex.instruments.get(self.coin)
+        if inst is None:
+            return 0.0, 0.0, False, 0.0
+        if self._setting is None:
+            asset = self.ex.active_asset_data(self.user, self.coin)
+            self._setting = float(asset.leverage), asset.isolated
+        return (float(inst.max_leverage), *self._setting,
+                state.get("crossAccountValue", 0.0) - state.get("maintenanceMargin", 0.0))
 
     # ------------------------------------------------------------------ pushes
 
@@ -598,13 +616,6 @@ class TwinGateway(CommandRouter):
                           pages: int, for_command: str = ""):
         yield self.ex.env.timeout(RECOVERY_RETRY_S)
         self._fill_pages(start_ms, attempts, on_page, on_end, what, rows, pages, for_command)
-
-
-def _margin_of(pos: dict | None) -> tuple[float, float, bool]:
-    """A position row's (maxLeverage, leverage, isolated) as the snapshot carries them; (0.0, 0.0, False): none."""
-    if not pos:
-        return 0.0, 0.0, False
-    return float(pos.get("maxLeverage", 0.0)), float(pos["leverage"]), bool(pos["isolated"])
 
 
 def _liquidation_px(pos: dict | None) -> float:

@@ -63,7 +63,7 @@ def test_away_from_its_liquidation_price_the_reducing_side_has_the_positions_roo
 @pytest.mark.parametrize("coin, szi", [("hyna:LIT", 2.0), ("hyna:LIT", -2.0), ("BTC", 0.0)])
 def test_the_twins_snapshot_carries_the_venues_liquidation_price_of_the_position(coin, szi):
     """The core knows the price from the snapshot alone: the twin's clearinghouseState liquidationPx of the coin's
-    position (an isolated one's on hyna:LIT, 10x: about 5% from its entry), nan with no position."""
+    position (an isolated one's on hyna:LIT, 10x: about 5% from its entry), none with no position."""
     from agent.gateway.twin import TwinGateway
     from twin.exchange import Exchange
     from twin.market.synthetic import SyntheticMarketParams
@@ -84,7 +84,10 @@ def test_the_twins_snapshot_carries_the_venues_liquidation_price_of_the_position
     snap = next(e for e in events if type(e) is AccountSnapshot)
     assert snap.position == szi
     if not szi:
-        assert (snap.liquidation_px, snap.max_leverage, snap.leverage, snap.isolated) == (0.0, 0.0, 0.0, False)
+        # no price, and the margin a position opened from flat would have: the coin's meta (BTC 40x), the user's
+        # setting (the twin's default 20x, cross) and the cross collateral (the 500 funded, no other position)
+        assert ((snap.liquidation_px, snap.max_leverage, snap.leverage, snap.isolated, snap.cross_available)
+                == (0.0, 40.0, 20.0, False, 500.0))
         return
     # and how the venue margins it, which moves that price with the fills until the next snapshot: hyna:LIT is 10x at
     # most, and isolated only

@@ -455,6 +455,13 @@ def test_parses_exchange_replies_quota_and_account_state():
     p["leverage"] = {"type": "cross", "value": 20}
     del p["maxLeverage"]
     assert P.account_state(state).max_leverage == 0.0 and P.account_state(state).liquidation_px == 3102.5
+    # the cross collateral a position opened from flat is margined by (crossMarginSummary.accountValue less
+    # crossMaintenanceMarginUsed); None where either is missing or not a number
+    state["crossMaintenanceMarginUsed"] = "2.5"
+    assert P.account_state(state).cross_available == 13109.48 - 2.5
+    for bad in ("x", None, True):
+        assert P.account_state(dict(state, crossMaintenanceMarginUsed=bad)).cross_available is None, bad
+    assert P.account_state({k: v for k, v in state.items() if k != "crossMarginSummary"}).cross_available is None
     rows = P.open_orders([{"coin": "BTC", "limitPx": "29792.0", "oid": 91490942, "side": "A", "sz": "0.0",
                            "timestamp": 1681247412573}])
     assert rows[0].as_open_order().cloid == "oid:91490942" and rows[0].side is Side.SELL
@@ -469,6 +476,32 @@ def test_parses_exchange_replies_quota_and_account_state():
         assert [(r.coin, r.oid, r.cloid) for r in rows] == [("BTC", 42, ours["cloid"])], odd
     assert P.malformed == 0
     assert P.open_orders([dict(ours, limitPx=None)]) is None and P.malformed == 1  # ours malformed: the reply fails
+
+
+def test_a_flat_snapshot_tells_the_margin_a_position_opened_from_it_has_once_a_row_said_the_setting():
+    """The live gateway's snapshot with no position (AgentCore._liq_from_snapshot works out the price of one opened
+    since from it): the coin's maximum leverage from meta, the user's leverage setting from the last position row
+    (the venue keeps it when the position closes) and the cross collateral. Before any row (a run started flat: the
+    venue's activeAssetData would say the setting, not asked) or without the cross figures: not told (0), and the
+    core prices no position opened since until the next snapshot."""
+    from agent.gateway.hyperliquid.parse import AccountState, AssetInfo
+    gw = HyperliquidGateway("http://127.0.0.1:9", KEY, "BTC", clock=lambda: 5.0)
+    gw.asset = AssetInfo("BTC", 0, 5, 40, "")
+    out: list = []
+    gw.sink = out.append
+
+    def snapshot(state: AccountState):
+        gw._emit_snapshot(state, (), (), 4.0)
+        snap = out.pop()
+        return snap.max_leverage, snap.leverage, snap.isolated, snap.cross_available
+
+    flat = AccountState(0.0, 0.0, 500.0, 0.0, 1_000, cross_available=497.5)
+    assert snapshot(flat) == (0.0, 0.0, False, 0.0)  # the setting not known yet
+    held = AccountState(0.01, 100_000.0, 500.0, 100.0, 2_000, 95_000.0, 40.0, 10.0, True, 480.0)
+    assert snapshot(held) == (40.0, 10.0, True, 0.0)  # the row's own
+    assert snapshot(flat) == (40.0, 10.0, True, 497.5)  # closed since: the row's setting, meta's maximum
+    assert snapshot(AccountState(0.0, 0.0, 500.0, 0.0, 3_000)) == (0.0, 0.0, False, 0.0)  # no cross figures
+    gw.nonces.close()
 
 
 def test_one_error_for_a_batch_of_several_is_every_items():

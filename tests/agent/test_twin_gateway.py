@@ -19,7 +19,7 @@ from agent.gateway.reasons import classify
 from agent.gateway.fills import fill_key
 from agent.gateway.twin import (
     _BUY, _NAN, _PX_SZ, _SELL, RECOVERY_ATTEMPTS, VENUE_CLOSE_STATUSES, AccountChangedByVenue, BboUpdated,
-    ConnectionLost, ConnectionRestored, OpenOrder, OrderClosedByVenue, TwinGateway, _liquidation_px, _margin_of,
+    ConnectionLost, ConnectionRestored, OpenOrder, OrderClosedByVenue, TwinGateway, _liquidation_px,
     order_name,
 )
 from twin.exchange import Exchange, trade_tid
@@ -1029,7 +1029,8 @@ def _emit_snapshot_before(self, state: dict, orders: tuple, fills: tuple, reques
                           ip_weight: int = 0) -> None:
     """TwinGateway._emit_snapshot until 7 December 2026 (the fresh fills by a comprehension, the watermark by a
     generator, each over every fill listed), verbatim but for its docstring and comments, and with the margin fields
-    (maxLeverage, leverage, isolated) the snapshot gained the same day (7c55b2a)."""
+    (maxLeverage, leverage, isolated) the snapshot gained the same day (7c55b2a), and a flat one's (and its cross
+    collateral) since."""
     delivery = self.fills
     fresh = tuple([f for key, f in fills if f.coin == self.coin and delivery.wanted_in_snapshot(f.time_ms, key)])
     for ev in delivery.in_snapshot(self._timed_fills(fresh, self._now())):
@@ -1046,7 +1047,7 @@ def _emit_snapshot_before(self, state: dict, orders: tuple, fills: tuple, reques
     self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)
     self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
                               state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state,
-                              ip_weight, _liquidation_px(pos), *_margin_of(pos)))
+                              ip_weight, _liquidation_px(pos), *self._margin_of(pos, state)))
 
 
 # a snapshot: its state's time, and each listed fill's (coin, time, tid, already known to the gateway)

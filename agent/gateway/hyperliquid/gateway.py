@@ -190,6 +190,7 @@ class HyperliquidGateway(CommandRouter):
         self._lost_at = 0.0  # when the current outage began (monotonic), for the reconnect's log line
         self._refused_ts: float | None = None  # ConnectionRestored.refused_ts of the current outage
         self._watermarks: list[tuple[int, int]] = []  # (state time ms, newest fill's id in it), recent ones
+        self._setting: tuple[float, bool] | None = None  # the user's leverage on the coin, and isolated (_margin_of)
         # after a reconnect: (when, the newest fill known then: its time ms and id) for the first account snapshot
         # asked since to find in the venue's listing (_history_kept); None: no check due
         self._history_due: tuple[float, int, int] | None = None
@@ -1008,7 +1009,20 @@ class HyperliquidGateway(CommandRouter):
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self._emit(AccountSnapshot(now, state.position, state.entry_px, state.account_value,
                                    state.margin_used, opens, watermark, requested, t_state, ip_weight,
-                                   state.liquidation_px, state.max_leverage, state.leverage, state.isolated))
+                                   state.liquidation_px, *self._margin_of(state)))
+
+    def _margin_of(self, state: AccountState) -> tuple[float, float, bool, float]:
+        """The snapshot's margin (AccountSnapshot.max_leverage to cross_available): a position row's, its setting
+        kept; with none, that setting (the venue keeps the user's leverage when a position closes), the coin's meta
+        and the cross collateral, a position opened from flat's. Not told (0) before a row has said the setting (a
+        run started flat: the venue's activeAssetData would say it, not asked) or without the cross figures."""
+        if state.position:
+            if state.leverage > 0.0:
+                self._setting = state.leverage, state.isolated
+            return state.max_leverage, state.leverage, state.isolated, 0.0
+        if self._setting is None or state.cross_available is None or self.asset is None:
+            return 0.0, 0.0, False, 0.0
+        return float(self.asset.max_leverage), *self._setting, state.cross_available
 
     # ------------------------------------------------------------------ quota
 

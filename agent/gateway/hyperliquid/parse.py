@@ -93,6 +93,9 @@ class AccountState:
     max_leverage: float = 0.0  # its maxLeverage, leverage.value and whether leverage.type is isolated (0: not told)
     leverage: float = 0.0
     isolated: bool = False
+    # crossMarginSummary.accountValue less crossMaintenanceMarginUsed: the collateral a cross position opened from
+    # flat is margined by (AccountSnapshot.cross_available); None where either is missing or not a number
+    cross_available: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +209,15 @@ def _margin_of(p: dict) -> tuple[float, float, bool]:
     if kind not in ("cross", "isolated"):
         return 0.0, 0.0, False
     return float(top), float(value), kind == "isolated"
+
+
+def _cross_available(body: dict) -> float | None:
+    """clearinghouseState's cross collateral beyond its maintenance (AccountState.cross_available), or None: an extra
+    a reply without it, or with another shape, must not fail."""
+    try:
+        return _num(_get(body, "crossMarginSummary"), "accountValue") - _num(body, "crossMaintenanceMarginUsed")
+    except MalformedMessage:
+        return None
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -484,7 +496,7 @@ class VenueParser:
                     liq = _num(p, "liquidationPx") if p.get("liquidationPx") is not None else 0.0
                     margin = _margin_of(p)
             return AccountState(pos, entry, _num(summary, "accountValue"), _num(summary, "totalMarginUsed"),
-                                _int(body, "time"), liq, *margin)
+                                _int(body, "time"), liq, *margin, _cross_available(body))
         return self._safe("clearinghouseState", body, parse)
 
     def open_orders(self, body: Any) -> tuple[OrderRow, ...] | None:

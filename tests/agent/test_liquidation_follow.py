@@ -1,0 +1,130 @@
+"""The liquidation rule's price between snapshots for a position opened since a flat one (AgentCore._liq_from_snapshot,
+_liq_follow): worked out from the margin the flat snapshot told (the coin's maximum leverage, the user's setting, the
+cross collateral) and our fills since, as the venue's formula (twin/accounts.py's liquidation_px) has it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.config import AgentConfig
+from agent.core import LIQUIDATION_NEAR, AgentCore
+from agent.gateway.events import AccountSnapshot, Batch, BookUpdated, FillReceived, PlaceOrder, Side, Timer
+
+LIMIT = 0.01  # BTC; a ladder side (0.004 at its touch, 5 levels) is far more than it: reconcile's room cuts it
+SIZE = 0.004
+MID = 100_000.0
+
+
+def _core_from_flat(fills: list[tuple[float, float]], **margin) -> tuple[AgentCore, dict]:
+    """A core at Full told by a flat snapshot (``margin``: its AccountSnapshot margin fields), then filled ``fills``
+    ((signed size, price), no fee) by orders it did not place, its first cycle on a book whose mid is MID: the core,
+    and the total size that cycle placed on each side."""
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}, "risk": {"max_position": LIMIT},
+                                      "quoting": {"order_size": 0.004, "ladder": {"n_levels": 5}}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, 1e3, 0.0, (), **margin))
+    core.handle(BookUpdated(0.1, "BTC", ((MID - 100.0, 1.0),), ((MID + 100.0, 1.0),)))
+    for i, (sz, px) in enumerate(fills):
+        side = Side.BUY if sz > 0 else Side.SELL
+        core.handle(FillReceived(0.2 + 0.01 * i, f"0x{i:032x}", 1000 + i, px, abs(sz), side, 0.0, True, 10 + i))
+    total = {Side.BUY: 0.0, Side.SELL: 0.0}
+    for c in (c for b in core.handle(Timer(0.5)) for c in (b.commands if isinstance(b, Batch) else (b,))):
+        if isinstance(c, PlaceOrder):
+            total[c.side] += c.sz
+    return core, total
+
+
+# (isolated, the fill's price for a long (a short's mirrored about MID), the price the venue's formula gives it)
+# cross: Z = 0.004 x 100,300 - 8.5 (the cross collateral) = 392.7 over 0.004 x (1 - 1/100): 99,166.67, 0.83% under
+# the mid; isolated at 50x: 100,500 x (1 - 1/50) / (1 - 1/100) = 99,484.85, 0.52% under it
+_OPENED = {False: (100_300.0, (0.004 * 100_300.0 - 8.5) / (0.004 * 0.99)),
+           True: (100_500.0, 100_500.0 * 0.98 / 0.99)}
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["cross", "isolated"])
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["long", "short"])
+def test_a_position_opened_since_a_flat_snapshot_is_sized_on_its_liquidation_price(sign, isolated):
+    """A flat snapshot (50x coin, 50x set; cross collateral 8.5 USD), then 0.004 bought at 100,300 (cross) or
+    100,500 (isolated) with the mid at 100,000 since: the venue's rules put the long's liquidation price 0.83% or
+    0.52% under the mid, within 1%. The flat snapshot had no price, and until the next one (up to 30 s) the rule
+    did not size the position at all: its asks had the room to close 0.004 beside the limit (0.014); worked out
+    from the flat snapshot's margin, the limit alone. A short alike, sides and prices mirrored about the mid. Its
+    controls: the same session not told the margin sized as before, and a well-collateralised one keeps its room."""
+    fill_px, want = _OPENED[isolated]
+    fill_px = MID + sign * (fill_px - MID)
+    if sign < 0:  # Z = -0.004 x px - 8.5 over -0.004 x (1 + 1/100); isolated: px x (1 + 1/50) / (1 + 1/100)
+        want = (0.004 * fill_px + 8.5) / (0.004 * 1.01) if not isolated else fill_px * 1.02 / 1.01
+    core, total = _core_from_flat([(sign * SIZE, fill_px)], max_leverage=50.0, leverage=50.0, isolated=isolated,
+                                  cross_available=8.5)
+    reducing, growing = (Side.SELL, Side.BUY) if sign > 0 else (Side.BUY, Side.SELL)
+    assert core._liq_px == pytest.approx(want, rel=1e-12) and core._liq_long == (sign > 0)
+    assert abs(core._liq_px - MID) / MID < LIQUIDATION_NEAR
+    assert total[reducing] == pytest.approx(LIMIT, abs=1e-9), total
+    assert total[growing] == pytest.approx(LIMIT - SIZE, abs=1e-9), total
+    (rec,) = [r for r in core.drain_records() if r["type"] == "cycle"]
+    steps = {a[0]: a[1] for a in rec["adjustments"]}
+    assert steps["liquidation_px"] == core._liq_px and steps["liquidation_px_snapshot"] == 0.0
+    from agent.audit.inspect import describe_cycle
+    assert "the last snapshot had no position: its margin and our fills since" in "\n".join(describe_cycle(rec, False))
+    # not told the coin's maximum leverage or the user's setting (a gateway that has not learnt the setting: a live
+    # run started flat; a venue reply without the fields): no price until the next snapshot, as before, and the
+    # reducing side has the room to close the position beside the limit
+    for told in ({}, {"leverage": 50.0}, {"max_leverage": 50.0}):
+        core, total = _core_from_flat([(sign * SIZE, fill_px)], isolated=isolated, cross_available=8.5, **told)
+        assert core._liq_px == 0.0 and core._liq_margin is None
+        assert total[reducing] == pytest.approx(LIMIT + SIZE, abs=1e-9), (told, total)
+    # well collateralised (10,000 USD beyond the maintenance), cross: a long's price is the venue's null (no positive
+    # price liquidates it), a short's far above the mid, and the reducing side keeps that room
+    if not isolated:
+        core, total = _core_from_flat([(sign * SIZE, MID)], max_leverage=50.0, leverage=20.0, cross_available=1e4)
+        assert (core._liq_px == 0.0) if sign > 0 else core._liq_px > 3.0 * MID
+        assert total[reducing] == pytest.approx(LIMIT + SIZE, abs=1e-9), total
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["cross", "isolated"])
+@pytest.mark.parametrize("seed", range(6))
+def test_from_flat_the_price_the_fills_move_is_the_twins_own_or_nearer(isolated, seed):
+    """From a flat snapshot (the cross account also holding an ETH cross position, its mark held: its value and
+    maintenance margin in the collateral), random fills that open, add, reduce, close and flip, fees paid: the
+    core's worked price equals the twin's Account.liquidation_px after every fill (rel 1e-9), and the price it uses
+    is each side's nearest of the twin's since the snapshot (the first fill's where it opens from flat)."""
+    from twin.accounts import Account
+    rng = np.random.default_rng(seed)
+    acct = Account("0x" + "c5" * 20, 60.0, default_leverage=20, max_leverage={"BTC": 50, "ETH": 25},
+                   only_isolated=frozenset({"BTC"}) if isolated else frozenset(), sz_decimals={"BTC": 5, "ETH": 4})
+    acct.apply_fill("ETH", True, 3000.0, 0.05, 0.02)
+    marks = {"ETH": 2990.0}  # (ETH's unrealised PnL in the cross value, its maintenance out of the collateral)
+    value, _, maintenance, _ = acct.cross_margin(marks, "")
+    p = acct.position("BTC")
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, 0.0, 0.0, acct.account_value(marks), 0.0, (), max_leverage=50.0,
+                                leverage=float(p.leverage), isolated=p.isolated, cross_available=value - maintenance))
+    assert p.isolated == isolated and core._liq_px == 0.0 and core._liq_margin is not None
+    exact = 0
+    nearest = [0.0, 0.0]  # each side's nearest price since the snapshot: a long's highest, a short's lowest
+    px = MID
+    for i in range(60):
+        px = round(px * (1.0 + 0.004 * rng.standard_normal()), 1)
+        sz = round(float(rng.choice([0.001, 0.002, 0.003])), 5)
+        is_buy = bool(rng.random() < (0.6 if p.szi >= 0 else 0.4))
+        start = p.szi
+        fee = round(px * sz * 0.00015, 8)
+        acct.apply_fill("BTC", is_buy, px, sz, fee)
+        core.handle(FillReceived(1.0 + i, f"0x{i:032x}", 1000 + i, px, sz, Side.BUY if is_buy else Side.SELL, fee,
+                                 True, 10 + i))
+        assert core.tracker.position == pytest.approx(p.szi, abs=1e-12)
+        if not p.szi:
+            continue
+        marks["BTC"] = px
+        twin = acct.liquidation_px("BTC", marks) or 0.0
+        long = p.szi > 0
+        side = 0 if long else 1
+        if twin and (not nearest[side] or (twin > nearest[side]) == long):
+            nearest[side] = twin
+        assert core._liq_long == long
+        # the price the core works out for the position (its Z over s - m|s|, m = 1 / (2 x 50)) is the twin's
+        worked = core._liq_z / (core._liq_pos - 0.01 * abs(core._liq_pos))
+        assert max(worked, 0.0) == pytest.approx(twin, rel=1e-9), (i, start, p.szi, worked, twin)
+        assert core._liq_px == pytest.approx(nearest[side], rel=1e-9), (i, start, p.szi, core._liq_px, nearest, twin)
+        exact += twin > 0.0 and core._liq_px == pytest.approx(twin, rel=1e-9)
+    assert exact >= 1, exact
