@@ -220,6 +220,10 @@ class AgentCore:
         # the price and fee of each fill the tracker booked past its snapshot watermark, by tid: the next snapshot's
         # position holds none of those left above its watermark, which move its price as later ones do
         self._fill_px: dict[int, tuple[float, float]] = {}
+        # the venue time of the last snapshot's state (0: not told), and the funding paid on the position since it
+        # (venue time ms, usdc): the next snapshot's account holds those not past its own time (_liq_fund)
+        self._liq_state_ms = 0
+        self._fundings: list[tuple[int, float]] = []
         self.best_bid = math.nan
         self.best_ask = math.nan
         self.mid = math.nan
@@ -708,6 +712,10 @@ class AgentCore:
         """An hourly funding payment on the position: into the ledger (net PnL, hence the equity the drawdown
         rules watch), and the decision log. Hourly: nothing here is on a per-event path."""
         self.ledger.on_funding(ev.usdc)
+        if self._liq_state_ms and ev.time_ms > self._liq_state_ms:  # not in the last snapshot's account
+            self._fundings.append((ev.time_ms, ev.usdc))
+            if self._liq_margin is not None:
+                self._liq_fund(ev.usdc)
         self._records.append({"type": "funding", "ts": ev.ts, "coin": ev.coin, "usdc": ev.usdc, "szi": ev.szi,
                               "rate": ev.rate, "time_ms": ev.time_ms, "position": self.tracker.position,
                               "funding_usd": self.ledger.funding})
@@ -2086,6 +2094,10 @@ class AgentCore:
         recent = self.tracker.recent_fills
         for tid in [t for t in fill_px if t not in recent]:  # (in the snapshot's position, or dropped)
             del fill_px[tid]
+        state_ms = self._liq_state_ms = ev.venue_time_ms
+        fundings = self._fundings
+        if fundings:
+            fundings[:] = [f for f in fundings if f[0] > state_ms] if state_ms else []
         pos, lq = ev.position, ev.liquidation_px
         if not ((lq > 0.0 or not pos) and ev.max_leverage > 0.0 and ev.leverage > 0.0):
             self._liq_margin = None  # not told, or none to move (the venue's null: Z is not known, only its sign)
@@ -2108,6 +2120,8 @@ class AgentCore:
             px, fee = fill_px[tid]
             self._liq_follow(self._liq_pos + recent[tid], recent[tid], px, fee)
         self._liq_pos = self.tracker.position  # (summed in another order: the one the next fill is booked on)
+        for _, usdc in fundings:  # (after the fills: funding is paid on the position the venue holds at its hour,
+            self._liq_fund(usdc)  # which with fills on either side of it moves Z alike, but for an isolated close)
 
     def _liq_follow(self, s1: float, booked: float, px: float, fee: float) -> None:
         """The liquidation price moved by a fill of ``booked`` (signed) at ``px`` paying ``fee``, which took the
@@ -2117,11 +2131,11 @@ class AgentCore:
         collateral (an isolated position's margin; a cross one's the dex's cross balance, its other positions held).
         A fill moves Z without recomputing any margin: on a cross position by its notional and its fee (paid from the
         balance), whatever it opens or closes; on an isolated one, adding moves notional / leverage into its margin,
-        reducing releases its share (L stays), and what opens after zero margins afresh. Exact but for funding and
-        margin tiers; the price in use only ever moves nearer (a long's up, a short's down) until the next snapshot,
-        each side's apart (the snapshot's side never farther than the snapshot's price): a cross position reduced
-        has it farther, and a new isolated one opened after a close (or a liquidation) may have, which the venue
-        will say."""
+        reducing releases its share (L stays), and what opens after zero margins afresh. Exact but for margin tiers
+        (funding on the position: ``_liq_fund``); the price in use only ever moves nearer (a long's up, a short's
+        down) until the next snapshot, each side's apart (the snapshot's side never farther than the snapshot's
+        price): a cross position reduced has it farther, and a new isolated one opened after a close (or a
+        liquidation) may have, which the venue will say."""
         m, inv_lev, isolated = self._liq_margin
         s = self._liq_pos
         if abs(s1) < 1e-12:
@@ -2153,6 +2167,25 @@ class AgentCore:
                 near[1] = lq
             self._liq_px = near[1]
             self._liq_long = False
+
+    def _liq_fund(self, usdc: float) -> None:
+        """A funding payment on the position since the snapshot (``usdc`` signed as the venue's: negative paid),
+        as the venue books it: into the cross balance, or an isolated position's own margin (twin/accounts.py's
+        apply_funding), either way the collateral in Z, which it moves by -usdc; the price nearer only, as a fill's
+        (``_liq_follow``). Our coin's only: the other coins' funding and marks, which move a cross account's
+        collateral too, the core is not told (the gateway subscribes to this coin)."""
+        s = self._liq_pos
+        self._liq_z -= usdc
+        if not s:
+            return
+        m = self._liq_margin[0]
+        lq = self._liq_z / (s - m * abs(s))
+        near = self._liq_near
+        if s > 0.0:
+            if lq > near[0]:
+                near[0] = self._liq_px = lq
+        elif lq > 0.0 and (not near[1] or lq < near[1]):
+            near[1] = self._liq_px = lq
 
     def _liquidation_exposure(self, exposures: tuple[float, float], pos: float, mid: float) -> tuple[float, float]:
         """The tracker's exposures (buys, sells out), with the position counted as out on its reducing side when

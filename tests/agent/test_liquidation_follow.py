@@ -128,3 +128,52 @@ def test_from_flat_the_price_the_fills_move_is_the_twins_own_or_nearer(isolated,
         assert core._liq_px == pytest.approx(nearest[side], rel=1e-9), (i, start, p.szi, core._liq_px, nearest, twin)
         exact += twin > 0.0 and core._liq_px == pytest.approx(twin, rel=1e-9)
     assert exact >= 1, exact
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["cross", "isolated"])
+def test_funding_since_the_snapshot_moves_the_price_as_the_twins(isolated):
+    """Funding on the position since the snapshot moves its collateral (the cross balance, or an isolated position's
+    own margin: twin/accounts.py's apply_funding), so its liquidation price: the core moves Z by it as the twin's
+    account does (rel 1e-9), a payment already in the snapshot's account (not past its venue time) not twice, one
+    past a later snapshot's time again at it, and the price in use nearer only (received funding leaves it)."""
+    from agent.gateway.events import FundingPaid
+    from twin.accounts import Account
+    acct = Account("0x" + "c6" * 20, 60.0, default_leverage=20, max_leverage={"BTC": 50},
+                   only_isolated=frozenset({"BTC"}) if isolated else frozenset(), sz_decimals={"BTC": 5})
+    acct.apply_fill("BTC", True, MID, SIZE, 0.0)
+    p = acct.positions["BTC"]
+    marks = {"BTC": MID}
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+
+    def snapshot(ts: float, state_ms: int) -> None:
+        core.handle(AccountSnapshot(ts, p.szi, p.entry_px, acct.account_value(marks), 0.0, (), venue_time_ms=state_ms,
+                                    liquidation_px=acct.liquidation_px("BTC", marks), max_leverage=50.0,
+                                    leverage=float(p.leverage), isolated=p.isolated))
+
+    def worked() -> float:
+        return core._liq_z / (core._liq_pos - 0.01 * abs(core._liq_pos))
+
+    def funding(ts: float, usdc: float, time_ms: int) -> None:
+        core.handle(FundingPaid(ts, "BTC", usdc, p.szi, 0.0005, time_ms))
+
+    snapshot(0.05, 1_000)
+    before = acct.liquidation_px("BTC", marks)
+    acct.apply_funding("BTC", -0.2)  # paid at 2,000 ms: the long's price up, nearer
+    funding(1.0, -0.2, 2_000)
+    paid = acct.liquidation_px("BTC", marks)
+    assert paid > before and worked() == pytest.approx(paid, rel=1e-9) and core._liq_px == pytest.approx(paid, rel=1e-9)
+    funding(1.1, -0.3, 1_000)  # (a late push of a payment the snapshot's account holds)
+    assert worked() == pytest.approx(paid, rel=1e-9)
+    # a snapshot whose state (1,500 ms) is older than the payment: its price before it, the payment again at it
+    acct.apply_funding("BTC", 0.2)
+    snapshot(2.0, 1_500)
+    acct.apply_funding("BTC", -0.2)
+    assert core._liq_snapshot_px == pytest.approx(before, rel=1e-12)
+    assert worked() == pytest.approx(paid, rel=1e-9) and core._liq_px == pytest.approx(paid, rel=1e-9)
+    snapshot(3.0, 2_500)  # holds it: not again
+    assert worked() == pytest.approx(paid, rel=1e-9)
+    acct.apply_funding("BTC", 0.5)  # received: the twin's price down, farther; the one in use stays
+    funding(4.0, 0.5, 3_000)
+    received = acct.liquidation_px("BTC", marks)
+    assert received < paid and worked() == pytest.approx(received, rel=1e-9)
+    assert core._liq_px == pytest.approx(paid, rel=1e-9)
