@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 from pathlib import Path
@@ -211,7 +212,13 @@ def timeline_rows(tl: dict) -> list[tuple[str, str]]:
     if not tl["buckets"]:
         return [("levels over time", "none (no simulated time)")]
     return [("levels over time", f"exposure {tl['exposure']}  (0 Shadow … 5 Optimized)"),
-            ("", f"safety   {tl['safety']}  (0 Green … 4 Kill; one digit per {tl['bucket_s']:.0f} s)")]
+            ("", f"safety   {tl['safety']}  (0 Green … 4 Kill; one digit per {_seconds(tl['bucket_s'])} s)")]
+
+
+def _seconds(s: float) -> str:
+    """A bucket's width (> 0) to three figures, whole seconds from 100 s, never in exponent form: rounded whole, a run
+    under 15 s read "one digit per 0 s" and one of 100 s "per 3 s" (30 digits of 3.33 s)."""
+    return f"{s:.{max(0, 2 - math.floor(math.log10(s)))}f}"
 
 
 if __name__ == "__main__":

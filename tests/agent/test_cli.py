@@ -1286,3 +1286,10 @@ def test_every_config_key_the_readme_names_is_one():
                 walk(value, f"{prefix}{name}.")
     walk(AgentConfig())
     assert len(named) > 40 and sorted(named - fields - summary) == []
+
+
+@pytest.mark.parametrize("duration, width", [("0.001", "0.0000333"), ("10", "0.333"), ("100", "3.33"), ("2h", "240")])
+def test_the_summarys_timeline_says_the_width_of_a_digit_as_it_is(duration, width, capsys):
+    """Rounded to whole seconds, a 10 s run's 30 digits read "one digit per 0 s" and a 100 s run's "per 3 s"."""
+    assert main(["--duration", duration, "--quiet"]) == 0
+    assert f"(0 Green … 4 Kill; one digit per {width} s)" in capsys.readouterr().out
