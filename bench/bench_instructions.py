@@ -108,8 +108,8 @@ def main() -> None:
     if "--replay" in sys.argv:  # the measured run: this tree's packages (PYTHONPATH) before the script's own folder,
         sys.path[:0] = os.environ.get("PYTHONPATH", "").split(os.pathsep)  # which Python puts first
     from bench_agent import session_options
-    from common.cli_errors import print_out
-    from common.files import ArgumentParser
+    from common.cli_errors import fail, print_out
+    from common.files import ArgumentParser, make_output_folder
 
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     session_options(ap, 5.0)
@@ -127,10 +127,24 @@ def main() -> None:
         return
     if not args.base:
         ap.error("--base is required (a git revision or a tree's directory)")
+    # (each checked before the recording: a revision git does not know was git's traceback after it, its temporary
+    # folder left; a --work that is a file a FileExistsError's; a --head that is no folder met only under valgrind)
+    if not Path(args.base).is_dir():
+        known = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", args.base + "^{commit}"],
+                               capture_output=True)
+        if known.returncode != 0:
+            sys.exit(fail(f"--base {args.base}: neither a folder nor a revision git can check out"))
+    if not Path(args.head).is_dir():
+        sys.exit(fail(f"--head {args.head}: not a folder: give a tree's path"))
     if shutil.which("valgrind") is None or shutil.which("setarch") is None:
         sys.exit("bench_instructions: needs valgrind and setarch (apt-get install valgrind util-linux)")
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_instructions."))
-    work.mkdir(parents=True, exist_ok=True)
+    if args.work:
+        try:
+            work = make_output_folder(args.work, "--work")
+        except ValueError as e:
+            sys.exit(fail(str(e)))
+    else:
+        work = Path(tempfile.mkdtemp(prefix="bench_instructions."))
     events = work / f"events-{args.profile}.pickle"
     n = record(args.minutes, args.profile, events)
     base, made = _tree(args.base, work)

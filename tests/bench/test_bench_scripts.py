@@ -647,3 +647,23 @@ def test_live_diff_refuses_a_missing_base_and_corpus_before_replaying(monkeypatc
     assert done.returncode == 2 and done.stderr == "error: --corpus /no/such/corpus: not a file\n", done.stderr
     done = _in_process("live_diff.py", "--base", "no-such-revision", monkeypatch=monkeypatch)
     assert done.returncode == 2 and "neither a folder nor a revision" in done.stderr, done.stderr
+
+
+def test_bench_instructions_refuses_a_bad_base_head_or_work_before_recording(tmp_path, monkeypatch):
+    """A --base git does not know (a typo) was git's CalledProcessError traceback, exit 1, after the session's
+    recording, its temporary folder left behind with the events in it; a --work that is a file a FileExistsError
+    traceback; a --head that is no folder was found only by the replay under valgrind. Its siblings (decisions_diff,
+    live_diff) refused each at once, exit 2, naming it."""
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # (re-read from TMPDIR)
+    done = _in_process("bench_instructions.py", "--base", "no-such-revision", "--minutes", "1",
+                       monkeypatch=monkeypatch, timeout=120)
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr.startswith("error: --base no-such-revision: neither a folder nor a revision git can check out")
+    assert list(tmp_path.iterdir()) == []  # (nothing recorded, no folder left)
+    done = _in_process("bench_instructions.py", "--base", ".", "--head", "/no/such/tree", monkeypatch=monkeypatch)
+    assert done.returncode == 2 and done.stderr == "error: --head /no/such/tree: not a folder: give a tree's path\n"
+    done = _in_process("bench_instructions.py", "--base", ".", "--work", __file__, monkeypatch=monkeypatch)
+    assert done.returncode == 2 and done.stderr == f"error: --work {__file__}: exists and is not a folder\n"
