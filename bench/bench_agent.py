@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import time
 
 import numpy as np
@@ -99,6 +100,21 @@ def session_options(ap: argparse.ArgumentParser, minutes: float) -> None:
     ap.add_argument("--profile", choices=list(PROFILES), default="stress",
                     help="bench_agent's agent profile, at Full: stress (the default: a 100 ms cycle, 5 levels a "
                          "side) or default (the config as shipped, a 500 ms cycle)")
+
+
+def check_recording(path: str) -> None:
+    """Exit 2 naming ``--replay PATH`` unless it is a file holding a pickle, as ``recorded_events`` pickled by
+    bench_bytecodes and bench_instructions: a path not there, or a file of something else, was a FileNotFoundError's
+    or an UnpicklingError's traceback, exit 1. (Read to its first byte alone: the replay it precedes is measured.)"""
+    from common.cli_errors import fail
+    try:
+        with open(path, "rb") as f:
+            first = f.read(1)
+    except OSError as e:
+        sys.exit(fail(f"--replay {path}: {e.strerror or e}"))
+    if first != b"\x80":  # (pickle's PROTO opcode, which every protocol from 2 on writes first)
+        sys.exit(fail(f"--replay {path}: not a recording of a session's events (a pickle the script wrote; run it "
+                      "without --replay to record one)"))
 
 
 def full_stack(minutes: float, profile: str = "stress"):

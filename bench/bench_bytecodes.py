@@ -36,7 +36,7 @@ import numpy as np
 from agent.core import AgentCore
 from agent.gateway.events import AFTER_CYCLE, Timer
 from agent.session import build_session
-from bench_agent import profile_session, recorded_events, session_options
+from bench_agent import check_recording, profile_session, recorded_events, session_options
 from common.cli_errors import print_out
 from common.files import ArgumentParser
 from common.message import MESSAGE_CODE_PREFIX
@@ -186,6 +186,7 @@ def main() -> None:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--replay", str(events), "--top", str(args.top)]
             done = subprocess.run(cmd + (["--tail"] if args.tail else []))
         sys.exit(done.returncode)
+    check_recording(args.replay)
     totals, by_fn, per_cycle = count(Path(args.replay))
     for kind in _KINDS:
         t = np.array(totals[kind] or [0])

@@ -107,7 +107,7 @@ def _tree(base: str, work: Path) -> tuple[Path, bool]:
 def main() -> None:
     if "--replay" in sys.argv:  # the measured run: this tree's packages (PYTHONPATH) before the script's own folder,
         sys.path[:0] = os.environ.get("PYTHONPATH", "").split(os.pathsep)  # which Python puts first
-    from bench_agent import session_options
+    from bench_agent import check_recording, session_options
     from common.cli_errors import fail, print_out
     from common.files import ArgumentParser, make_output_folder
 
@@ -123,6 +123,7 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=1, help="(with --replay) fresh cores to replay into (default 1)")
     args = ap.parse_args()
     if args.replay:
+        check_recording(args.replay)
         print_out(replay(Path(args.replay), args.cores))
         return
     if not args.base:

@@ -696,3 +696,17 @@ def test_each_bench_scripts_help_gives_its_description_whole_and_each_options_de
 
 class _ParsedHere(Exception):
     """Raised in place of parsing: carries the parser a script built, to read its defaults."""
+
+
+@pytest.mark.parametrize("script", ["bench_bytecodes.py", "bench_instructions.py"])
+def test_replay_of_a_file_that_is_not_a_recording_exits_2_naming_it(script, monkeypatch):
+    """``--replay FILE`` (README: bench_bytecodes' ``--replay`` is that process's run, fed the events pickled in
+    FILE) given a path that is not there, or a file that is no pickle, was a FileNotFoundError's or an
+    UnpicklingError's traceback, exit 1."""
+    readme = str(BENCH.parent / "README.md")
+    done = _in_process(script, "--replay", "/no/such/events.pickle", monkeypatch=monkeypatch)
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr == "error: --replay /no/such/events.pickle: No such file or directory\n", done.stderr
+    done = _in_process(script, "--replay", readme, monkeypatch=monkeypatch)
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr.startswith(f"error: --replay {readme}: not a recording of a session's events"), done.stderr
