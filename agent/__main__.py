@@ -183,7 +183,9 @@ def format_summary(s: dict) -> str:
     mk = ", ".join(f"{h} {v:+.2f}" if v is not None else f"{h} n/a" for h, v in s["markouts_bps"].items())
     maker = f"{s['maker_share']:.0%}" if s["maker_share"] is not None else "n/a"
     rows = [
-        ("simulated", f"{s['simulated_s']:.0f} s in {s['wall_s']:.2f} s wall ({s['sim_s_per_wall_s']} sim s/wall s)"),
+        # (to the ms, not whole: a 0.5 s run read "simulated 0 s", summary.json's 0.5)
+        ("simulated", f"{s['simulated_s']:.3f}".rstrip("0").rstrip(".") + f" s in {s['wall_s']:.2f} s wall "
+                      f"({s['sim_s_per_wall_s']} sim s/wall s)"),
         ("quote cycles", f"{s['cycles']}"),
         ("PnL net", f"{signed_usd(pnl['net_usd'])} USDC (realised {pnl['realized_usd']:+.2f}, unrealised "
                     f"{signed_usd(pnl['unrealized_usd'])}, fees {pnl['fees_usd']:.2f}, funding "

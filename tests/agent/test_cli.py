@@ -1293,3 +1293,11 @@ def test_the_summarys_timeline_says_the_width_of_a_digit_as_it_is(duration, widt
     """Rounded to whole seconds, a 10 s run's 30 digits read "one digit per 0 s" and a 100 s run's "per 3 s"."""
     assert main(["--duration", duration, "--quiet"]) == 0
     assert f"(0 Green … 4 Kill; one digit per {width} s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("duration, shown", [("0.5", "0.5"), ("90.5", "90.5"), ("2m", "120")])
+def test_the_summary_says_the_simulated_time_it_ran_not_rounded_whole(duration, shown, capsys):
+    """``--duration 0.5`` printed "simulated 0 s" and ``--duration 90.5`` "simulated 90 s" (summary.json's
+    simulated_s 0.5 and 90.5): the row rounded to whole seconds."""
+    assert main(["--duration", duration, "--quiet"]) == 0
+    assert re.search(rf"\n  simulated +{re.escape(shown)} s in ", capsys.readouterr().out)
