@@ -148,10 +148,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_summary(summary: dict, duration: float, as_json: bool, signum: int = signal.SIGINT) -> bool:
     """The summary on stdout (and on stderr how much of the run it covers when a signal cut it); whether it was."""
-    say(json_text.dumps(summary, indent=2, default=float) if as_json else format_summary(summary), sys.stdout)
+    say(json_text.dumps(summary, indent=2, default=float) if as_json
+        else format_summary(summary, duration, interrupted_by(signum)), sys.stdout)
     if summary["interrupted"]:
         by = "" if signum == signal.SIGINT else f" by {interrupted_by(signum)}"
-        print_note(f"interrupted{by}: the summary covers {summary['simulated_s']:.0f} of {duration:.0f} simulated s")
+        print_note(f"interrupted{by}: the summary covers {_ms(summary['simulated_s'])} of {_ms(duration)} "
+                   "simulated s")
     return summary["interrupted"]
 
 
@@ -177,15 +179,23 @@ def market_problem(coin: str, params, params_file: str | None) -> str | None:
             f"print(TwinParams(markets={markets}).model_dump_json(indent=2))\" > params.json")
 
 
-def format_summary(s: dict) -> str:
+def _ms(seconds: float) -> str:
+    """Seconds to the ms, trailing zeros dropped (0.5, 90.5, 7200): rounded whole, a 0.5 s run read "0 s"."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")
+
+
+def format_summary(s: dict, asked: float | None = None, stopped_by: str = "a signal") -> str:
+    """The summary as a table; a run a signal cut (``interrupted``) says so in its first row, with the simulated
+    time ``asked`` (its table read as a whole run's, the word on stderr alone: lost from ``> run.txt``)."""
     pnl = s["pnl"]
     pos = s["position"]
     mk = ", ".join(f"{h} {v:+.2f}" if v is not None else f"{h} n/a" for h, v in s["markouts_bps"].items())
     maker = f"{s['maker_share']:.0%}" if s["maker_share"] is not None else "n/a"
     rows = [
-        # (to the ms, not whole: a 0.5 s run read "simulated 0 s", summary.json's 0.5)
-        ("simulated", f"{s['simulated_s']:.3f}".rstrip("0").rstrip(".") + f" s in {s['wall_s']:.2f} s wall "
-                      f"({s['sim_s_per_wall_s']} sim s/wall s)"),
+        ("simulated", f"{_ms(s['simulated_s'])} s"
+                      + (f" of {_ms(asked) if asked is not None else '?'} asked (interrupted: {stopped_by})"
+                         if s["interrupted"] else "")
+                      + f" in {s['wall_s']:.2f} s wall ({s['sim_s_per_wall_s']} sim s/wall s)"),
         ("quote cycles", f"{s['cycles']}"),
         ("PnL net", f"{signed_usd(pnl['net_usd'])} USDC (realised {pnl['realized_usd']:+.2f}, unrealised "
                     f"{signed_usd(pnl['unrealized_usd'])}, fees {pnl['fees_usd']:.2f}, funding "

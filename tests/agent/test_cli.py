@@ -1301,3 +1301,21 @@ def test_the_summary_says_the_simulated_time_it_ran_not_rounded_whole(duration, 
     simulated_s 0.5 and 90.5): the row rounded to whole seconds."""
     assert main(["--duration", duration, "--quiet"]) == 0
     assert re.search(rf"\n  simulated +{re.escape(shown)} s in ", capsys.readouterr().out)
+
+
+def test_an_interrupted_runs_table_says_so_on_stdout_with_the_summary(tmp_path, capsys, monkeypatch):
+    """A run a signal cut printed its table as a whole run's ("simulated 0 s in ..."), the word that it was cut
+    short on stderr alone: ``python -m agent > run.txt`` kept a summary that reads as finished (summary.json says
+    ``interrupted``)."""
+    import agent.session
+
+    def ctrl_c_at_once(env, until, progress, desc=""):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(agent.session, "run_until", ctrl_c_at_once)
+    assert main(["--duration", "2m", "--quiet"]) == 130
+    out = capsys.readouterr().out
+    assert re.search(r"\n  simulated +0 s of 120 asked \(interrupted: Ctrl-C\) in ", out), out
+    monkeypatch.undo()
+    assert main(["--duration", "2m", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "interrupted" not in out and re.search(r"\n  simulated +120 s in ", out), out
