@@ -60,6 +60,25 @@ def _live(argv: list[str], own_command_line: bool) -> int:
     return live_main(argv, restore_signals=not own_command_line)
 
 
+def _live_only(ap: argparse.ArgumentParser, unknown: list[str]) -> str:
+    """Where ``unknown`` holds an option of the live run's (``--coin ETH``, as the README's live examples quote it),
+    the words that say so, to follow argparse's "unrecognized arguments" (which said nothing of it); "" else, or
+    without the live extra (its parser imports it)."""
+    try:
+        from agent.live_cli import build_parser
+    except ImportError:
+        return ""
+    ours = set(ap._option_string_actions)
+    live = {o for o in build_parser()._option_string_actions if o.startswith("--") and o not in ours}
+    named = [o for o in (u.split("=", 1)[0] for u in unknown) if o in live]
+    if not named:
+        return ""
+    coin = ("; against the twin, the coin is the config's session.coin (--config), its market the twin's "
+            "(--params)") if "--coin" in named or "--dex" in named else ""
+    what = "an option" if len(named) == 1 else "options"
+    return f" ({', '.join(named)}: {what} of the live run (python -m agent --venue live; see its --help){coin})"
+
+
 def main(argv: list[str] | None = None) -> int:
     own_command_line = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -85,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
     ap.add_argument("--show-config", action="store_true", help="print the effective agent config (the defaults, "
                     "with --config applied) as YAML with every field described, and exit: a file to start from")
+    said = ap.error
+
+    def error(message: str):  # (argparse's "unrecognized arguments: ..." said nothing of the live run's options)
+        unknown = message.split(": ", 1)[1].split() if message.startswith("unrecognized arguments: ") else []
+        said(message + (_live_only(ap, unknown) if unknown else ""))
+    ap.error = error
     args = ap.parse_args(argv)
     if args.venue == "live":  # as argparse read it: abbreviated (--ven live); given twice, refused by the parser
         return _live(argv, own_command_line)

@@ -1319,3 +1319,22 @@ def test_an_interrupted_runs_table_says_so_on_stdout_with_the_summary(tmp_path, 
     assert main(["--duration", "2m", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "interrupted" not in out and re.search(r"\n  simulated +120 s in ", out), out
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["--coin", "ETH"], "--coin: an option"), (["--network=testnet"], "--network: an option"),
+    (["--execution-level", "3", "--keystore", "k.json"], "--execution-level, --keystore: options")])
+def test_a_live_runs_option_given_to_the_twin_run_is_named_as_the_live_runs(argv, named, capsys):
+    """``python -m agent --coin ETH`` (the README's live examples quote ETH) was argparse's "unrecognized
+    arguments: --coin ETH", no word that the option is the live run's, nor how the twin run takes a coin."""
+    with pytest.raises(SystemExit) as done:
+        main(["--duration", "1m", *argv])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "unrecognized arguments: " + " ".join(argv) in err, err
+    assert f"({named} of the live run (python -m agent --venue live; see its --help)" in err, err
+    if named.startswith("--coin"):
+        assert "against the twin, the coin is the config's session.coin" in err, err
+    with pytest.raises(SystemExit) as done:  # (an option neither run takes: argparse's words alone)
+        main(["--duration", "1m", "--bogus"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.rstrip().endswith("error: unrecognized arguments: --bogus"), err
