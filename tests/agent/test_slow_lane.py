@@ -169,3 +169,20 @@ def test_a_stopped_core_past_the_cancels_limit_sends_no_arm_and_no_pull_the_lane
     later = [a for a in acts if a[0] > kill_ts + 1.0]  # after the Kill's own pull and its cancel-all's listed leg
     assert later and not [a for a in later if a[2]]  # each let through
     assert all(b[0] - a[0] >= 10.0 for a, b in zip(later, later[1:]))
+
+
+def test_the_summary_counts_the_kills_arms_held_past_the_cap():
+    """A Kill's arms of the switch held past the cap (``AgentCore.dead_man_arms_held``, each a scheduleCancel not
+    sent: the venue's slow lane would have refused it) were counted by the core and said in no summary: a run that
+    left its orders to no switch read as one whose switch was never wanted. summary.json has them now, the twin
+    session's and the live run's alike (``agent.report.trading_summary``, which both build on)."""
+    from agent.session import summarise
+    ex, gw, core, driver, records = _session({"safety": {"stale_kill_s": 1.0}})
+    ex.env.run(until=40.0)
+    _past_the_cap(ex, gw, 15_000)
+    gw.conn.unsubscribe("l2Book", "BTC")  # the book goes stale: Kill
+    ex.env.run(until=60.0)
+    assert core.stopped and core.dead_man_arms_held >= 1
+    summary = summarise(ex, gw, core, driver, 60.0, 1.0, 2)
+    assert summary["dead_man_arms_held"] == core.dead_man_arms_held  # (before: no such key)
+
