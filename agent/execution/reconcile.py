@@ -7,7 +7,9 @@ Rules, in order:
    gets the wider of that and ``behind_tolerance_bps`` of its price. Both widen by
    ``level_tolerance_growth`` per level away from the touch, where a tick matters least. On a
    $1-tick coin at $100k a one-tick band would replace every quote on every cycle;
-2. other live orders are cancelled (cancels first: they reduce risk and may use the reserve);
+2. other live orders are cancelled (cancels first: they reduce risk and may use the reserve), but where no place
+   nor modify can go (the budget past its cap, or in the reserve) a reduce-only order on a side a reduce-only quote
+   is wanted on is left resting: cancelled, that exit could not be replaced;
 3. missing quotes are placed, nearest the touch first, only while the request budget allows
    (never touching the cancel reserve) and only up to the position limit counted on
    worst-case position: position + every same-side order that could still fill;
@@ -192,10 +194,13 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         left.append(buys)
     if sells:
         left.append(sells)
-    if ro_buys:
-        left.append(ro_buys)
-    if ro_sells:
-        left.append(ro_sells)
+    if ro_buys or ro_sells:  # (rare: a reduce-only order left unkept; both empty, as many bytecodes as two ifs)
+        if ro_buys:
+            left.append(ro_buys)
+        if ro_sells:
+            left.append(ro_sells)
+        if budget.spendable() <= 0:  # no place nor modify can go (past the cap, say): a drifted exit is not cancelled
+            left = _hold_exits(left, ro_buys, ro_sells, unmatched)
     if left:
         # one pool: its own order is the live order; several: the live set's, filtered in C (it is read-only here:
         # nothing below changes it)
@@ -395,3 +400,15 @@ _LOTTED_KEEP = 4096
 
 def _ro_live(tracker: OrderTracker, side: Side) -> float:
     return sum(o.remaining for o in tracker.ro_live[side])
+
+
+def _hold_exits(left: list, ro_buys: list, ro_sells: list, unmatched: list) -> list:
+    """``left`` (the pools whose orders reconcile cancels) less the reduce-only pools on a side where a reduce-only
+    quote is wanted and none can be sent: the address budget lets no place or modify go (past its cap
+    only the venue's slow lane passes one, and the cancels' reserve is not theirs). Cancelled, a drifted exit was not
+    replaced: between the cap and the cancels' limit a Red position rested with no exit for minutes, and the exits'
+    fills are what grow the cap back. Left resting it still only reduces; a quote not reduce-only is cancelled as
+    before, the less risk."""
+    held = [pool for pool, side in ((ro_buys, _BUY), (ro_sells, _SELL))
+            if pool and any(d[4] and d[0] is side for d in unmatched)]
+    return [pool for pool in left if not any(pool is h for h in held)] if held else left

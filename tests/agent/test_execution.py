@@ -1588,6 +1588,10 @@ def _reconcile_plainly(desired, tracker, *, tick, lot, max_position, budget, clo
             pool.remove(fits[0])
         else:
             unmatched.append(d)
+    if budget.spendable() <= 0:  # no place nor modify can go: an exit whose replacement is wanted is left resting
+        for side in Side:
+            if any(d.reduce_only and d.side is side for d in unmatched):
+                pools[(True, side)] = []
     left = {o for p in pools.values() for o in p}
     room = min(cfg.max_requests_per_cycle, budget.cancel_headroom)
     going = [o for o in tracker.live_set.values() if o in left and o.state is not OrderState.STALE]

@@ -1,9 +1,9 @@
 """reconcile held to the code it replaced, kept here verbatim (agent/execution/reconcile.py at c21af26, from
-``refused_under_minimum`` to its end, with its own memos): over hypothesis-made trackers (orders of every state, kind
-and size; fills, cancels, modifies, timeouts, reduce-only refusals), desired ladders (the quote cycle's shape and any
-other), configs, ticks, budgets, positions and limits, and sessions of cycles that apply what was sent, it sends the
-same commands in the same order: the same types to the bottom (a Side no int, a bool no int) and the same floats to
-the bit; and it leaves the tracker as it was."""
+``refused_under_minimum`` to its end, with its own memos; one rule added since, marked): over hypothesis-made
+trackers (orders of every state, kind and size; fills, cancels, modifies, timeouts, reduce-only refusals), desired
+ladders (the quote cycle's shape and any other), configs, ticks, budgets, positions and limits, and sessions of cycles
+that apply what was sent, it sends the same commands in the same order: the same types to the bottom (a Side no int,
+a bool no int) and the same floats to the bit; and it leaves the tracker as it was."""
 from __future__ import annotations
 
 import math
@@ -128,6 +128,10 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         left.append(ro_buys)
     if ro_sells:
         left.append(ro_sells)
+    # (added since: where no place nor modify can go, an exit whose replacement is wanted is left resting)
+    for pool, side in ((ro_buys, _BUY), (ro_sells, _SELL)):
+        if pool and budget.spendable() <= 0 and any(d.reduce_only and d.side is side for d in unmatched):
+            left = [p for p in left if p is not pool]
     if left:
         # one pool: its own order is the live order; several: the live set's, filtered in C (it is read-only here:
         # nothing below changes it)

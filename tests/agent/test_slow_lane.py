@@ -186,3 +186,64 @@ def test_the_summary_counts_the_kills_arms_held_past_the_cap():
     summary = summarise(ex, gw, core, driver, 60.0, 1.0, 2)
     assert summary["dead_man_arms_held"] == core.dead_man_arms_held  # (before: no such key)
 
+
+def test_past_the_cap_a_drifted_exit_whose_replacement_cannot_be_sent_is_left_resting():
+    """Between the cap and the cancels' limit reconcile may cancel but neither place nor modify (the venue takes those
+    only in its slow lane). At Red, a reduce-only exit that drifted out of its band as the mid moved was cancelled and
+    not replaced: the position was left with no exit, and the exits' fills are what earn requests back. On the twin
+    (seed 2, the account short 0.01008 BTC at Red with three reduce-only bids resting, the address put at 15,000 used
+    of a 10,000 cap at 45 s): before, at the first requote after the quota report (60.5 s) the exits were cancelled (one
+    cancel action, passed) and the position stayed at -0.00508 to the end, no exit resting. Now they rest
+    (no cancel sent) and fill: -0.00058 by 64 s (what is left is placed by nothing past the cap)."""
+    from twin.seeding import set_quota_remaining
+    from twin.faults.quota import QuotaParams
+    from twin.params import VenueParams
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": None},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
+    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0),
+                        quota=QuotaParams(usd_per_request=1e9))
+    ex, gw, core, driver, _, records = _spied_session(cfg, 2, params, position=0.01)
+    ex.env.run(until=30.0)
+    acts = _past_the_cap(ex, gw, 7_500)  # Red (exchange health: 25% of the cap left), within it: exits placed
+    ex.env.run(until=45.0)
+    pos = ex.accounts[gw.user].position("BTC").szi
+    exits = ex.open_orders(gw.user)
+    assert core.safety.level is SafetyLevel.RED and pos < 0 and exits and all(o.reduce_only for o in exits)
+    set_quota_remaining(ex, gw.user, 10_000 - 15_000)  # between the cap and the cancels' limit (20,000)
+    n = len(acts)
+    ex.env.run(until=55.0)
+    assert core.budget.cap < core.budget.used < core.budget.cap * 2  # (the quota report told the core)
+    # the exits drifted: the core moved them, by modifies the venue refused (sent before the report told it)
+    assert [a for a in acts[n:] if a[1] == "ModifyAction" and a[2]]
+    ex.env.run(until=61.0)  # (a requote every 10 s there: the budget's stretch)
+    assert [o for o in ex.open_orders(gw.user) if o.reduce_only]  # (before: none, pulled at 60.5 s)
+    ex.env.run(until=120.0)
+    assert not _cancels(acts[n:])  # (before: one, passed, the three exits)
+    assert abs(ex.accounts[gw.user].position("BTC").szi) < 0.001 < abs(pos)  # (before: -0.00508, no exit resting)
+
+
+def test_past_the_cap_reconcile_leaves_a_drifted_exit_resting_and_cancels_a_drifted_quote():
+    """Where no place nor modify can go (the address budget past its cap, or in the cancels' reserve), an exit that
+    drifted out of its band is left resting (before: cancelled, no replacement sent); a quote not reduce-only that
+    drifted is cancelled as before: without it the account holds less risk. Within the cap both are modified."""
+    from agent.execution.orders import CloidFactory, OrderTracker
+    from agent.execution.reconcile import DesiredQuote, ReconcileConfig, reconcile
+    from agent.gateway.events import ModifyOrder, OrderAcknowledged, PlaceOrder, Side
+
+    def cycle(used: int) -> list:
+        t = OrderTracker()
+        t.position = -0.01  # short: the exits are reduce-only bids
+        for i, (side, px, ro) in enumerate(((Side.BUY, 99_000.0, True), (Side.SELL, 101_000.0, False))):
+            t.on_command(PlaceOrder(f"0x{i:032x}", side, px, 0.005, reduce_only=ro), 0.0)
+            t.on_event(OrderAcknowledged(0.1, f"0x{i:032x}", i + 1, True))
+        b = RequestBudget(BudgetConfig())
+        b.on_quota(QuotaStatus(0.2, used, 10_000, 0.0))
+        desired = [DesiredQuote(Side.BUY, 99_500.0, 0.005, 0, True), DesiredQuote(Side.SELL, 101_500.0, 0.005, 0)]
+        out = reconcile(desired, t, tick=1.0, lot=0.00001, max_position=1.0, budget=b, cloids=CloidFactory(1),
+                        cfg=ReconcileConfig())
+        return [c for x in out for c in (x.commands if isinstance(x, Batch) else (x,))]
+
+    for used in (15_000, 9_800):  # between the cap and the cancels' limit; in the cancels' reserve (5%)
+        assert cycle(used) == [CancelOrder("0x" + "0" * 31 + "1")]  # (before: the exit's cancel too, first)
+    within = cycle(5_000)
+    assert [type(c) for c in within] == [ModifyOrder, ModifyOrder]
