@@ -198,6 +198,30 @@ def cancel_actions(cancels: list[CancelOrder]) -> list[tuple[list[CancelOrder], 
     return [(part, False) for part in in_actions(by_cloid)] + [(part, True) for part in in_actions(by_oid)]
 
 
+class KnownCancels:
+    """A cancel-all's first leg, the cancels of the orders the core counts live (``cancel_actions``), as its actions'
+    answers come in: once all are, whether the listing (openOrders, then a cancel action for what it lists) goes. Not
+    when the venue refused one of them for the address budget: that is past the cancels' limit, min(cap + 100000,
+    2 x cap), where it lets one request through every 10 s from the last that passed (hyperliquid.md §5), and the
+    refusal says its lane is shut. The listing's cancels, sent a round trip later, were refused there every time: two
+    refusals for every Kill or stop past the limit (and 20 of the IP's weight for the listing). What is left goes with
+    the core's pulls again, which wait for the lane (RequestBudget.pull_room). Both gateways' cancel-all use it."""
+
+    __slots__ = ("waiting", "lane_shut")
+
+    def __init__(self, n_actions: int) -> None:
+        self.waiting = n_actions
+        self.lane_shut = False
+
+    def answered(self, rate_limited: bool) -> bool:
+        """One action's answer is in (``rate_limited``: refused whole for the address budget): whether it is the
+        last."""
+        if rate_limited:
+            self.lane_shut = True
+        self.waiting -= 1
+        return self.waiting <= 0
+
+
 class CommandRouter:
     """``Gateway.send`` for any venue, and the one place a command becomes venue actions: a batch goes out as
     actions of one kind each (cancels first), at most MAX_ITEMS_PER_ACTION items an action; cancels by cloid and

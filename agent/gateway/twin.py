@@ -14,8 +14,8 @@ from operator import attrgetter, itemgetter
 from typing import Callable
 
 from agent.gateway.base import (
-    CommandRouter, EventSink, QuotaPollBackoff, RecentOrders, action_ttl, cancel_actions, in_actions, listed_oid,
-    order_name, schedule_cancel_late_ts,
+    CommandRouter, EventSink, KnownCancels, QuotaPollBackoff, RecentOrders, action_ttl, cancel_actions, in_actions,
+    listed_oid, order_name, schedule_cancel_late_ts,
 )
 from agent.gateway.fills import FillDelivery, fill_key
 from agent.gateway.fundings import FundingDelivery
@@ -244,9 +244,11 @@ class TwinGateway(CommandRouter):
         text = st.error if isinstance(st, StatusError) else str(st)
         return OrderRejected(ts, cloid, classify(text), text)
 
-    def _send_cancels(self, cancels: list[CancelOrder], by_oid: bool, then: Callable[[], None] | None = None) -> None:
-        """One cancel action (the router's cut); ``then``, called once its answer is in, whatever it is (a cancel-all
-        lists what is left after its known orders' cancels)."""
+    def _send_cancels(self, cancels: list[CancelOrder], by_oid: bool,
+                      then: Callable[[bool], None] | None = None) -> None:
+        """One cancel action (the router's cut); ``then``, called once its answer is in, whatever it is, told whether
+        it was refused for the address budget (a cancel-all lists what is left after its known orders' cancels, unless
+        one was: ``KnownCancels``)."""
         cloids = tuple(map(_CLOID, cancels))
 
         def done(reply) -> None:
@@ -262,7 +264,7 @@ class TwinGateway(CommandRouter):
             else:
                 self._refused(reply, "cancel", cloids, CancelRejected)
             if then is not None:
-                then()
+                then(isinstance(reply, ActionErr) and classify(reply.message) is Reason.RATE_LIMITED)
         coin = self.coin
         action = (CancelAction(tuple([(coin, listed_oid(c)) for c in cloids])) if by_oid
                   else CancelByCloidAction(tuple([(coin, c) for c in cloids])))
@@ -299,9 +301,11 @@ class TwinGateway(CommandRouter):
         HyperliquidGateway._cancel_all does: ``known``, those the core counts live, are cancelled first, at once, in
         the actions the router cuts (``cancel_actions``), and the listing (openOrders) goes once every one of them is
         answered, to cancel what is left (orders the core did not know of, known ones whose cancel was lost or
-        refused). The twin listed first until the live gateway stopped doing so: a paper run's Kill then pulled every
-        quote a round trip later than a live one's, and its scenarios held stale bids beside a Kill's flatten a round
-        trip longer than the venue would (scenarios/chaos_flatten_beside_stale_bids.yaml was made against that)."""
+        refused), unless one was refused for the address budget (``KnownCancels``: past the cancels' limit the
+        listing's cancels were refused too). The twin listed first until the live gateway stopped doing so: a paper
+        run's Kill then pulled every quote a round trip later than a live one's, and its scenarios held stale bids
+        beside a Kill's flatten a round trip longer than the venue would (scenarios/chaos_flatten_beside_stale_bids.
+        yaml was made against that)."""
         def listed(reply) -> None:
             if not isinstance(reply, tuple):
                 self._transport_or_429(reply, "openOrders", (), for_command=FOR_CANCEL_ALL)
@@ -316,11 +320,10 @@ class TwinGateway(CommandRouter):
         if not actions:
             listing()
             return
-        waiting = [len(actions)]
+        leg = KnownCancels(len(actions))
 
-        def answered() -> None:
-            waiting[0] -= 1
-            if not waiting[0]:
+        def answered(rate_limited: bool) -> None:
+            if leg.answered(rate_limited) and not leg.lane_shut:  # (refused for the budget: no listing, KnownCancels)
                 listing()
         for part, by_oid in actions:
             self._send_cancels(part, by_oid, answered)

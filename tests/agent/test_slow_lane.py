@@ -166,7 +166,7 @@ def test_a_stopped_core_past_the_cancels_limit_sends_no_arm_and_no_pull_the_lane
     assert core.stopped and not ex.open_orders(gw.user) and not core.tracker.live_set
     assert not [a for a in acts if a[1] == "ScheduleCancelAction"]  # (before: the Kill's, at 41.0 s, refused)
     kill_ts = next(r["ts"] for r in records if isinstance(r, dict) and r.get("type") == "postmortem")
-    later = [a for a in acts if a[0] > kill_ts + 1.0]  # after the Kill's own pull and its cancel-all's listed leg
+    later = [a for a in acts if a[0] > kill_ts + 1.0]  # after the Kill's own pull (and its listed leg, once)
     assert later and not [a for a in later if a[2]]  # each let through
     assert all(b[0] - a[0] >= 10.0 for a, b in zip(later, later[1:]))
 
@@ -247,3 +247,61 @@ def test_past_the_cap_reconcile_leaves_a_drifted_exit_resting_and_cancels_a_drif
         assert cycle(used) == [CancelOrder("0x" + "0" * 31 + "1")]  # (before: the exit's cancel too, first)
     within = cycle(5_000)
     assert [type(c) for c in within] == [ModifyOrder, ModifyOrder]
+
+
+def test_past_the_cancels_limit_a_kills_cancel_all_sends_no_listing_behind_its_refused_cancels():
+    """A cancel-all is two requests: the known orders' cancels, then (once they are answered, some 0.25 s on) the
+    venue's listing and a cancel of what it lists. Past the cancels' limit the first is refused when the lane is shut,
+    and the second, a round trip later, was refused too: two refusals at once for every Kill or stop there. Now the
+    listing waits when a known cancel was refused for the address budget (agent.gateway.base.KnownCancels); what is
+    left goes with the core's pulls again, in the lane. On the twin (25,000 used of a 10,000 cap, the book stale: Kill
+    at 41.0 s): refusals in the Kill's second 2 -> 1, and the orders pulled at 51.0 s (51.5 s before: the lane was
+    timed from the listed leg, refused at 41.25 s)."""
+    ex, gw, core, driver, records = _session({"safety": {"stale_kill_s": 1.0}})
+    ex.env.run(until=40.0)
+    acts = _past_the_cap(ex, gw, 25_000)
+    listings = []
+    request_info = ex.request_info
+
+    def spied(kind, *a, **kw):
+        listings.append((ex.env.now, kind))
+        return request_info(kind, *a, **kw)
+    ex.request_info = spied
+    gw.conn.unsubscribe("l2Book", "BTC")
+    ex.env.run(until=80.0)
+    assert core.stopped and not ex.open_orders(gw.user) and not core.tracker.live_set
+    kill_ts = next(r["ts"] for r in records if isinstance(r, dict) and r.get("type") == "postmortem")
+    at_kill = [a for a in acts if kill_ts <= a[0] < kill_ts + 1.0]
+    assert [a[2] for a in at_kill] == [True]  # the Kill's own pull (before: and the listed leg, at 41.25 s)
+    assert not [t for t, kind in listings if kind == "openOrders" and kill_ts <= t < kill_ts + 1.0]
+    assert not [a for a in acts if a[0] >= kill_ts + 1.0 and a[2]]  # the pulls again, in the lane, each passed
+    assert [round(ts, 2) for ts, refused in _cancels(acts) if not refused] == [51.0]  # (before: 51.5)
+
+
+def test_past_the_cancels_limit_the_live_gateways_cancel_all_sends_no_listing_behind_its_refused_cancels():
+    """As the twin's gateway, the live one against ``twin serve``: two orders resting, the address put past the
+    cancels' limit, a cancel-all of both sent within the lane's 10 s: the known cancels refused for the address
+    budget, and nothing more sent (before: the listing, and its cancel of the two, refused too: 2 refusals)."""
+    import asyncio
+    from agent.gateway.events import CancelAcknowledged, OrderAcknowledged, PlaceOrder, RateLimited, Side
+    from twin.seeding import set_quota_remaining
+    from test_live_gateway import ADDR, cloid, served, settled, started, until
+    with served(speed=1.0) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
+                ours = (cloid(71), cloid(72))
+                px = float(round(await gw.mid_px() * 0.9))
+                gw.send(Batch(tuple(PlaceOrder(c, Side.BUY, px - k, 0.001) for k, c in enumerate(ours))))
+                assert await until(lambda: sum(type(e) is OrderAcknowledged for e in events) == 2)
+                cap = bg.call(lambda: ex.quotas[ADDR].cap)
+                bg.call(lambda: set_quota_remaining(ex, ADDR, -cap - 5_000))  # 2 x cap + 5,000 used
+                sent, n = gw.stats["requests"], len(events)
+                gw.send(CancelAll(ours))
+                assert await until(lambda: any(type(e) is RateLimited for e in events[n:]))
+                await settled(gw)
+                return events[n:], gw.stats["requests"] - sent, gw.stats["rate_limited_address"]
+
+        events, requests, refused = asyncio.run(scenario())
+        assert len(bg.call(lambda: ex.open_orders(ADDR))) == 2  # (left to the core's pulls again, in the lane)
+    assert requests == 1 and refused == 1  # (before: 2 and 2, the listed leg refused as well)
+    assert not [e for e in events if type(e) is CancelAcknowledged]

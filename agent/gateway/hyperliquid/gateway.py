@@ -31,8 +31,8 @@ from agent.execution.weights import (
     EXPIRED_COST, INFO_WEIGHT, LISTED_CANCELS, info_weight, items_weight, pages_weight, snapshot_weight,
 )
 from agent.gateway.base import (
-    CLOCK_AHEAD_CAP_TTLS, CommandRouter, EventSink, QuotaPollBackoff, RecentOrders, action_ttl, cancel_actions,
-    in_actions, listed_oid, order_name, schedule_cancel_late_ts, schedule_cancel_name,
+    CLOCK_AHEAD_CAP_TTLS, CommandRouter, EventSink, KnownCancels, QuotaPollBackoff, RecentOrders, action_ttl,
+    cancel_actions, in_actions, listed_oid, order_name, schedule_cancel_late_ts, schedule_cancel_name,
 )
 from agent.gateway.fills import FillDelivery, TimedFill
 from agent.gateway.fundings import FundingDelivery
@@ -672,7 +672,9 @@ class HyperliquidGateway(CommandRouter):
             action = wire.cancel_by_cloid_action((asset, c) for c in cloids)
         return self._run_cancel(action, tuple(cloids))
 
-    async def _run_cancel(self, action: dict, cloids: tuple[str, ...]) -> None:
+    async def _run_cancel(self, action: dict, cloids: tuple[str, ...]) -> bool:
+        """Whether the action was refused whole for the address budget (a cancel-all's listing then waits:
+        ``KnownCancels``)."""
         reply = await self._action(action, len(cloids))
         ts = self._now()
         if isinstance(reply, ActionReply) and reply.ok:
@@ -684,6 +686,8 @@ class HyperliquidGateway(CommandRouter):
                     self._emit(CancelRejected(ts, cloid, classify(text), text))
         else:
             self._refused(ts, reply, "cancel", cloids, lambda cl, reason, msg: CancelRejected(ts, cl, reason, msg))
+            return isinstance(reply, ActionReply) and classify(reply.error) is Reason.RATE_LIMITED
+        return False
 
     def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
         items, pairs = [], []
@@ -726,11 +730,17 @@ class HyperliquidGateway(CommandRouter):
         """Cancel every order the venue lists as ours on this coin (orders we never heard of go too). ``known``, those
         the core counts live, are cancelled first, at once: listing first (openOrders, 20 of the IP weight) pulled
         every quote a round trip later. The listing goes once their cancels are answered, so it lists only what is
-        left: orders the core did not know of, and known ones whose cancel was lost or refused."""
+        left: orders the core did not know of, and known ones whose cancel was lost or refused; not when one was refused
+        for the address budget (``KnownCancels``: past the cancels' limit the listing's cancels were refused too)."""
         if known:  # (in the router's actions: by cloid, by oid for oid:N, at most MAX_ITEMS_PER_ACTION each)
             runs = [self._cancel_action(part, by_oid)
                     for part, by_oid in cancel_actions([CancelOrder(c) for c in known])]
-            await asyncio.gather(*(run for run in runs if run is not None))
+            runs = [run for run in runs if run is not None]
+            leg = KnownCancels(len(runs))
+            for rate_limited in await asyncio.gather(*runs):
+                leg.answered(rate_limited)
+            if leg.lane_shut:
+                return
         body = await self._info({"type": "openOrders", "user": self.user, "dex": self.dex}, "openOrders",
                                 FOR_CANCEL_ALL)
         mine = self.parser.open_orders(body) if body is not None else None  # (this coin's rows)
