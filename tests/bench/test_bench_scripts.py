@@ -113,6 +113,8 @@ def test_bench_scenarios_only_with_no_name_exits_2_not_running_them_all(monkeypa
     ("scorecard_demotion.py", "--every", "0", "expected a positive integer"),  # (a ZeroDivisionError after its runs)
     ("scorecard_demotion.py", "--every", "5000", "expected at most 500 (outcomes a period"),  # (alike: no period)
     ("scorecard_demotion.py", "--seeds", "nan", "expected a positive number"),  # (a ValueError traceback)
+    ("bench_arrival_fit.py", "--hours", "0.5", "expected 1 to 8760 (a year"),  # (no fit comes before the first hour)
+    ("bench_arrival_fit.py", "--every", "0", "expected a positive number"),  # (fitted for ever at the first hour)
 ])
 def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(script, option, value, expected,
                                                                               monkeypatch):
