@@ -215,8 +215,12 @@ def test_a_run_with_overfills_replays_identically_from_the_journal(tmp_path, dou
 def test_a_run_whose_venue_overfills_replays_identically_with_the_excesses_settled_real(tmp_path):
     """The venue's own overfill: each bid the core places goes to the twin at twice its size (between the driver
     and the gateway), so the venue fills past the size the core knows, and the snapshots each overfill asks for show
-    the excess real (``overfill_settled``: booked). The ledger ends on the venue's position, fees and realised
-    PnL, nothing unbooked, and the replay from the journal gives the log's records, the settlements among them."""
+    the excess real (``overfill_settled``: booked). The ledger ends on the venue's position, fees and net PnL (its
+    realised less the position at its entry price: an excess booked after later fills leaves the ledger ``apart``,
+    its split of realised and unrealised its own, the net the account's, Ledger.settle_excess), nothing unbooked,
+    its realised PnL the venue's where not apart, and the replay from the journal gives the log's records, the
+    settlements among them. (This seed's excess is booked after later fills since the arrival fit was corrected:
+    realised 4.5e-4 off the venue's, the net exact; at c21af26 seeds 1, 3 and 5 ended so.)"""
     from agent.config import AgentConfig
     from agent.session import USER
 
@@ -240,7 +244,9 @@ def test_a_run_whose_venue_overfills_replays_identically_with_the_excesses_settl
     led, venue = driver.core.ledger, ex.accounts[USER].positions["BTC"]
     assert led.unbooked == 0.0 and led.position == pytest.approx(venue.szi, abs=1e-12)
     assert led.fees == pytest.approx(venue.fees, abs=1e-9)
-    assert led.realized == pytest.approx(venue.realized_pnl, abs=1e-6)
+    assert led.realized - led.position * led.entry_px == pytest.approx(
+        venue.realized_pnl - venue.szi * venue.entry_px, abs=1e-6)
+    assert led.apart or led.realized == pytest.approx(venue.realized_pnl, abs=1e-6)
     (run,) = replay_folder(tmp_path)
     assert run.identical and run.records > 100
 

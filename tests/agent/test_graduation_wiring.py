@@ -488,8 +488,9 @@ def test_the_summarys_paper_position_carries_no_floating_point_residue():
 def test_positive_edge_z_holds_back_a_promotion_the_point_share_lets_through_by_chance():
     """``fees_exceed_spread`` on seed 34, the one of seeds 0-69 it does not hold: the agent's fills lose their fee
     more often than not, yet enough beat it over the dwell (the share over 0.35) that it is promoted to Ramping at
-    820.5 s. With ``graduation.promotion.positive_edge_z`` 1 the governor holds the share's lower bound over the fills
-    it was seen on, and the promotion waits until that is over 0.35 too: 30 s later (850.5 s). (Seed 39 was this
+    825.5 s. With ``graduation.promotion.positive_edge_z`` 1 the governor holds the share's lower bound over the fills
+    it was seen on, and the promotion waits until that is over 0.35 too: 30 s later (855.5 s; 820.5 and 850.5 s
+    while the arrival fit's k was 11-23% high). (Seed 39 was this
     one, held at MicroLive for the whole run by the bound, until an unproven signal's shift stopped being scaled by
     the calibration slope of its first outcomes; seed 67 before the share was taken over the last dwell's fills.)
     The mean net edge criterion (since 6 December) holds seed 34 at MicroLive as well: it is opened here, so that
@@ -509,7 +510,7 @@ def test_positive_edge_z_holds_back_a_promotion_the_point_share_lets_through_by_
     assert point.broke("exposure_level_at_most") is not None
     bound = run_scenario(with_promotion(positive_edge_z=1.0), 34)
     (p,), (b,) = point.summary["exposure"]["transitions"], bound.summary["exposure"]["transitions"]
-    assert p["to"] == b["to"] == "RAMPING" and p["ts"] == 820.5 and b["ts"] >= p["ts"] + 25.0
+    assert p["to"] == b["to"] == "RAMPING" and p["ts"] == 825.5 and b["ts"] >= p["ts"] + 25.0
     # what holds it at the end, at Ramping: the bound (a number, taken over the dwell's resolved fills, under 0.35)
     held = {c["name"]: c for c in bound.summary["exposure"]["promotion_held_by"]}
     assert 0.0 < held["positive_edge_share_lower_bound"]["value"] < 0.35
