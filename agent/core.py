@@ -196,7 +196,7 @@ class AgentCore:
         # DEAD_MAN_REFUSAL_TEXTS texts, the rest under DEAD_MAN_OTHER_TEXTS (a text naming a number grew it by one a
         # refusal)
         self.dead_man_refusals: Counter[str] = Counter()
-        # a Kill's arms of the switch held back past the address cap, where the venue's slow lane would refuse them
+        # a Kill's arms of the switch held back past the cancels' limit, where the slow lane is the pulls'
         # (RequestBudget.may_arm): how many, and when the hold now running began (nan: none; its record says why)
         self.dead_man_arms_held = 0
         self._arm_held_ts = math.nan
@@ -1091,7 +1091,7 @@ class AgentCore:
             self._last_pull_ts = ts
             # arm the venue's dead-man's switch too: if our cancels are lost, the venue pulls the rest
             # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal). Past the
-            # address cap only in the slow lane, which the pull has just taken: held (_kill_arm)
+            # cancels' limit only in the slow lane, which the pull has just taken: held (_kill_arm)
             if ts >= self._dead_man_retry_ts:
                 self._kill_arm(cmds, ts, len(self.tracker.live_set))
             self._records.append(self._postmortem(ts))
@@ -1229,18 +1229,18 @@ class AgentCore:
         if not known or (self._pulls % 2 == 0 and self.budget.cancel_headroom >= 2 * n):
             cmds.append(CancelAll())
             sent += n
-        # past the address cap the lane's one request is the pull's (a re-arm sent with it raced it there: it lost at
+        # past the cancels' limit the lane's one request is the pull's (a re-arm sent with it raced it there: it lost at
         # 51 s, the Kill's pull passing at 61 s), and the one armed at the Kill stands meanwhile (_kill_arm)
         if self.overlay.cancel_all and ts >= self._dead_man_retry_ts:
             self._kill_arm(cmds, ts, sent)
 
     def _kill_arm(self, cmds: list, ts: float, ahead: int) -> None:
         """A Kill's arm of the dead-man's switch (at the Kill, and with its pulls again), ``ahead`` address items of
-        this tick's sent before it: within the address cap it goes (the cancels' reserve too); past it only in the
-        venue's slow lane (``RequestBudget.may_arm``), where a scheduleCancel is no cancel. There the pull sent before
-        it has taken the lane, or soon will: held, counted (``dead_man_arms_held``) and said once a hold (a
-        ``dead_man_held`` record). Sent, between the cap and the cancels' limit every one was refused (the pull ahead
-        of it, a cancel within its limit, passed and restarted the lane's 10 s), an error each."""
+        this tick's sent before it: within the cancels' limit it goes; past it only in the venue's slow lane
+        (``RequestBudget.may_arm``), which is the pulls' there: held, counted (``dead_man_arms_held``) and said once a
+        hold (a ``dead_man_held`` record). Sent there, an arm that landed first took the lane's one request, and the
+        pull behind it was refused for 10 s. (Between the cap and the limit the pulls need no lane: the arm goes, and
+        the venue takes it when its lane is open.)"""
         budget = self.budget
         if budget.may_arm(ts, ahead):
             self._arm_held_ts = math.nan
@@ -1251,10 +1251,9 @@ class AgentCore:
             self._arm_held_ts = ts
             self._records.append({
                 "type": "dead_man_held", "ts": ts, "request": "arm", "used": budget.used + ahead, "cap": budget.cap,
-                "why": f"the address budget is past its cap ({budget.used + ahead} of {budget.cap}): a scheduleCancel "
-                       f"is no cancel there, and the venue's slow lane lets one request through every "
-                       f"{budget.cfg.slow_lane_s:g} s, which the pulls take; not armed, the switch "
-                       f"{self._dead_man_state} as it was"})
+                "why": f"the address budget is past the cancels' limit ({budget.used + ahead}, the cap {budget.cap}): "
+                       f"the venue's slow lane lets one request through every {budget.cfg.slow_lane_s:g} s, which the "
+                       f"pulls take; not armed, the switch {self._dead_man_state} as it was"})
 
     @property
     def last_quotes(self) -> tuple:

@@ -239,11 +239,15 @@ class RequestBudget:
 
     def may_arm(self, ts: float, ahead: int = 0) -> bool:
         """Whether a Kill's scheduleCancel (an arm of the dead-man's switch, sent with its pulls) may go at ``ts``,
-        ``ahead`` items of this tick's sent before it: within the cap, always (it may spend the cancels' reserve);
-        past it, in the slow lane only, which it then takes. The venue counts a scheduleCancel as any action, not in
-        the allowance it gives cancels past the cap (twin/faults/quota.py): past the cap, sent behind a pull that
-        had just passed (a cancel, within the cancels' limit), every re-arm was refused."""
-        if self.used + ahead < self.cap:
+        ``ahead`` items of this tick's sent before it: within the cancels' limit, always; past it, in the slow lane
+        only, which it then takes. Past the limit the lane is the pulls' too: an arm let through there took the
+        lane's one request, and the pull behind it was refused for 10 s. Between the cap and the limit the pulls pass
+        without the lane, so an arm costs them nothing: the venue counts a scheduleCancel as any action there, and it
+        passes when the lane is open at the venue, which the core cannot see exactly (its count holds the requests
+        the venue refused: the twin's feb09_kill_switch runs, at the cap by the core's count, armed the switch with
+        each Kill, the arm landing before the cancel-all's listed cancels). Held there too, a Kill went without its
+        switch where it could have had one; sent, an arm the venue refuses costs an error record, not a request."""
+        if self.used + ahead < self._cancel_cap:
             return True
         if self.lane_open(ts):
             self._slow_ts = ts

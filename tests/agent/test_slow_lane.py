@@ -107,14 +107,15 @@ def test_past_the_cancels_limit_the_slow_lane_is_timed_from_every_request_that_p
     assert not [a for a in acts if a[2]][1:]  # (the cycle's one at 40.0 s, sent before the core knew, alone)
 
 
-def test_past_the_cap_a_kills_arm_of_the_switch_waits_for_the_slow_lane():
+def test_past_the_cancels_limit_a_kills_arm_of_the_switch_waits_for_the_slow_lane():
     """A Kill pulls every order and arms the venue's dead-man's switch, and with each pull again (every 2 s while
-    orders are counted live) re-arms it. Past the cap a scheduleCancel is no cancel (the venue counts it as any
-    action): it passes only in the slow lane, which the pull sent before it in the tick has just taken (a cancel,
-    within the cancels' limit, passes and restarts the lane's 10 s). On the twin (15,000 used of a 10,000 cap, the
-    cancels' limit 20,000), the Kill's arm was refused, an error; fed events with no answers (the pulls not yet
-    confirmed), the core re-armed at the Kill and with each pull again, 11 arms in 20 s, each behind a pull. Now they
-    are held, counted (dead_man_arms_held) and said once (a dead_man_held record). Within the cap, as before."""
+    orders are counted live) re-arms it. Past the cancels' limit the pulls themselves pass only in the slow lane, one
+    request every 10 s, and an arm let through takes it: fed events with no answers (the pulls not yet confirmed),
+    25,000 used of a 10,000 cap, the core armed with each of its three pulls. Now those arms are held, counted
+    (dead_man_arms_held) and said once (a dead_man_held record). Between the cap and the limit the pulls need no
+    lane, and the arms go as before (the venue takes one when its lane is open: the feb09_kill_switch runs, at the cap
+    by the core's count, had their switch armed with each Kill, which holding them there took away); within the cap
+    as well."""
     ex, gw, core, driver, records = _session({"safety": {"stale_kill_s": 1.0}})
     ex.env.run(until=40.0)
     assert len(ex.open_orders(gw.user)) == 6
@@ -124,19 +125,17 @@ def test_past_the_cap_a_kills_arm_of_the_switch_waits_for_the_slow_lane():
     assert core.stopped and core.safety.level is SafetyLevel.KILL and 0 < core.budget.cancel_headroom
     assert not ex.open_orders(gw.user) and not core.tracker.live_set
     arms = [(ts, refused) for ts, kind, refused in acts if kind == "ScheduleCancelAction"]
-    assert not arms  # (before: one, at the Kill, 41.0 s, refused)
-    assert core.dead_man_arms_held >= 1
-    held = [r for r in records if isinstance(r, dict) and r.get("type") == "dead_man_held"]
-    assert len(held) == 1 and held[0]["request"] == "arm" and "slow lane" in held[0]["why"]
+    assert arms and core.dead_man_arms_held == 0  # between the cap and the limit: sent, as before
 
-    def kill(used: int) -> tuple[list, int]:
+    def kill(used: int) -> tuple[list, int, list]:
         """A core fed events: its ladder resting, the venue's count ``used`` of a 10,000 cap, the book stale from
-        0.1 s (Kill at 1.5 s), no answer to any pull to 22 s: the ticks at which it sent an arm, and its holds."""
+        0.1 s (Kill at 1.5 s), no answer to any pull to 22 s: the ticks at which it sent an arm, its holds, and the
+        ticks at which it sent a pull."""
         core, placed = _full_ladder_resting(quoting({"safety": {"stale_kill_s": 1.0},
                                                      "graduation": {"start_level": "FULL", "ceiling": "FULL"}}))
         assert len(placed) == 6
         core.handle(QuotaStatus(0.7, used, 10_000, 0.0))
-        sent = []
+        sent, pulls = [], []
         for i in range(2, 45):
             ts = i * 0.5
             out = core.handle(Timer(ts))
@@ -145,12 +144,15 @@ def test_past_the_cap_a_kills_arm_of_the_switch_waits_for_the_slow_lane():
             if any(isinstance(c, ScheduleCancel) and c.at_ts is not None for c in cmds):
                 assert any(isinstance(c, (CancelOrder, CancelAll)) for c in cmds)  # (behind a pull, in the tick)
                 sent.append(ts)
+            if any(isinstance(c, (CancelOrder, CancelAll)) for c in cmds):
+                pulls.append(ts)
         assert core.stopped and core.tracker.live_set  # (nothing answered: the orders still counted live)
-        return sent, core.dead_man_arms_held
+        return sent, core.dead_man_arms_held, pulls
 
-    assert kill(15_000) == ([], 11)  # (before: arms at 1.5 s and every 2 s from 3.5 s to 21.5 s, 11)
-    within, held = kill(5_000)
-    assert len(within) == 11 and held == 0  # within the cap the arms go, as before
+    assert kill(25_000) == ([], 3, [1.5, 11.5, 21.5])  # (before: an arm with each of the lane's three pulls)
+    for used in (15_000, 5_000):  # between the cap and the limit, and within the cap: the arms go, as before
+        sent, held, _ = kill(used)
+        assert len(sent) == 11 and held == 0
 
 
 def test_a_stopped_core_past_the_cancels_limit_sends_no_arm_and_no_pull_the_lane_would_refuse():
@@ -179,12 +181,14 @@ def test_the_summary_counts_the_kills_arms_held_past_the_cap():
     from agent.session import summarise
     ex, gw, core, driver, records = _session({"safety": {"stale_kill_s": 1.0}})
     ex.env.run(until=40.0)
-    _past_the_cap(ex, gw, 15_000)
+    _past_the_cap(ex, gw, 25_000)
     gw.conn.unsubscribe("l2Book", "BTC")  # the book goes stale: Kill
     ex.env.run(until=60.0)
     assert core.stopped and core.dead_man_arms_held >= 1
     summary = summarise(ex, gw, core, driver, 60.0, 1.0, 2)
     assert summary["dead_man_arms_held"] == core.dead_man_arms_held  # (before: no such key)
+    held = [r for r in records if isinstance(r, dict) and r.get("type") == "dead_man_held"]
+    assert len(held) == 1 and held[0]["request"] == "arm" and "slow lane" in held[0]["why"]  # said once a hold
 
 
 def test_past_the_cap_a_drifted_exit_whose_replacement_cannot_be_sent_is_left_resting():
