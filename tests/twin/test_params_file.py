@@ -63,6 +63,24 @@ def test_a_params_file_that_is_not_json_says_so_on_one_line(tmp_path):
         TwinParams.load(p)
     lines = str(e.value).splitlines()
     assert len(lines) == 2 and lines[1].startswith("  (top level): Invalid JSON") and len(lines[1]) < 200
+    assert lines[0] == f"{p}: not JSON: a twin parameters file (--params, calibration's --base) is JSON only, not YAML:"
+
+
+def test_a_yaml_params_file_is_said_to_be_not_json_by_each_command_that_takes_one(tmp_path, capsys):
+    """A YAML file given to --params (the agent's config is YAML) was refused as "invalid twin parameters" and
+    "Invalid JSON", which did not say that the option reads JSON only. (calibration's --base reads it with the
+    same TwinParams.load, once its run folder is read.)"""
+    from agent.__main__ import main as agent_main
+    from twin.__main__ import main as twin_main
+    from twin.server.cli import serve_main
+    p = tmp_path / "twin.yaml"
+    p.write_text("latency:\n  feed:\n    sigma: 0.5\n")
+    head = f"error: {p}: not JSON: a twin parameters file (--params, calibration's --base) is JSON only, not YAML:"
+    for run in (lambda: agent_main(["--params", str(p)]), lambda: twin_main(["run", "--params", str(p)]),
+                lambda: serve_main(["--port", "0", "--params", str(p)])):
+        assert run() == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert lines[0] == head and lines[1].startswith("  (top level): Invalid JSON"), lines
 
 
 def test_a_dumped_params_file_serves_on_the_wall_clock_and_only_a_number_pins_it(tmp_path):
