@@ -117,11 +117,8 @@ def summary(res: dict[str, list], judge, step: int) -> dict[str, str]:
             d = sorted(step * (r[0] + 1) if r else math.inf for r in map(rising, flags))
             caught = [x for x in d if x < math.inf]
             early = sum(bool(rows) and rows[0][3] for _, rows in per_seed)  # retired before the loss
-            med = d[len(d) // 2]
-            p90 = d[int(0.9 * len(d))]
             out[name] = (f"caught {100 * len(caught) / len(d):.1f}% (retired before the loss {early}, retired in "
-                         f"{_retired(per_seed)}), median {med} outcomes after the loss ({med / step:.0f} periods), "
-                         f"90% within {p90}")
+                         f"{_retired(per_seed)}), {_delay(d, step, 'caught')}")
     return out
 
 
@@ -151,10 +148,22 @@ def retirement(res: dict[str, list], step: int) -> dict[str, str]:
             d = sorted(step * (f.index(True) + 1) if True in f else math.inf
                        for f in ([r[3] for r in rs] for _, rs in per_seed))
             early = sum(bool(rs) and rs[0][3] for _, rs in per_seed)
-            line = (f"retired {100 * sum(x < math.inf for x in d) / len(d):.1f}% (before the loss {early}), a median "
-                    f"{d[len(d) // 2]} outcomes after the loss, 90% within {d[int(0.9 * len(d))]}")
+            line = (f"retired {100 * sum(x < math.inf for x in d) / len(d):.1f}% (before the loss {early}), "
+                    f"{_delay(d, None, 'retired')}")
         out[name] = f"{line}; mean weight {w:.2f}"
     return out
+
+
+def _delay(d: list, step: int | None, what: str) -> str:
+    """The median and 90th percentile of the sorted delays ``d`` (outcomes from the loss; inf: a seed never
+    ``what``), in periods too with ``step``. A percentile past the seeds ``what`` is said as such: it printed
+    "a median inf outcomes" (and "inf periods") where under half were, as at ``--seeds 0.002``."""
+    med, p90 = d[len(d) // 2], d[int(0.9 * len(d))]
+    if med == math.inf:
+        return f"none {what}" if d[0] == math.inf else f"under half {what}: no median"
+    periods_ = f" ({med / step:.0f} periods)" if step else ""
+    return (f"a median {med} outcomes after the loss{periods_}, "
+            + (f"90% within {p90}" if p90 < math.inf else f"under 90% {what}"))
 
 
 def _retired(per_seed: list) -> str:

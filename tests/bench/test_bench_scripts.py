@@ -126,6 +126,17 @@ def test_a_numeric_option_out_of_its_bounds_exits_2_naming_it_before_measuring(s
     assert done.stdout == ""
 
 
+def test_scorecard_demotion_says_none_retired_where_it_printed_a_median_of_inf(monkeypatch):
+    """At ``--seeds 0.002`` (one seed a case) the partial 52% seed is never retired: its line said "a median inf
+    outcomes after the loss, 90% within inf"; it says "none retired". (At --seeds 1 the lost case, 60% retired,
+    said "90% within inf".)"""
+    done = _in_process("scorecard_demotion.py", "--seeds", "0.002", monkeypatch=monkeypatch)
+    assert done.returncode == 0, done.stderr
+    assert "inf" not in done.stdout, done.stdout
+    assert "  partial 52%  retired 0.0% (before the loss 0), none retired; mean weight 0.24" in done.stdout
+    assert "a median 900 outcomes after the loss (45 periods), 90% within 900" in done.stdout  # (lost: caught)
+
+
 def test_soak_live_one_seed_checks_the_agents_account_against_the_venues_and_says_so(tmp_path, monkeypatch):
     """A whole soak run of one seed, short: the live agent (execution level 4, seed 8: to its --duration, five
     faults) against twin serve, then its summary against the venue's account. The table's row is the seed's, passed,
