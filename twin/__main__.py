@@ -78,11 +78,27 @@ def _print_stats(stats: dict, duration: float, seed: int, as_json: bool) -> None
               f"({stats['sim_s_per_wall_s']:.0f} sim s per wall s), seed {seed}")
     for k, v in stats["counters"].items():
         print_out(f"  {k:<20} {v}")
-    print_out(f"  probe replies        {stats['probe_replies']}")
-    print_out(f"  probe errors         {stats['probe_errors']}")
+    # (the replies, errors and quota were dicts' reprs: "{'cumVlm': 2200.7929999999997, 'nRequestsUsed': 68, ...}")
+    print_out(f"  probe replies        {_counts(stats['probe_replies'])}")
+    print_out(f"  probe errors         {_counts(stats['probe_errors'])}")
     print_out(f"  probe fills          {stats['probe_fills']}  position {stats['probe_position']:+.5f}  "
               f"account value {stats['probe_account_value']:.2f}")
-    print_out(f"  quota                {stats['quota']}")
+    q = stats["quota"]
+    print_out(f"  quota                {q['nRequestsUsed']:,} of {q['nRequestsCap']:,} requests used, cumVlm "
+              f"{_usd(q['cumVlm'])} USDC traded")
+
+
+def _counts(counts: dict) -> str:
+    """``ok 37`` or ``BadAloPx 6, MissingOrder 21``; ``none``."""
+    return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
+
+
+def _usd(x: float) -> str:
+    """A USDC amount as the venue's userRateLimit gives cumVlm: rounded to 6 decimals, no float noise
+    (``2200.793``, not ``2200.7929999999997``); twin.server.wire's ``usd_num``, which needs the live extra."""
+    from decimal import Decimal
+    text = format(Decimal(repr(round(float(x), 6))), "f")
+    return text if "." in text else text + ".0"
 
 
 if __name__ == "__main__":
