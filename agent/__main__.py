@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
     ap.add_argument("--show-config", action="store_true", help="print the effective agent config (the defaults, "
-                    "with --config applied) as YAML with every field described, and exit: a file to start from")
+                    "with --config applied) as YAML with every field described, and exit: a file to start from "
+                    "(the run's --duration, --seed, --out and --json are refused with it: the config holds none of "
+                    "them)")
     said = ap.error
 
     def error(message: str):  # (argparse's "unrecognized arguments: ..." said nothing of the live run's options)
@@ -113,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.venue == "live":  # as argparse read it: abbreviated (--ven live); given twice, refused by the parser
         return _live(argv, own_command_line)
+    if args.show_config:
+        idle = _idle_with_show_config(ap, argv)
+        if idle:
+            return fail(idle)
 
     from agent.config import AgentConfig
     from agent.session import RunFolderError, run_session
@@ -169,6 +175,30 @@ def main(argv: list[str] | None = None) -> int:
                    + ("the summary above is whole" if printed else "no summary printed; the run folder is whole"
                       if args.out is not None else "no summary printed"))
         return exit_status(e)
+
+
+# what only a run uses: the config --show-config prints holds no length, seed, folder or summary format
+_RUN_ONLY = ("--duration", "--seed", "--out", "--json")
+
+
+def _idle_with_show_config(ap: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """The error for options given with --show-config that do nothing there, or None. They were ignored unsaid
+    (``--show-config --seed 7 --out runs/x`` printed the config, ran nothing and wrote nothing, exit 0), where a
+    user could take them for set in the config printed. Refused rather than printed into it: the config holds no
+    run length, seed or folder (a run's are its command line's), and --json would be a second format of a file
+    that --config reads as YAML. Told by a second parse with no defaults, so one given at its default is named
+    too, abbreviated or not."""
+    for action in ap._actions:
+        action.default = argparse.SUPPRESS
+    given = vars(ap.parse_args(argv))
+    named = [o for o in _RUN_ONLY if o.lstrip("-").replace("-", "_") in given]
+    if not named:
+        return None
+    them = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    does, it = ("does", "it") if len(named) == 1 else ("do", "them")
+    return (f"{them} {does} nothing with --show-config, which prints the agent config as YAML (what --config reads) "
+            f"and exits; the config holds no run length, seed or run folder: give {it} to the run, without "
+            f"--show-config")
 
 
 def _print_summary(summary: dict, duration: float, as_json: bool, signum: int = signal.SIGINT) -> bool:

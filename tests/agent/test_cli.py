@@ -265,6 +265,20 @@ def test_show_config_prints_every_setting_described_and_loads_back(tmp_path, cap
     assert leaves and all("  # " in line for line in leaves)  # every setting says what it does
 
 
+def test_show_config_refuses_the_runs_options_naming_them(tmp_path, capsys):
+    """--show-config with --out, --duration, --seed or --json printed the config and exited 0, those ignored unsaid:
+    no folder written, the seed nowhere in what was printed. Each is named now (abbreviated, or at its default,
+    too), exit 2, nothing printed on stdout; --quiet and --config still go with it."""
+    out = tmp_path / "run"
+    assert main(["--show-config", "--seed", "0", "--dur", "5", "--out", str(out), "--json"]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and not out.exists()
+    assert said.err.startswith("error: --duration, --seed, --out and --json do nothing with --show-config, "), said.err
+    assert main(["--show-config", "--seed", "7"]) == 2
+    assert capsys.readouterr().err.startswith("error: --seed does nothing with --show-config"), said.err
+    assert main(["--show-config", "--quiet"]) == 0 and "session:" in capsys.readouterr().out
+
+
 def test_real_quotes_without_the_maker_fee_in_them_are_warned_of():
     """Levels 3 and 4 place real quotes: with quoting.maker_fee_bps 0 the operator is told, naming the
     setting; the dry run (2) and a configured fee (or rebate) are not warned of."""
