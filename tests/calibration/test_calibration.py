@@ -1154,6 +1154,15 @@ def test_a_replay_too_short_for_the_round_trips_ks_or_a_row_says_so_not_nan(tmp_
     assert "round trips KS not measured (fewer than 20 round trips seen) against the observed" in said[0], said
 
 
+def test_a_short_run_is_replayed_for_its_own_length_not_a_minute(tmp_path, capsys):
+    """A 12-second live run was replayed for 60 s ("0.02 h"), unsaid (--help: "for the run's length"): now for its
+    own length, as the summary's observed and replayed lengths show."""
+    run = run_folder(tmp_path, live_journal_lines(seconds=12.0))
+    assert main([str(run), "--quiet", "--replay-hours", "0.1"]) == 0
+    s = json.loads((run / "calibration" / "calibration.json").read_text())
+    assert 5.0 < s["duration_s"] < 15.0 and s["replay"]["duration_s"] == pytest.approx(s["duration_s"]), s["replay"]
+
+
 def test_a_dry_runs_orders_are_not_measured_as_fills_by_distance_from_the_touch(tmp_path, capsys, lines):
     """A dry run (execution level 2, the README's first live step) sends its orders 5% beyond the touch and
     cancels them as they rest, but the replayed core knows them at its quoted prices: calibration printed "filled,
