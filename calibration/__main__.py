@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     from calibration.report import OUTPUT_FILES, json_ready, outages_text, reach_text, spikes_text
 
     lat = s["latency"]
-    print_out(f"{obs.runs} run(s), {obs.duration_s / 3600:.2f} h, {obs.places} places ({obs.answered} answered) in "
+    print_out(f"{obs.runs} run(s), {_length(obs.duration_s)}, {obs.places} places ({obs.answered} answered) in "
               f"{obs.place_requests} requests, {len(obs.round_trip_s)} round trips")
     if lat:
         leg = lat["leg"]
@@ -208,14 +209,15 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
                   f"{f.quota.used_per_hour:.0f} an hour")
     h = f.hazard_per_hour
     if "connection.hazard_per_hour" not in dict(f.kept):
-        print_out(f"disconnects: {h.rate:.3g} per hour ({h.lo:.3g} – {h.hi:.3g}), {h.count} drops")
+        print_out(f"disconnects: {_figure(h.rate, 3)} per hour ({_figure(h.lo, 3)} – {_figure(h.hi, 3)}), "
+                  f"{h.count} drops")
     if s["outages"] is not None:
         print_out(outages_text(s["outages"]))
     for x in obs.left_out:
         print_out(f"left out: {x}")
     if replay is not None:
         def num(v):  # a value one side has none of (nothing seen, or nothing replayed, there), as the report says it
-            return "–" if v != v else f"{v:.4g}"
+            return "–" if v != v else _figure(v, 4)
 
         def row(w, a, b, lo, hi):
             spread = f" ({num(lo)} – {num(hi)})" if replay.seeds > 1 else ""
@@ -224,7 +226,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         ks, few = replay.round_trip_ks, len(replay.observed.round_trip_s) < MIN_KS_ROUND_TRIPS
         ks = f"KS {ks:.3f}" if ks == ks else \
             f"KS not measured (fewer than {MIN_KS_ROUND_TRIPS} round trips {'seen' if few else 'replayed'})"
-        print_out(f"the fitted twin replayed for {replay.duration_s / 3600:.2f} h on {replay.seeds} seed(s): round "
+        print_out(f"the fitted twin replayed for {_length(replay.duration_s)} on {replay.seeds} seed(s): round "
                   f"trips {ks} against the observed; seen / replayed"
                   f"{' (range over the seeds)' if replay.seeds > 1 else ''}: "
                   + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))
@@ -232,6 +234,26 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
             print_out(f"the replay's account: {replay.funded}")
     print_out("wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES)
               + (" (replacing an earlier calibration's)" if replacing else ""))
+
+
+def _figure(v: float, digits: int) -> str:
+    """``v`` to ``digits`` significant figures as ``g`` rounds it, but never with an exponent, and thousands
+    grouped: the disconnects' interval of a short run read "6.22 – 1.37e+03" and a replay row "1.262e+04 /
+    1.828e+04" requests an hour, one number in two notations; now "6.22 – 1,370" and "12,620 / 18,280"."""
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    places = digits - 1 - math.floor(math.log10(abs(v)))
+    if places <= 0:
+        return f"{round(v, places):,.0f}"
+    text = f"{v:.{places}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _length(s: float) -> str:
+    """A run's or a replay's length in the unit that shows it: a 12 s run was "0.00 h", and its replay "0.02 h"."""
+    if s < 600:
+        return f"{s:.0f} s"
+    return f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.2f} h"
 
 
 def _too_many_seeds(seeds: int, hours: float) -> str | None:

@@ -1163,6 +1163,27 @@ def test_a_short_run_is_replayed_for_its_own_length_not_a_minute(tmp_path, capsy
     assert 5.0 < s["duration_s"] < 15.0 and s["replay"]["duration_s"] == pytest.approx(s["duration_s"]), s["replay"]
 
 
+def test_a_short_runs_lengths_and_figures_are_printed_without_an_exponent_or_a_zero_hour(tmp_path, capsys):
+    """A 12-second run's calibration printed "1 run(s), 0.00 h", "disconnects: 0 per hour (0 – 1.14e+03)" and the
+    replay's "requests used per hour 1.262e+04 / ...": a length of no hours, and numbers of one line in two
+    notations. Now its length in seconds, and figures grouped, without an exponent."""
+    run = run_folder(tmp_path, live_journal_lines(seconds=12.0))
+    assert main([str(run), "--quiet", "--replay-hours", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "e+" not in out and "0.00 h" not in out, out
+    assert re.search(r"^1 run\(s\), 1[12] s, ", out, re.M), out
+    assert re.search(r"^disconnects: 0 per hour \(0 – 1,[0-9]{3}\), 0 drops$", out, re.M), out
+    assert re.search(r"^the fitted twin replayed for 1[12] s on 1 seed\(s\)", out, re.M), out
+    assert re.search(r"requests used per hour [0-9]{2},[0-9]{3} / [0-9]{2},[0-9]{3};", out), out
+
+
+def test_figures_keep_their_significant_digits_without_an_exponent():
+    from calibration.__main__ import _figure
+    assert [_figure(v, 3) for v in (6.2234, 1370.4, 0.0, 1e-5, 999.6, 123456.0)] == \
+        ["6.22", "1,370", "0", "0.00001", "1,000", "123,000"]
+    assert [_figure(v, 4) for v in (12625.3, 0.5938, -0.1698, 1.0)] == ["12,630", "0.5938", "-0.1698", "1"]
+
+
 def test_a_dry_runs_orders_are_not_measured_as_fills_by_distance_from_the_touch(tmp_path, capsys, lines):
     """A dry run (execution level 2, the README's first live step) sends its orders 5% beyond the touch and
     cancels them as they rest, but the replayed core knows them at its quoted prices: calibration printed "filled,
