@@ -13,8 +13,9 @@ live, those of the orders the core names (``CancelAll.known``) go first and the 
 weight in all.
 The gateways' own requests are not the core's to count as it sends: each quota poll is told by ``IpWeightSpent`` as
 it is sent, the fill and funding recovery after a reconnect once its pages are read, and the live shutdown's own
-snapshots and cancel-alls as they are sent; a live run's set-up queries (before the core starts: meta, the mid,
-the account, its fee rate, a userRole at 60), each at the time it was sent, as the gateway starts.
+snapshots and cancel-alls as they are sent; a live run's set-up queries (before the core starts: meta, the
+user's leverage setting, the mid, the account, its fee rate, a userRole at 60), each at the time it was sent, as
+the gateway starts.
 
 A request sent is counted at its full weight whatever its answer, an HTTP 429 (the IP limit's refusal), a transport
 failure or a malformed reply included: the conservative choice where the venue's documents are silent. hyperliquid.md

@@ -70,7 +70,8 @@ WAIT_S = 5.0
 
 
 # what a live run's set-up asks before the core starts (HyperliquidGateway._setup_spend), told to it as ``start`` begins
-SETUP_REQUESTS = frozenset({"meta", "perpDexs", "l2Book", "clearinghouseState", "userFees", "userRole", "noop"})
+SETUP_REQUESTS = frozenset({"meta", "perpDexs", "activeAssetData", "l2Book", "clearinghouseState", "userFees",
+                            "userRole", "noop"})
 
 
 def told_spent(events: list) -> list:
@@ -481,9 +482,9 @@ def test_parses_exchange_replies_quota_and_account_state():
 def test_a_flat_snapshot_tells_the_margin_a_position_opened_from_it_has_once_a_row_said_the_setting():
     """The live gateway's snapshot with no position (AgentCore._liq_from_snapshot works out the price of one opened
     since from it): the coin's maximum leverage from meta, the user's leverage setting from the last position row
-    (the venue keeps it when the position closes) and the cross collateral. Before any row (a run started flat: the
-    venue's activeAssetData would say the setting, not asked) or without the cross figures: not told (0), and the
-    core prices no position opened since until the next snapshot."""
+    (the venue keeps it when the position closes) and the cross collateral. Before any row (here, no set-up's
+    activeAssetData read: refused or unreadable) or without the cross figures: not told (0), and the core prices no
+    position opened since until the next snapshot."""
     from agent.gateway.hyperliquid.parse import AccountState, AssetInfo
     gw = HyperliquidGateway("http://127.0.0.1:9", KEY, "BTC", clock=lambda: 5.0)
     gw.asset = AssetInfo("BTC", 0, 5, 40, "")
@@ -502,6 +503,107 @@ def test_a_flat_snapshot_tells_the_margin_a_position_opened_from_it_has_once_a_r
     assert snapshot(flat) == (40.0, 10.0, True, 497.5)  # closed since: the row's setting, meta's maximum
     assert snapshot(AccountState(0.0, 0.0, 500.0, 0.0, 3_000)) == (0.0, 0.0, False, 0.0)  # no cross figures
     gw.nonces.close()
+
+
+def test_a_flat_live_start_sizes_a_position_opened_by_its_first_fill_on_its_liquidation_price():
+    """A live run started flat, against ``twin serve`` over loopback: the user set BTC (100x here) isolated at 100x
+    before the run, and the run's first fill, a buy of 0.004, opens a position the venue's rules put 0.5% under its
+    entry (Z / (s - m|s|): entry x 0.99 / 0.995). The clearinghouseState lists the setting only in a position row,
+    so the live gateway's flat snapshot did not tell it and the core had no price for the position until a snapshot
+    showed the row (up to 30 s): its next cycle gave the asks the room to close it beside the limit (0.014 against
+    0.01). The gateway now reads the setting at its set-up (activeAssetData), the flat snapshot tells it, and the
+    first fill prices the position as the twin's own account does (rel 1e-9): the asks are held to the limit."""
+    from agent.gateway.hyperliquid import wire as hl_wire
+    from twin.instruments import InstrumentSpec
+    limit, size = 0.01, 0.004
+    instruments = [InstrumentSpec(max_leverage=100)] + [i for i in default_instruments() if i.dex]
+    params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0), instruments=instruments)
+    with served(params=params) as (bg, ex, clock):
+        async def scenario():
+            async with started(bg, clock, quota_poll_s=0) as (person, _):  # (a person's setting, before the run)
+                reply = await person._action(hl_wire.update_leverage_action(0, False, 100), 1)
+                assert reply.ok, reply
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
+                assert await until(lambda: first(events, BookUpdated))
+                await snapshot_answered(gw, events)
+                gw.send(PlaceOrder(CLOID, Side.BUY, float(round(await gw.mid_px() * 1.01)), size, Tif.IOC))
+                assert await until(lambda: first(events, FillReceived))
+                return list(events), bg.call(lambda: (ex.accounts[ADDR].liquidation_px("BTC", dict(ex.marks)),
+                                                      bool(ex.funding_history(ADDR, 0, None))))
+
+        events, (twin_px, paid) = asyncio.run(scenario())
+    # (exact; but a funding payment at the venue's hour, its clock 10x the wall's, moves the isolated margin: 1e-5)
+    rel = 1e-4 if paid else 1e-9
+    cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}, "risk": {"max_position": limit},
+                                      "quoting": {"order_size": 0.004, "ladder": {"n_levels": 5}}})
+    core = AgentCore(cfg, np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    for ev in events:  # each event as the gateway gave it, in its order (as the live driver hands them on)
+        core.handle(ev)
+    total = {Side.BUY: 0.0, Side.SELL: 0.0}
+    for c in (c for b in core.handle(Timer(events[-1].ts + 0.01))
+              for c in (b.commands if isinstance(b, Batch) else (b,))):
+        if isinstance(c, PlaceOrder):
+            total[c.side] += c.sz
+    flat = first(events, AccountSnapshot)
+    fills = [e for e in events if type(e) is FillReceived]
+    entry = sum(f.px * f.sz for f in fills) / sum(f.sz for f in fills)
+    assert flat.position == 0.0 and core.tracker.position == pytest.approx(size, abs=1e-12)
+    assert twin_px == pytest.approx(entry * 0.99 / 0.995, rel=rel)
+    assert total[Side.SELL] == pytest.approx(limit, abs=1e-9), (total, core._liq_px, twin_px)
+    assert (flat.max_leverage, flat.leverage, flat.isolated) == (100.0, 100.0, True)
+    assert core._liq_px == pytest.approx(twin_px, rel=rel) and core._liq_long
+    (rec,) = [r for r in core.drain_records() if r["type"] == "cycle"][-1:]
+    steps = {a[0]: a[1] for a in rec["adjustments"]}
+    assert steps["liquidation_px"] == core._liq_px and steps["liquidation_px_snapshot"] == 0.0
+
+
+def test_the_parser_reads_the_users_leverage_setting_from_active_asset_data():
+    """activeAssetData (hyperliquid.md §1: the docs' example, and the twin's own rendering of an isolated setting with
+    its rawUsd) gives the user's leverage on the coin and its type; another coin's or user's answer, or one without a
+    positive number or a known type, is None and counted malformed."""
+    from twin.messages import ActiveAssetData
+    from twin.server.wire import active_asset_data_json
+    parser = VenueParser("BTC", ADDR)
+    doc = {"user": ADDR, "coin": "BTC", "leverage": {"type": "cross", "value": 3},
+           "maxTradeSzs": ["24836370.4400000013", "24836370.4400000013"],
+           "availableToTrade": ["37019438.0284740031", "37019438.0284740031"], "markPx": "4.4716"}
+    assert parser.leverage_setting(doc) == (3.0, False)
+    twin_row = active_asset_data_json(ActiveAssetData(ADDR, "BTC", True, 10, -95.05, (0.1, 0.2), (50.0, 50.0),
+                                                      100_000.0), default_instruments()[0])
+    assert twin_row["leverage"]["type"] == "isolated" and parser.leverage_setting(twin_row) == (10.0, True)
+    assert parser.leverage_setting(dict(doc, user=ADDR.upper().replace("0X", "0x"))) == (3.0, False)
+    bad = [dict(doc, coin="ETH"), dict(doc, user="0x" + "ab" * 20), dict(doc, leverage={"type": "cross"}),
+           dict(doc, leverage={"type": "portfolio", "value": 3}), dict(doc, leverage={"type": "cross", "value": 0}),
+           dict(doc, leverage={"type": "cross", "value": True}), dict(doc, leverage={"type": "cross", "value": "3"}),
+           None, [], "x"]
+    assert [parser.leverage_setting(b) for b in bad] == [None] * len(bad) and parser.malformed == len(bad)
+
+
+@pytest.mark.parametrize("answer", [(422, "Failed to deserialize the JSON body into the target type"),
+                                    '{"user": "%s", "coin": "BTC", "leverage": {"type": "cross", "value": "x"}}' % ADDR,
+                                    '{"user": "%s", "coin": "ETH", "leverage": {"type": "cross", "value": 3}}' % ADDR,
+                                    "null"], ids=["refused", "no-number", "another-coin", "null"])
+def test_a_set_up_whose_leverage_setting_is_refused_or_unreadable_goes_on_with_the_rule_as_before(answer, caplog):
+    """The set-up's activeAssetData (the user's leverage setting, which a flat snapshot tells the core) refused (HTTP
+    422) or answered in another shape, through a proxy in front of ``twin serve``: the run starts all the same, the
+    set-up counted (``leverage_setting_unread``) and logged, its weight told the core, and a flat snapshot not told
+    the setting (the core prices a position opened from flat once a snapshot lists its row, as before the query)."""
+    from types import SimpleNamespace
+    with served() as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                proxy.info_answers["activeAssetData"] = answer
+                async with started(SimpleNamespace(base_url=proxy.base_url), clock, quota_poll_s=0) as (gw, events):
+                    await snapshot_answered(gw, events)
+                    return proxy.answered, gw.stats, list(events)
+        answered, stats, events = asyncio.run(scenario())
+    assert answered == ["activeAssetData"] and stats["leverage_setting_unread"] == 1
+    assert stats["malformed"] == 1  # (the refusal by the HTTP status, as every request's; the rest by the parser)
+    assert [(e.request, e.weight) for e in events[:2]] == [("meta", 20), ("activeAssetData", 20)]
+    snap = first(events, AccountSnapshot)
+    assert snap.position == 0.0 and (snap.max_leverage, snap.leverage, snap.isolated, snap.cross_available) == \
+        (0.0, 0.0, False, 0.0)
+    assert any("leverage setting on BTC is not known" in r.getMessage() for r in caplog.records)
 
 
 def test_one_error_for_a_batch_of_several_is_every_items():
@@ -1861,8 +1963,9 @@ class InjectingProxy:
     """A loopback proxy between the gateway and ``twin serve``, in the test's own loop (test code: the product has
     no such hook). It forwards /info, /exchange and /ws; ``inject`` pushes a frame of the test's into every
     websocket it carries, and ``info_answers[type]`` answers the next /info request of that type with the test's
-    text instead of the venue's. ``rewrite_frame`` and ``rewrite_exchange`` (test hooks: the venue's text in, the
-    text to pass on out) alter the venue's own frames and /exchange replies, one malformed field at a time.
+    text instead of the venue's (a (status, text) pair: with that HTTP status). ``rewrite_frame`` and
+    ``rewrite_exchange`` (test hooks: the venue's text in, the text to pass on out) alter the venue's own frames and
+    /exchange replies, one malformed field at a time.
     ``fault_exchange`` (the /exchange body in, None to pass it on) answers a request with the HTTP status it gives
     instead, without passing it on; 0 resets the connection (a request lost in transport, as ``twin serve`` loses
     one). ``delay_exchange`` (the /exchange body in) holds a request that many seconds before passing it on (a slow
@@ -1873,7 +1976,7 @@ class InjectingProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.sockets: list[web.WebSocketResponse] = []
-        self.info_answers: dict[str, str | bytes] = {}
+        self.info_answers: dict[str, str | bytes | tuple[int, str]] = {}
         self.answered: list[str] = []
         self.rewrite_frame: Callable[[str], str] = lambda text: text
         self.rewrite_exchange: Callable[[str], str] = lambda text: text
@@ -1913,6 +2016,8 @@ class InjectingProxy:
             kind = json.loads(body)["type"]
             self.answered.append(kind)
             answer = self.info_answers.pop(kind)
+            if isinstance(answer, tuple):  # (an HTTP status other than 200, its text)
+                return web.Response(status=answer[0], text=answer[1])
             return web.Response(body=answer if isinstance(answer, bytes) else answer.encode(),
                                 content_type="application/json")
         status = self.fault_exchange(json.loads(body)) if request.path == "/exchange" else None
@@ -2562,12 +2667,12 @@ def test_an_agent_wallets_key_run_for_the_wallets_own_address_is_refused_naming_
 @pytest.mark.usefixtures("nothing_listening_fails_at_once")  # (the 429 not asked again: the minute's budget is spent)
 def test_a_refusal_of_another_accounts_key_stands_when_the_accounts_own_role_goes_unanswered(capsys):
     """The account's own userRole only says more in a refusal already certain: with the IP budget spent by the
-    signer's (meta, l2Book, clearinghouseState 24 and userRole 60 of 100 a minute), its 429 still ends the run
-    refused (exit 2, the signer's role named), not as a venue that could not be used (exit 1)."""
+    signer's (meta, activeAssetData, l2Book, clearinghouseState 44 and userRole 60 of 120 a minute), its 429 still
+    ends the run refused (exit 2, the signer's role named), not as a venue that could not be used (exit 1)."""
     own_key = "0x" + "5" * 64
     signer = Account.from_key(own_key).address.lower()
     params = _params()
-    params = params.model_copy(update={"quota": params.quota.model_copy(update={"ip_weight_per_minute": 100})})
+    params = params.model_copy(update={"quota": params.quota.model_copy(update={"ip_weight_per_minute": 120})})
     with served(speed=1.0, params=params) as (bg, ex, clock):
         bg.call(lambda: ex.fund(signer, 10_000.0))
         code = _run_for(bg, own_key, ADDR)
@@ -2590,7 +2695,7 @@ def test_an_agent_wallets_own_address_whose_userrole_goes_unanswered_is_no_run_a
     address): with HL_ACCOUNT_ADDRESS its own and session.collateral_usd set, the run would go on, so a lost answer
     ends it as the other queries' do (exit 1), never a run that trades the approving account unseen; elsewhere the
     no-value refusal is certain anyway, and a lost answer leaves it (exit 2). An IP budget of 59 a minute answers
-    meta, l2Book and clearinghouseState (24) and refuses userRole (60) with a 429."""
+    meta, activeAssetData, l2Book and clearinghouseState (44) and refuses userRole (60) with a 429."""
     agent_key = "0x" + "6b" * 32
     agent = Account.from_key(agent_key).address.lower()
     cfg = tmp_path / "agent.yaml"
@@ -5001,12 +5106,13 @@ async def live_agent(base_url: str, clock, speed: float, cfg: AgentConfig, quota
 
 
 def test_the_live_set_up_queries_are_in_the_cores_first_minute_and_it_stays_under_the_ip_limit():
-    """A live run spends IP weight before its core starts: meta 20, the mid's l2Book 2, clearinghouseState 2, userFees
-    20, and for an agent wallet's key a userRole 60 and a noop 1. The core began on a minute it believed empty and
-    spent up to the limit in it: the venue, counting the set-up too, answered 429 (origin/main: some 90 in the run
-    below). The gateway now tells the core each set-up request at the time it was sent, as its first events, and the
-    core's own gates keep the IP's minute under the limit. Against ``twin serve`` with the IP's limit, and the
-    agent's, at 200 a minute (so the set-up's 105 is a share the core's quoting reaches within its first 40 s)."""
+    """A live run spends IP weight before its core starts: meta 20, activeAssetData 20 (the user's leverage setting),
+    the mid's l2Book 2, clearinghouseState 2, userFees 20, and for an agent wallet's key a userRole 60 and a noop 1.
+    The core began on a minute it believed empty and spent up to the limit in it: the venue, counting the set-up
+    too, answered 429 (origin/main: some 90 in the run below). The gateway now tells the core each set-up request at
+    the time it was sent, as its first events, and the core's own gates keep the IP's minute under the limit. Against
+    ``twin serve`` with the IP's limit, and the agent's, at 200 a minute (so the set-up's 125 is a share the core's
+    quoting reaches within its first 40 s)."""
     limit, speed, run_s = 200, 10.0, 40.0
     params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0), quota=QuotaParams(ip_weight_per_minute=limit))
     cfg = AgentConfig.model_validate({"session": {"quota_poll_s": 0, "cycle_s": 0.05},
@@ -5045,11 +5151,11 @@ def test_the_live_set_up_queries_are_in_the_cores_first_minute_and_it_stays_unde
             return events, set_up, stopped_at[0], max(charged)
 
         events, set_up, stopped, most = asyncio.run(scenario())
-    told = [(e.request, e.weight) for e in events[:6] if type(e) is IpWeightSpent]
-    assert told == [("meta", 20), ("l2Book", 2), ("clearinghouseState", 2), ("userRole", 60), ("noop", 1),
-                    ("userFees", 20)]
-    assert sum(w for _, w in told) == set_up == 105  # what the venue charged for the set-up
-    assert [e.ts for e in events[:6]] == sorted(e.ts for e in events[:6]) and events[5].ts < events[6].ts
+    told = [(e.request, e.weight) for e in events[:7] if type(e) is IpWeightSpent]
+    assert told == [("meta", 20), ("activeAssetData", 20), ("l2Book", 2), ("clearinghouseState", 2), ("userRole", 60),
+                    ("noop", 1), ("userFees", 20)]
+    assert sum(w for _, w in told) == set_up == 125  # what the venue charged for the set-up
+    assert [e.ts for e in events[:7]] == sorted(e.ts for e in events[:7]) and events[6].ts < events[7].ts
     assert most >= 0.75 * limit  # the core quoted, and brought the minute up to its quoting share (and past)
     refused = [(round(e.ts - events[0].ts, 1), e.request) for e in events if type(e) is RateLimited and e.ts < stopped]
     assert refused == []  # (the shutdown's own requests are not gated by the minute's weight: not counted here)

@@ -225,7 +225,9 @@ class HyperliquidGateway(CommandRouter):
                          # prints the trades channel sent again (its snapshot on a resubscribe), not given again
                          "trades_repeated": 0,
                          # reconnects after which the venue no longer listed the fills it gave this run (a new venue)
-                         "venue_history_lost": 0}
+                         "venue_history_lost": 0,
+                         # set-ups whose activeAssetData was refused or unreadable (_read_setting)
+                         "leverage_setting_unread": 0}
 
     def __repr__(self) -> str:
         return (f"HyperliquidGateway({self.base_url}, coin={self.coin}, user={self.user}, "
@@ -256,7 +258,8 @@ class HyperliquidGateway(CommandRouter):
     # ------------------------------------------------------------------ lifecycle
 
     async def prepare(self) -> AssetInfo:
-        """Look up the coin's asset id and size decimals (meta, and perpDexs for a HIP-3 ``dex:COIN``)."""
+        """Look up the coin's asset id and size decimals (meta, and perpDexs for a HIP-3 ``dex:COIN``), then the
+        user's leverage setting on it (``_read_setting``)."""
         self._ensure_session()
         meta = await self._info_once({"type": "meta", "dex": self.dex})
         dexs = await self._info_once({"type": "perpDexs"}) if self.dex else None
@@ -266,7 +269,28 @@ class HyperliquidGateway(CommandRouter):
             raise CoinNotListed(f"{self.base_url}: {e.args[0]}") from None
         except MalformedMessage as e:
             raise GatewayError(f"{self.base_url}: meta has an unexpected shape ({e})") from None
+        await self._read_setting()
         return self.asset
+
+    async def _read_setting(self) -> None:
+        """The user's leverage and margin type on the coin (activeAssetData, 20 of the IP weight), which a flat
+        snapshot tells the core (``_margin_of``) so that a position opened from flat has its liquidation price from
+        its first fill. clearinghouseState lists the setting only in a position row: unasked, a run started flat
+        had no price for such a position until a snapshot listed its row (up to risk.audit_interval_s). Refused or
+        unreadable: counted (``leverage_setting_unread``) and logged, and the run goes on with the rule as before
+        (a position opened from flat priced once a snapshot shows its row, whose setting is kept from then)."""
+        try:
+            body = await self._info_once({"type": "activeAssetData", "user": self.user, "coin": self.coin})
+        except GatewayError as e:
+            setting, why = None, str(e)
+        else:
+            setting, why = self.parser.leverage_setting(body), "an answer of another shape"
+        if setting is None:
+            self.counters["leverage_setting_unread"] += 1
+            log.warning("the user's leverage setting on %s is not known (activeAssetData: %s): a position opened "
+                        "from flat has no liquidation price until a snapshot lists it", self.coin, why)
+            return
+        self._setting = setting
 
     async def query_info(self, body: dict) -> Any:
         """One /info request's JSON (raises GatewayError when there is no 200 answer): for set-up, not the hot path."""
@@ -349,11 +373,11 @@ class HyperliquidGateway(CommandRouter):
 
     def _setup_spend(self, weight: int, request: str, items: int = 0) -> None:
         """A set-up request's IP weight (and address items), at the time it is sent. The venue's limit is the IP's
-        rolling minute, and a live run's set-up spends in it before the core runs (meta 20, the mid's l2Book 2,
-        clearinghouseState 2, userFees 20; a userRole 60 and a noop for an agent wallet's key): untold, the core
-        began on a minute it believed empty, and could spend up to the whole limit in it, into 429s. Kept until
-        ``start`` gives them to the core as its first events (``IpWeightSpent``: journalled, so a replay counts them
-        too); told at once when asked after it."""
+        rolling minute, and a live run's set-up spends in it before the core runs (meta 20, activeAssetData 20, the
+        mid's l2Book 2, clearinghouseState 2, userFees 20; a userRole 60 and a noop for an agent wallet's key):
+        untold, the core began on a minute it believed empty, and could spend up to the whole limit in it, into 429s.
+        Kept until ``start`` gives them to the core as its first events (``IpWeightSpent``: journalled, so a replay
+        counts them too); told at once when asked after it."""
         ev = IpWeightSpent(self._now(), weight, request, items)
         if self.sink is None:
             self._setup_spent.append(ev)
@@ -1023,9 +1047,10 @@ class HyperliquidGateway(CommandRouter):
 
     def _margin_of(self, state: AccountState) -> tuple[float, float, bool, float]:
         """The snapshot's margin (AccountSnapshot.max_leverage to cross_available): a position row's, its setting
-        kept; with none, that setting (the venue keeps the user's leverage when a position closes), the coin's meta
-        and the cross collateral, a position opened from flat's. Not told (0) before a row has said the setting (a
-        run started flat: the venue's activeAssetData would say it, not asked) or without the cross figures."""
+        kept; with none, that setting (the venue keeps the user's leverage when a position closes; before any row,
+        the set-up's activeAssetData), the coin's meta and the cross collateral, a position opened from flat's. Not
+        told (0) before a row or the set-up has said the setting (its activeAssetData refused or unreadable) or
+        without the cross figures."""
         if state.position:
             if state.leverage > 0.0:
                 self._setting = state.leverage, state.isolated

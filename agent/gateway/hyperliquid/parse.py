@@ -499,6 +499,22 @@ class VenueParser:
                                 _int(body, "time"), liq, *margin, _cross_available(body))
         return self._safe("clearinghouseState", body, parse)
 
+    def leverage_setting(self, body: Any) -> tuple[float, bool] | None:
+        """activeAssetData: the user's leverage on this coin and whether it is isolated (``leverage.value`` and
+        ``.type``), which the venue keeps with no position open; None (counted malformed, logged) for an answer of
+        another shape, or of another coin or user."""
+        def parse() -> tuple[float, bool]:
+            if _str(body, "coin") != self.coin or _str(body, "user").lower() != self.user:
+                raise MalformedMessage(f"the setting of {body.get('user')!r:.50} on {body.get('coin')!r:.50}")
+            lev = _get(body, "leverage")
+            value, kind = _get(lev, "value"), _get(lev, "type")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1e6:
+                raise MalformedMessage(f"leverage.value = {value!r:.50}")
+            if kind not in ("cross", "isolated"):
+                raise MalformedMessage(f"leverage.type = {kind!r:.50}")
+            return float(value), kind == "isolated"
+        return self._safe("activeAssetData", body, parse)
+
     def open_orders(self, body: Any) -> tuple[OrderRow, ...] | None:
         """openOrders rows of this coin. Another coin's row (a shared account's other runs, a spot order) is read
         for its coin alone, as the fills are: an odd field there cost every snapshot and the cancel-all, which
