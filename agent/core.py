@@ -2083,12 +2083,14 @@ class AgentCore:
                 self._liq_follow(after, booked, ev.px, fee)
 
     def _liq_from_snapshot(self, ev: AccountSnapshot) -> None:
-        """The margin model of a snapshot's position, where it tells its margin and a liquidation price, or of a flat
-        account, where it tells the margin a position opened from it would have (the coin's maximum leverage, the
-        user's setting, the cross collateral: AccountSnapshot.cross_available): the price moved at once by the fills
-        the tracker holds past the snapshot's watermark (in the position now, not in the venue's then), in their time
-        order (their tids). A flat snapshot not told them (a gateway that does not know the user's setting) leaves a
-        position opened since without a price until the next snapshot, as before."""
+        """The margin model of a snapshot's position, where it tells its margin and a liquidation price (or, for a
+        cross one the venue gives none, null, its mark and the cross collateral: AccountSnapshot.mark_px), or of a
+        flat account, where it tells the margin a position opened from it would have (the coin's maximum leverage,
+        the user's setting, the cross collateral: AccountSnapshot.cross_available): the price moved at once by the
+        fills the tracker holds past the snapshot's watermark (in the position now, not in the venue's then), in
+        their time order (their tids). A flat snapshot not told them (a gateway that does not know the user's
+        setting) leaves a position opened since without a price until the next snapshot, as before; so does an
+        isolated position's null (its own margin, which the snapshot does not carry)."""
         fill_px = self._fill_px
         recent = self.tracker.recent_fills
         for tid in [t for t in fill_px if t not in recent]:  # (in the snapshot's position, or dropped)
@@ -2098,13 +2100,20 @@ class AgentCore:
         if fundings:
             fundings[:] = [f for f in fundings if f[0] > state_ms] if state_ms else []
         pos, lq = ev.position, ev.liquidation_px
-        if not ((lq > 0.0 or not pos) and ev.max_leverage > 0.0 and ev.leverage > 0.0):
-            self._liq_margin = None  # not told, or none to move (the venue's null: Z is not known, only its sign)
+        # the venue's null (no positive price liquidates it: a well-collateralised long) on a cross position: Z from
+        # the mark and the cross collateral beyond maintenance, as the venue's formula has the price (mark -
+        # cross_available / (s - m|s|)); an isolated one's (its own margin) is not told
+        null = pos and not lq > 0.0
+        if not (ev.max_leverage > 0.0 and ev.leverage > 0.0) or (null and (ev.isolated or not ev.mark_px > 0.0)):
+            self._liq_margin = None  # not told, or none to move
             return
         m = 0.5 / ev.max_leverage
         self._liq_margin = (m, 1.0 / ev.leverage, ev.isolated)
         self._liq_pos = pos
-        if pos:
+        if null:
+            self._liq_near = [0.0, 0.0]
+            self._liq_z = ev.mark_px * (pos - m * abs(pos)) - ev.cross_available
+        elif pos:
             self._liq_near = [lq, 0.0] if pos > 0.0 else [0.0, lq]
             self._liq_z = lq * (pos - m * abs(pos))
         else:

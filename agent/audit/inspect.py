@@ -652,7 +652,8 @@ def _liquidation_text(steps: dict, mid) -> str:
         where = "is near"
     snap = steps.get("liquidation_px_snapshot")
     whose = ("the last snapshot's" if snap is None else f"the last snapshot's {_num(snap)} moved by our fills since"
-             if snap else "the last snapshot had no position: its margin and our fills since")
+             if snap else "the last snapshot gave no price (flat, or the venue's null): its margin and our fills "
+             "since")
     return (f"liquidation mid {_num(mid)} {where} the liquidation price {_num(px)} ({whose}): the {side} "
             f"sized as if the venue had taken the position ({_num(out)} counted out), to the limit alone")
 

@@ -383,6 +383,11 @@ class AccountSnapshot:
     # the cross account's value less its maintenance margin (crossMarginSummary.accountValue -
     # crossMaintenanceMarginUsed: the other coins' positions'). Read only where the three are told
     cross_available: float = 0.0
+    # a cross position's mark as the snapshot's state valued it (positionValue / |position|), told with
+    # cross_available (then this position's own maintenance in it too): where the venue gives the position no price
+    # (null: a well-collateralised long), Z = mark x (s - m|s|) - cross_available all the same (the venue's formula,
+    # docs trading/liquidations: price = mark - cross_available / (s - m|s|)). 0: not told
+    mark_px: float = 0.0
 
 
 @event

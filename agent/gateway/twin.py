@@ -461,22 +461,27 @@ class TwinGateway(CommandRouter):
                                   state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state,
                                   ip_weight, _liquidation_px(pos), *self._margin_of(pos, state)))
 
-    def _margin_of(self, pos: dict | None, state: dict) -> tuple[float, float, bool, float]:
-        """The snapshot's margin (AccountSnapshot.max_leverage to cross_available): a position row's, kept; with no
-        row, the last one's setting (the venue keeps the user's leverage when a position closes) or, before any, the
-        user's (activeAssetData: read once, as a live gateway would at its start), with the coin's meta and the cross
-        collateral a position opened from flat is margined by."""
+    def _margin_of(self, pos: dict | None, state: dict) -> tuple[float, float, bool, float, float]:
+        """The snapshot's margin (AccountSnapshot.max_leverage to mark_px): a position row's, kept, and a cross
+        one's cross collateral and mark (its price where the venue gives none); with no row, the last one's setting
+        (the venue keeps the user's leverage when a position closes) or, before any, the user's (activeAssetData:
+        read once, as a live gateway does at its start), with the coin's meta and the cross collateral a position
+        opened from flat is margined by."""
         if pos:
             self._setting = float(pos["leverage"]), bool(pos["isolated"])
-            return float(pos.get("maxLeverage", 0.0)), *self._setting, 0.0
+            if pos["isolated"]:
+                return float(pos.get("maxLeverage", 0.0)), *self._setting, 0.0, 0.0
+            return (float(pos.get("maxLeverage", 0.0)), *self._setting,
+                    state.get("crossAccountValue", 0.0) - state.get("maintenanceMargin", 0.0),
+                    pos.get("positionValue", 0.0) / abs(pos["szi"]))
         inst = self.ex.instruments.get(self.coin)
         if inst is None:
-            return 0.0, 0.0, False, 0.0
+            return 0.0, 0.0, False, 0.0, 0.0
         if self._setting is None:
             asset = self.ex.active_asset_data(self.user, self.coin)
             self._setting = float(asset.leverage), asset.isolated
         return (float(inst.max_leverage), *self._setting,
-                state.get("crossAccountValue", 0.0) - state.get("maintenanceMargin", 0.0))
+                state.get("crossAccountValue", 0.0) - state.get("maintenanceMargin", 0.0), 0.0)
 
     # ------------------------------------------------------------------ pushes
 

@@ -65,7 +65,8 @@ def test_a_position_opened_since_a_flat_snapshot_is_sized_on_its_liquidation_pri
     steps = {a[0]: a[1] for a in rec["adjustments"]}
     assert steps["liquidation_px"] == core._liq_px and steps["liquidation_px_snapshot"] == 0.0
     from agent.audit.inspect import describe_cycle
-    assert "the last snapshot had no position: its margin and our fills since" in "\n".join(describe_cycle(rec, False))
+    assert "the last snapshot gave no price (flat, or the venue's null): its margin and our fills since" in \
+        "\n".join(describe_cycle(rec, False))
     # not told the coin's maximum leverage or the user's setting (a gateway that has not learnt the setting: a live
     # run started flat; a venue reply without the fields): no price until the next snapshot, as before, and the
     # reducing side has the room to close the position beside the limit
@@ -177,3 +178,72 @@ def test_funding_since_the_snapshot_moves_the_price_as_the_twins(isolated):
     received = acct.liquidation_px("BTC", marks)
     assert received < paid and worked() == pytest.approx(received, rel=1e-9)
     assert core._liq_px == pytest.approx(paid, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_long_the_venue_gives_no_price_is_followed_from_its_mark_and_the_cross_collateral(seed):
+    """A cross long the venue gives no liquidation price (null: no positive price liquidates it, the account holding
+    more than its notional beside an ETH cross position), then random fills that add, reduce, close and flip, fees
+    paid: its Z is the mark x (s - m|s|) less the cross collateral beyond maintenance (the venue's formula solved for
+    the price, docs trading/liquidations), so the core's worked price equals the twin's Account.liquidation_px after
+    every fill (rel 1e-9; <= 0 where the twin's is null), and the price in use is each side's nearest since the
+    snapshot: a long grown past its collateral has its price from the fill that gave it one, not at the next
+    snapshot."""
+    from twin.accounts import Account
+    rng = np.random.default_rng(100 + seed)
+    acct = Account("0x" + "c7" * 20, 60.0, default_leverage=20, max_leverage={"BTC": 50, "ETH": 25},
+                   sz_decimals={"BTC": 5, "ETH": 4})
+    acct.apply_fill("ETH", True, 3000.0, 0.05, 0.02)
+    acct.apply_fill("BTC", True, MID, 0.0003, 0.01)
+    marks = {"ETH": 2990.0, "BTC": MID * 1.003}  # (BTC's unrealised PnL and maintenance at its mark in the figures)
+    p = acct.positions["BTC"]
+    assert acct.liquidation_px("BTC", marks) is None  # the venue's null
+    value, _, maintenance, _ = acct.cross_margin(marks, "")
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(AccountSnapshot(0.05, p.szi, p.entry_px, acct.account_value(marks), 0.0, (), liquidation_px=0.0,
+                                max_leverage=50.0, leverage=float(p.leverage), isolated=False,
+                                cross_available=value - maintenance, mark_px=marks["BTC"]))
+    assert core._liq_px == 0.0 and core._liq_margin is not None
+
+    def worked() -> float:
+        return core._liq_z / (core._liq_pos - 0.01 * abs(core._liq_pos))
+    # (at the snapshot: the formula's price, the mark less the collateral over s(1 - m), far under 0)
+    assert worked() == pytest.approx(marks["BTC"] - (value - maintenance) / (p.szi * 0.99), rel=1e-9)
+    assert worked() < 0.0
+    priced = 0
+    nearest = [0.0, 0.0]
+    px = MID
+    for i in range(60):
+        px = round(px * (1.0 + 0.004 * rng.standard_normal()), 1)
+        sz = round(float(rng.choice([0.001, 0.002, 0.003])), 5)
+        is_buy = bool(rng.random() < (0.6 if p.szi >= 0 else 0.4))
+        start = p.szi
+        fee = round(px * sz * 0.00015, 8)
+        acct.apply_fill("BTC", is_buy, px, sz, fee)
+        core.handle(FillReceived(1.0 + i, f"0x{i:032x}", 1000 + i, px, sz, Side.BUY if is_buy else Side.SELL, fee,
+                                 True, 10 + i))
+        assert core.tracker.position == pytest.approx(p.szi, abs=1e-12)
+        if not p.szi:
+            continue
+        marks["BTC"] = px
+        twin = acct.liquidation_px("BTC", marks) or 0.0
+        long = p.szi > 0
+        side = 0 if long else 1
+        if twin and (not nearest[side] or (twin > nearest[side]) == long):
+            nearest[side] = twin
+        assert max(worked(), 0.0) == pytest.approx(twin, rel=1e-9), (i, start, p.szi, worked(), twin)
+        assert core._liq_px == pytest.approx(nearest[side], rel=1e-9), (i, start, p.szi, core._liq_px, nearest, twin)
+        priced += twin > 0.0
+    assert priced >= 1, priced
+
+
+def test_an_isolated_position_or_one_without_its_mark_the_venue_gives_no_price_is_not_followed():
+    """The venue's null on an isolated position (its own margin at least its notional: 1x, or margin added) is not
+    told by the cross figures, and a snapshot without the mark (not told: 0) says no Z: the core follows neither, the
+    next snapshot says (as before)."""
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    for iso, mark in ((True, MID), (False, 0.0)):
+        core.handle(AccountSnapshot(0.05, SIZE, MID, 1e3, 0.0, (), liquidation_px=0.0, max_leverage=50.0,
+                                    leverage=1.0 if iso else 20.0, isolated=iso, cross_available=900.0,
+                                    mark_px=mark))
+        assert core._liq_margin is None and core._liq_px == 0.0

@@ -60,10 +60,11 @@ def test_away_from_its_liquidation_price_the_reducing_side_has_the_positions_roo
     assert total[growing] == pytest.approx(LIMIT - POSITION, abs=1e-9), total
 
 
-@pytest.mark.parametrize("coin, szi", [("hyna:LIT", 2.0), ("hyna:LIT", -2.0), ("BTC", 0.0)])
+@pytest.mark.parametrize("coin, szi", [("hyna:LIT", 2.0), ("hyna:LIT", -2.0), ("BTC", 0.0), ("BTC", 0.001)])
 def test_the_twins_snapshot_carries_the_venues_liquidation_price_of_the_position(coin, szi):
     """The core knows the price from the snapshot alone: the twin's clearinghouseState liquidationPx of the coin's
-    position (an isolated one's on hyna:LIT, 10x: about 5% from its entry), none with no position."""
+    position (an isolated one's on hyna:LIT, 10x: about 5% from its entry), none with no position; a cross long the
+    500 USD margin whatever the price (0.001 BTC) has the venue's null, with its mark and the cross collateral."""
     from agent.gateway.twin import TwinGateway
     from twin.exchange import Exchange
     from twin.market.synthetic import SyntheticMarketParams
@@ -89,10 +90,25 @@ def test_the_twins_snapshot_carries_the_venues_liquidation_price_of_the_position
         assert ((snap.liquidation_px, snap.max_leverage, snap.leverage, snap.isolated, snap.cross_available)
                 == (0.0, 40.0, 20.0, False, 500.0))
         return
+    if coin == "BTC":
+        # null (no positive price liquidates it), and what the core works its Z from: the mark and the cross value
+        # less the cross maintenance (its own in it) at the snapshot's state. Z = mark x (s - m|s|) - that, the
+        # venue's formula, is the same at any mark of the coin's (the mark has moved since the state): the twin's now
+        acct = ex.accounts[user]
+        value, _, maintenance, _ = acct.cross_margin(ex.marks, "")
+        assert acct.liquidation_px(coin, ex.marks) is None and snap.liquidation_px == 0.0
+        assert (snap.max_leverage, snap.leverage, snap.isolated) == (40.0, 20.0, False)
+        assert abs(snap.mark_px / ex.marks["BTC"] - 1.0) < 0.01
+        s, m = szi, 1.0 / 80.0
+        z = snap.mark_px * (s - m * abs(s)) - snap.cross_available
+        assert z == pytest.approx(ex.marks["BTC"] * (s - m * abs(s)) - (value - maintenance), rel=1e-9)
+        assert z / (s - m * abs(s)) < -400_000.0  # (the formula's price, far under 0: the venue's null)
+        return
     # and how the venue margins it, which moves that price with the fills until the next snapshot: hyna:LIT is 10x at
     # most, and isolated only
     p = ex.accounts[user].positions[coin]
     assert (snap.max_leverage, snap.leverage, snap.isolated) == (10.0, p.leverage, True) and p.isolated
+    assert (snap.cross_available, snap.mark_px) == (0.0, 0.0)  # (isolated: the cross figures are not its margin)
     want = ex.accounts[user].liquidation_px(coin, ex.marks)
     assert want is not None and snap.liquidation_px == pytest.approx(want, rel=1e-12)
     entry = snap.entry_px

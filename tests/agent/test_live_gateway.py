@@ -463,6 +463,12 @@ def test_parses_exchange_replies_quota_and_account_state():
     for bad in ("x", None, True):
         assert P.account_state(dict(state, crossMaintenanceMarginUsed=bad)).cross_available is None, bad
     assert P.account_state({k: v for k, v in state.items() if k != "crossMarginSummary"}).cross_available is None
+    # the position's mark, its positionValue / |szi| (100.02 / 0.0335); 0 where missing or not a positive number
+    assert P.account_state(state).mark_px == pytest.approx(100.02 / 0.0335, rel=1e-15)
+    for bad in ("x", None, "0.0", "-5", True):
+        assert P.account_state(dict(state, assetPositions=[{"type": "oneWay", "position": dict(
+            p, positionValue=bad)}])).mark_px == 0.0, bad
+    assert P.account_state(dict(state, assetPositions=[])).mark_px == 0.0
     rows = P.open_orders([{"coin": "BTC", "limitPx": "29792.0", "oid": 91490942, "side": "A", "sz": "0.0",
                            "timestamp": 1681247412573}])
     assert rows[0].as_open_order().cloid == "oid:91490942" and rows[0].side is Side.SELL
@@ -502,6 +508,14 @@ def test_a_flat_snapshot_tells_the_margin_a_position_opened_from_it_has_once_a_r
     assert snapshot(held) == (40.0, 10.0, True, 0.0)  # the row's own
     assert snapshot(flat) == (40.0, 10.0, True, 497.5)  # closed since: the row's setting, meta's maximum
     assert snapshot(AccountState(0.0, 0.0, 500.0, 0.0, 3_000)) == (0.0, 0.0, False, 0.0)  # no cross figures
+    # a cross row: its cross collateral and mark told (the core's Z where the venue gives no price); without the
+    # mark (0) or the cross figures (None), neither
+    cross = AccountState(0.001, 100_000.0, 500.0, 2.5, 4_000, 0.0, 40.0, 20.0, False, 496.0, 100_250.0)
+    gw._emit_snapshot(cross, (), (), 4.0)
+    assert (out[-1].cross_available, out.pop().mark_px) == (496.0, 100_250.0)
+    for bad in (dict(mark_px=0.0), dict(cross_available=None)):
+        gw._emit_snapshot(AccountState(**{**{f: getattr(cross, f) for f in cross.__slots__}, **bad}), (), (), 4.0)
+        assert (out[-1].cross_available, out.pop().mark_px) == (0.0, 0.0), bad
     gw.nonces.close()
 
 
@@ -604,6 +618,32 @@ def test_a_set_up_whose_leverage_setting_is_refused_or_unreadable_goes_on_with_t
     assert snap.position == 0.0 and (snap.max_leverage, snap.leverage, snap.isolated, snap.cross_available) == \
         (0.0, 0.0, False, 0.0)
     assert any("leverage setting on BTC is not known" in r.getMessage() for r in caplog.records)
+
+
+def test_a_long_the_venue_gives_no_price_comes_with_its_mark_and_cross_collateral_over_loopback():
+    """A cross long of 0.001 BTC on 100,000 USD (``twin serve`` on loopback): clearinghouseState's liquidationPx is
+    null, as the venue's for a long no positive price liquidates, and the live gateway's snapshot carries the mark
+    (positionValue / |szi|) and the cross value less the cross maintenance, from which the core's Z is the twin's
+    (Z = mark x (s - m|s|) less that, the same at any mark of the coin's; to the wire's 6 decimals, and a funding
+    payment at the venue's hour between the two would move it by 0.001 or so: rel 1e-7) and its price under 0."""
+    with served() as (bg, ex, clock):
+        async def scenario():
+            await buy_through_the_book(bg, clock, CLOID, 0.001)
+            async with started(bg, clock, quota_poll_s=0) as (gw, events):
+                await snapshot_answered(gw, events)
+                acct = ex.accounts[ADDR]
+                return first(events, AccountSnapshot), bg.call(lambda: (
+                    acct.liquidation_px("BTC", dict(ex.marks)), dict(ex.marks), acct.cross_margin(dict(ex.marks), "")))
+        snap, (twin_px, marks, (value, _, maintenance, _)) = asyncio.run(scenario())
+    assert twin_px is None and snap.position == 0.001 and snap.liquidation_px == 0.0
+    assert (snap.max_leverage, snap.leverage, snap.isolated) == (40.0, 20.0, False)
+    assert abs(snap.mark_px / marks["BTC"] - 1.0) < 0.01
+    s, m = snap.position, 1.0 / 80.0
+    z = snap.mark_px * (s - m * abs(s)) - snap.cross_available
+    assert z == pytest.approx(marks["BTC"] * (s - m * abs(s)) - (value - maintenance), rel=1e-7)
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(snap)
+    assert core._liq_margin is not None and core._liq_z == z and core._liq_px == 0.0
 
 
 def test_one_error_for_a_batch_of_several_is_every_items():

@@ -1045,7 +1045,7 @@ class HyperliquidGateway(CommandRouter):
                                    state.margin_used, opens, watermark, requested, t_state, ip_weight,
                                    state.liquidation_px, *self._margin_of(state)))
 
-    def _margin_of(self, state: AccountState) -> tuple[float, float, bool, float]:
+    def _margin_of(self, state: AccountState) -> tuple[float, float, bool, float, float]:
         """The snapshot's margin (AccountSnapshot.max_leverage to cross_available): a position row's, its setting
         kept; with none, that setting (the venue keeps the user's leverage when a position closes; before any row,
         the set-up's activeAssetData), the coin's meta and the cross collateral, a position opened from flat's. Not
@@ -1054,10 +1054,12 @@ class HyperliquidGateway(CommandRouter):
         if state.position:
             if state.leverage > 0.0:
                 self._setting = state.leverage, state.isolated
-            return state.max_leverage, state.leverage, state.isolated, 0.0
+            if state.isolated or state.cross_available is None or not state.mark_px > 0.0:
+                return state.max_leverage, state.leverage, state.isolated, 0.0, 0.0
+            return state.max_leverage, state.leverage, state.isolated, state.cross_available, state.mark_px
         if self._setting is None or state.cross_available is None or self.asset is None:
-            return 0.0, 0.0, False, 0.0
-        return float(self.asset.max_leverage), *self._setting, state.cross_available
+            return 0.0, 0.0, False, 0.0, 0.0
+        return float(self.asset.max_leverage), *self._setting, state.cross_available, 0.0
 
     # ------------------------------------------------------------------ quota
 

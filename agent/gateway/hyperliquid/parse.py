@@ -96,6 +96,8 @@ class AccountState:
     # crossMarginSummary.accountValue less crossMaintenanceMarginUsed: the collateral a cross position opened from
     # flat is margined by (AccountSnapshot.cross_available); None where either is missing or not a number
     cross_available: float | None = None
+    # the position's mark, its positionValue / |szi| (AccountSnapshot.mark_px); 0: no position, or not told
+    mark_px: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +220,16 @@ def _cross_available(body: dict) -> float | None:
         return _num(_get(body, "crossMarginSummary"), "accountValue") - _num(body, "crossMaintenanceMarginUsed")
     except MalformedMessage:
         return None
+
+
+def _mark_of(p: dict, pos: float) -> float:
+    """A clearinghouseState position's mark, its positionValue / |szi| (AccountState.mark_px), or 0.0: an extra a
+    row without it, or with another shape, must not fail."""
+    try:
+        mark = _num(p, "positionValue") / abs(pos) if pos else 0.0
+    except MalformedMessage:
+        return 0.0
+    return mark if 0.0 < mark < math.inf else 0.0
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -488,15 +500,16 @@ class VenueParser:
         """clearinghouseState: this coin's position (0 when not listed) and the margin summary."""
         def parse() -> AccountState:
             summary = _get(body, "marginSummary")
-            pos, entry, liq, margin = 0.0, 0.0, 0.0, (0.0, 0.0, False)
+            pos, entry, liq, margin, mark = 0.0, 0.0, 0.0, (0.0, 0.0, False), 0.0
             for ap in _list(_get(body, "assetPositions"), "assetPositions"):
                 p = _get(ap, "position")
                 if _str(p, "coin") == self.coin:
                     pos, entry = _num(p, "szi"), _num(p, "entryPx") if p.get("entryPx") is not None else 0.0
                     liq = _num(p, "liquidationPx") if p.get("liquidationPx") is not None else 0.0
                     margin = _margin_of(p)
+                    mark = _mark_of(p, pos)
             return AccountState(pos, entry, _num(summary, "accountValue"), _num(summary, "totalMarginUsed"),
-                                _int(body, "time"), liq, *margin, _cross_available(body))
+                                _int(body, "time"), liq, *margin, _cross_available(body), mark)
         return self._safe("clearinghouseState", body, parse)
 
     def leverage_setting(self, body: Any) -> tuple[float, bool] | None:
