@@ -18,6 +18,25 @@ def _run(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedP
                           timeout=timeout)
 
 
+def _run_side_by_side(commands: list[tuple[str, ...]], timeout: float = 120) -> list[subprocess.CompletedProcess]:
+    """``_run`` of each command (a script and its arguments), all started at once: each one's completed process, in
+    the order given. Each is killed past ``timeout``, as ``_run``'s is (TimeoutExpired raised)."""
+    procs = [subprocess.Popen([sys.executable, str(BENCH / script), *args], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for script, *args in commands]
+    done = []
+    try:
+        for (script, *args), proc in zip(commands, procs):
+            out, err = proc.communicate(timeout=timeout)
+            done.append(subprocess.CompletedProcess([sys.executable, str(BENCH / script), *args], proc.returncode,
+                                                    out, err))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return done
+
+
 def _in_process(script: str, *args: str, monkeypatch, timeout: float = 60) -> subprocess.CompletedProcess:
     """``_run`` in this process, for a command line the script's parser or its first checks end: runpy, as
     ``__main__``, the script's folder first on sys.path as Python puts it, 80 columns as for a pipe; its exit code,
@@ -633,20 +652,26 @@ def test_live_diff_finds_a_live_gateway_whose_translation_or_requests_differ_and
     rounded = _tree_with(tmp_path, "rounded", "agent/gateway/hyperliquid/parse.py",
                          'return tuple((_positive(lv, "px"), _positive(lv, "sz"))',
                          'return tuple((round(_positive(lv, "px"), -1), _positive(lv, "sz"))')
-    done = _run("live_diff.py", "--base", str(rounded), "--work", str(tmp_path / "w1"), timeout=120)
+    later = _tree_with(tmp_path, "later", "agent/gateway/hyperliquid/gateway.py",
+                       '"expiresAfter": expires}', '"expiresAfter": expires + 1}')
+    # the three commands side by side: each replays its two trees one after the other, in processes of their own,
+    # and the test waited out six replays in turn (a few seconds each of one core, the other idle on a 2-core host)
+    rounded_done, later_done, own_done = _run_side_by_side(
+        [("live_diff.py", "--base", str(rounded), "--work", str(tmp_path / "w1")),
+         ("live_diff.py", "--base", str(later), "--work", str(tmp_path / "w2")),
+         ("live_diff.py", "--base", str(BENCH.parent))], timeout=120)
+    done = rounded_done
     assert done.returncode == 1, done.stdout + done.stderr
     assert _live_rows(done.stdout) == {"wire.txt": "yes", "events.txt": "NO", "decisions.txt": "NO",
                                        "parsed.txt": "NO"}, done.stdout
     m = re.search(r"^events\.txt line \d+\n    - (.+)\n    \+ (.+)$", done.stdout, re.M)
     assert m and "BookUpdated" in done.stdout[m.start():] and m.group(1) != m.group(2), done.stdout
-    later = _tree_with(tmp_path, "later", "agent/gateway/hyperliquid/gateway.py",
-                       '"expiresAfter": expires}', '"expiresAfter": expires + 1}')
-    done = _run("live_diff.py", "--base", str(later), "--work", str(tmp_path / "w2"), timeout=120)
+    done = later_done
     assert done.returncode == 1, done.stdout + done.stderr
     assert _live_rows(done.stdout) == {"wire.txt": "NO", "events.txt": "yes", "decisions.txt": "yes",
                                        "parsed.txt": "yes"}, done.stdout
     assert re.search(r'^wire\.txt line \d+\n    - .*"expiresAfter":\d+', done.stdout, re.M), done.stdout
-    done = _run("live_diff.py", "--base", str(BENCH.parent), timeout=120)
+    done = own_done
     assert done.returncode == 0, done.stdout + done.stderr
     assert set(_live_rows(done.stdout).values()) == {"yes"} and len(_live_rows(done.stdout)) == 4, done.stdout
     lines = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+\.txt) +(\d+)", done.stdout, re.M)}
