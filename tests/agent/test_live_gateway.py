@@ -1548,7 +1548,7 @@ def test_dead_man_commands_reach_the_venue_in_the_order_sent_however_slow_an_ear
                     gw.send(ScheduleCancel(at + 10.0))
                     gw.send(ScheduleCancel(None, 1.5))
                     assert await until(lambda: first(events, ScheduleCancelCleared) and gw.in_flight == 0, 8.0)
-                    await asyncio.sleep(1.0)  # (anything still held up in the proxy lands meanwhile)
+                    assert await proxy.landed()  # (anything still held up in the proxy lands meanwhile)
                     left = bg.call(lambda: ex.schedule_cancel.get(ADDR))
                     sent = [("time" in b["action"]) for k, b in proxy.requests if k == "scheduleCancel"]
                     answers = [type(e).__name__ for e in events
@@ -1803,7 +1803,7 @@ def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again
                 await asyncio.wait_for(run, 40.0)
                 summary = live_summary(core, gw, driver, coin="BTC", network="twin", execution_level=4,
                                        start_level="MICRO_LIVE")
-                await asyncio.sleep(1.0)  # (anything still held up in the proxy lands meanwhile)
+                assert await proxy.landed()  # (anything still held up in the proxy lands meanwhile)
                 left_armed = bg.call(lambda: ex.schedule_cancel.get(ADDR))
                 clears = [b for k, b in proxy.requests if k == "scheduleCancel" and "time" not in b["action"]]
                 return held, events, records, summary, left_armed, clears
@@ -2011,7 +2011,8 @@ class InjectingProxy:
     one). ``delay_exchange`` (the /exchange body in) holds a request that many seconds before passing it on (a slow
     connection: REST requests sent side by side may overtake one another); ``delay_info`` an /info request, and
     ``delay_info_answer`` its answer, on its way back (the venue's time in it that much older when it comes).
-    ``requests``: each /info and /exchange request as it came, (its type, its JSON body)."""
+    ``requests``: each /info and /exchange request as it came, (its type, its JSON body). ``passing``: how many it
+    holds or has passed on unanswered (``landed``: none, a loop's turn after the last came)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
@@ -2025,6 +2026,14 @@ class InjectingProxy:
         self.delay_info: Callable[[dict], float] = lambda body: 0.0
         self.delay_info_answer: Callable[[dict], float] = lambda body: 0.0
         self.requests: list[tuple[str, dict]] = []
+        self.passing = 0
+
+    async def landed(self, timeout_s: float = 10.0) -> bool:
+        """Every request the proxy took has been answered by the venue (or by the proxy), none still held: what a
+        fixed second's wait was for ("anything still held up lands meanwhile"). A turn of the loop first, for a
+        request sent just before, still in the socket, to be taken."""
+        await asyncio.sleep(0.05)
+        return await until(lambda: self.passing == 0, timeout_s)
 
     async def __aenter__(self) -> "InjectingProxy":
         self.session = aiohttp.ClientSession()
@@ -2049,6 +2058,13 @@ class InjectingProxy:
             await ws.send_str(frame)
 
     async def _rest(self, request: web.Request) -> web.Response:
+        self.passing += 1
+        try:
+            return await self._pass_on(request)
+        finally:
+            self.passing -= 1
+
+    async def _pass_on(self, request: web.Request) -> web.Response:
         body = await request.read()
         parsed = json.loads(body)
         self.requests.append((parsed["action"]["type"] if request.path == "/exchange" else parsed.get("type"), parsed))
