@@ -37,6 +37,43 @@ def _run_side_by_side(commands: list[tuple[str, ...]], timeout: float = 120) -> 
     return done
 
 
+# The soak runs below are live runs against twin serve in real time: a few seconds of CPU in their 10 s and 27 s of
+# wall clock. Begun as this module starts (when their tests are among those collected), they wait out their time
+# while the module's other tests run; their tests read what they left.
+_SOAKS = {
+    "test_soak_live_one_seed_checks_the_agents_account_against_the_venues_and_says_so":
+        ("--seeds", "8", "--duration", "4"),
+    "test_soak_live_a_killed_agent_restarted_into_its_folder_ends_agreeing_with_the_venue":
+        ("--seeds", "10", "--duration", "12"),
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _soaks_begun(request, tmp_path_factory):
+    """Each soak run of _SOAKS whose test is collected, started: {test name: (process, its --out folder's parent)}.
+    Those still running when the module ends (their test deselected by -x, say) are killed."""
+    wanted = {item.name for item in request.session.items} & set(_SOAKS)
+    begun = {}
+    for name in sorted(wanted):
+        folder = tmp_path_factory.mktemp("soak")
+        begun[name] = (subprocess.Popen([sys.executable, str(BENCH / "soak_live.py"), *_SOAKS[name], "--out",
+                                         str(folder / "soak")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True), folder)
+    yield begun
+    for proc, _ in begun.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def _soak_done(begun: dict, name: str, timeout: float = 150) -> tuple[subprocess.CompletedProcess, Path]:
+    """The soak run begun for the test ``name``, once it has ended, as ``_run`` gives it; and its folder (the run's
+    --out is its "soak")."""
+    proc, folder = begun[name]
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), folder
+
+
 def _in_process(script: str, *args: str, monkeypatch, timeout: float = 60) -> subprocess.CompletedProcess:
     """``_run`` in this process, for a command line the script's parser or its first checks end: runpy, as
     ``__main__``, the script's folder first on sys.path as Python puts it, 80 columns as for a pipe; its exit code,
@@ -156,13 +193,15 @@ def test_scorecard_demotion_says_none_retired_where_it_printed_a_median_of_inf(m
     assert "a median 900 outcomes after the loss (45 periods), 90% within 900" in done.stdout  # (lost: caught)
 
 
-def test_soak_live_one_seed_checks_the_agents_account_against_the_venues_and_says_so(tmp_path, monkeypatch):
+def test_soak_live_one_seed_checks_the_agents_account_against_the_venues_and_says_so(_soaks_begun, monkeypatch):
     """A whole soak run of one seed, short: the live agent (execution level 4, seed 8: to its --duration, five
     faults) against twin serve, then its summary against the venue's account. The table's row is the seed's, passed,
     and the run folder it read holds the summary whose figures the venue agreed with."""
     import json
 
-    done = _run("soak_live.py", "--seeds", "8", "--duration", "4", "--out", str(tmp_path / "soak"), timeout=150)
+    # _run("soak_live.py", "--seeds", "8", "--duration", "4", "--out", str(tmp_path / "soak"), timeout=150), begun
+    done, tmp_path = _soak_done(_soaks_begun, "test_soak_live_one_seed_checks_the_agents_account_against_the_venues_"
+                                              "and_says_so")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[1/1] seed 8: L4 duration 5 faults: ok, exit 0" in done.stdout
     assert "every run passed (1)" in done.stdout
@@ -243,38 +282,6 @@ def test_soak_live_draws_a_crash_and_restart_for_some_seeds_leaving_the_others_p
     assert 0.3 * 20 <= killed.kill_after_s <= 0.8 * 20  # (after its first event: before its duration's end)
     assert max(e["at_s"] for e in killed.chaos["events"]) > STARTUP_S + 20  # the restarted run's end has faults
     assert sum(make_plan(s, 20.0).kill_after_s is not None for s in range(40)) == 16
-
-
-def test_soak_live_a_killed_agent_restarted_into_its_folder_ends_agreeing_with_the_venue(tmp_path):
-    """The crash and restart, short: seed 10's agent (level 4, to its --duration of 12 s) killed outright (SIGKILL)
-    5.9 s after its first event, while it quotes (timed from the process's start, a fast start had it in its shutdown
-    with 8 s, and a 12 s run of seeds 57 and 69 ended before its kill), its last line cut in half
-    as a host's crash leaves it, then started again into the same run folder against the same venue. The restart is
-    not refused by the dead process's locks, ends with its summary agreeing with the venue, the log reads whole with
-    both runs in it, the cut said as a crash's, and the replay replays both."""
-    import json
-    import re
-
-    done = _run("soak_live.py", "--seeds", "10", "--duration", "12", "--out", str(tmp_path / "soak"), timeout=150)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "[1/1] seed 10: kill@5.87s restart L4 duration 7 faults: ok, exit 0" in done.stdout
-    assert "killed leaving " in done.stdout and "every run passed (1)" in done.stdout
-    seed = tmp_path / "soak" / "seed-10"
-    assert (seed / "killed.err").exists() and (seed / "agent.err").exists()
-    starts = [json.loads(line) for line in (seed / "run" / "decisions.jsonl").read_text().splitlines()
-              if line.startswith('{"type":"start"')]
-    assert len(starts) == 2 and starts[0]["cloid_prefix"] != starts[1]["cloid_prefix"]
-    replay = (seed / "replay.out").read_text()
-    assert "run 1 (" in replay and "the run was killed" in replay and "run 2 (" in replay
-    assert (seed / "audit.out").read_text().count("no end line: killed outright") == 1  # the first run's, not both
-    cut = re.search(r"its last line cut mid-write in ([\w.]+)|no line cut: its last lines' order unknown",
-                    done.stdout).group(1)  # (None: killed just after a cycle's two timers, of one time)
-    if cut == "decisions.jsonl":
-        assert "1 torn line skipped (cut by a crash mid-write: a run's last)" in (seed / "audit.out").read_text()
-    elif cut is not None:
-        assert cut == "events.jsonl" and re.search(r"left out: \S+events\.jsonl: line \d+, the run's last", replay)
-    summary = json.loads((seed / "run" / "summary.json").read_text())
-    assert summary["stop_reason"] == "duration reached" and summary["venue_open_orders"] == 0
 
 
 def test_soak_live_cuts_the_line_a_crash_would_have_been_writing_or_none(tmp_path):
@@ -748,3 +755,38 @@ def test_replay_of_a_file_that_is_not_a_recording_exits_2_naming_it(script, monk
     done = _in_process(script, "--replay", readme, monkeypatch=monkeypatch)
     assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
     assert done.stderr.startswith(f"error: --replay {readme}: not a recording of a session's events"), done.stderr
+
+
+def test_soak_live_a_killed_agent_restarted_into_its_folder_ends_agreeing_with_the_venue(_soaks_begun):
+    """The crash and restart, short: seed 10's agent (level 4, to its --duration of 12 s) killed outright (SIGKILL)
+    5.9 s after its first event, while it quotes (timed from the process's start, a fast start had it in its shutdown
+    with 8 s, and a 12 s run of seeds 57 and 69 ended before its kill), its last line cut in half
+    as a host's crash leaves it, then started again into the same run folder against the same venue. The restart is
+    not refused by the dead process's locks, ends with its summary agreeing with the venue, the log reads whole with
+    both runs in it, the cut said as a crash's, and the replay replays both."""
+    import json
+    import re
+
+    # _run("soak_live.py", "--seeds", "10", "--duration", "12", "--out", str(tmp_path / "soak"), timeout=150), begun
+    # as the module started (its test the module's last, for the others to run meanwhile)
+    done, tmp_path = _soak_done(_soaks_begun, "test_soak_live_a_killed_agent_restarted_into_its_folder_ends_"
+                                              "agreeing_with_the_venue")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[1/1] seed 10: kill@5.87s restart L4 duration 7 faults: ok, exit 0" in done.stdout
+    assert "killed leaving " in done.stdout and "every run passed (1)" in done.stdout
+    seed = tmp_path / "soak" / "seed-10"
+    assert (seed / "killed.err").exists() and (seed / "agent.err").exists()
+    starts = [json.loads(line) for line in (seed / "run" / "decisions.jsonl").read_text().splitlines()
+              if line.startswith('{"type":"start"')]
+    assert len(starts) == 2 and starts[0]["cloid_prefix"] != starts[1]["cloid_prefix"]
+    replay = (seed / "replay.out").read_text()
+    assert "run 1 (" in replay and "the run was killed" in replay and "run 2 (" in replay
+    assert (seed / "audit.out").read_text().count("no end line: killed outright") == 1  # the first run's, not both
+    cut = re.search(r"its last line cut mid-write in ([\w.]+)|no line cut: its last lines' order unknown",
+                    done.stdout).group(1)  # (None: killed just after a cycle's two timers, of one time)
+    if cut == "decisions.jsonl":
+        assert "1 torn line skipped (cut by a crash mid-write: a run's last)" in (seed / "audit.out").read_text()
+    elif cut is not None:
+        assert cut == "events.jsonl" and re.search(r"left out: \S+events\.jsonl: line \d+, the run's last", replay)
+    summary = json.loads((seed / "run" / "summary.json").read_text())
+    assert summary["stop_reason"] == "duration reached" and summary["venue_open_orders"] == 0
