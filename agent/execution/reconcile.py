@@ -8,8 +8,9 @@ Rules, in order:
    ``level_tolerance_growth`` per level away from the touch, where a tick matters least. On a
    $1-tick coin at $100k a one-tick band would replace every quote on every cycle;
 2. other live orders are cancelled (cancels first: they reduce risk and may use the reserve), but where no place
-   nor modify can go (the budget past its cap, or in the reserve) a reduce-only order on a side a reduce-only quote
-   is wanted on is left resting: cancelled, that exit could not be replaced;
+   nor modify can go (the budget past its cap, or in the reserve, or the cycle held to cancels: ``cancel_only``) a
+   reduce-only order on a side a reduce-only quote is wanted on is left resting: cancelled, that exit could not be
+   replaced;
 3. missing quotes are placed, nearest the touch first, only while the request budget allows
    (never touching the cancel reserve) and only up to the position limit counted on
    worst-case position: position + every same-side order that could still fill;
@@ -115,7 +116,8 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     """Minimal commands from the live orders to ``desired``. A quote cut down (by the room left under the
     limit, or by the reduce-only orders already out) to less than ``min_notional`` is not sent: the venue
     would reject it, unless it is a reduce-only order for the whole position. ``cancel_only``: the cancels
-    alone, no place or modify (the IP weight is down to the share kept for cancels). ``exposures``: the
+    alone, no place or modify (the IP weight is down to the share kept for cancels, or the first quota report is
+    awaited), and a drifted exit is left resting (rule 2). ``exposures``: the
     tracker's ``exposures()`` as it gives them now, when the caller has just asked (the quote cycle has).
     ``reducing_out``: the position counted out on its reducing side in ``exposures`` (AgentCore.
     _liquidation_exposure, near its liquidation price); a reduce-only quote has that room back, since the venue
@@ -199,7 +201,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             left.append(ro_buys)
         if ro_sells:
             left.append(ro_sells)
-        if budget.spendable() <= 0:  # no place nor modify can go (past the cap, say): a drifted exit is not cancelled
+        if cancel_only or budget.spendable() <= 0:  # no place nor modify can go: a drifted exit is not cancelled
             left = _hold_exits(left, ro_buys, ro_sells, unmatched)
     if left:
         # one pool: its own order is the live order; several: the live set's, filtered in C (it is read-only here:
@@ -405,10 +407,11 @@ def _ro_live(tracker: OrderTracker, side: Side) -> float:
 def _hold_exits(left: list, ro_buys: list, ro_sells: list, unmatched: list) -> list:
     """``left`` (the pools whose orders reconcile cancels) less the reduce-only pools on a side where a reduce-only
     quote is wanted and none can be sent: the address budget lets no place or modify go (past its cap
-    only the venue's slow lane passes one, and the cancels' reserve is not theirs). Cancelled, a drifted exit was not
-    replaced: between the cap and the cancels' limit a Red position rested with no exit for minutes, and the exits'
-    fills are what grow the cap back. Left resting it still only reduces; a quote not reduce-only is cancelled as
-    before, the less risk."""
+    only the venue's slow lane passes one, and the cancels' reserve is not theirs), or the cycle is held to cancels
+    (the IP weight's hold, the first quota report awaited). Cancelled, a drifted exit was not replaced: between the
+    cap and the cancels' limit a Red position rested with no exit for minutes, and the exits' fills are what grow the
+    cap back; under the IP weight's hold, up to the minute the weight takes to leave. Left resting it still only
+    reduces; a quote not reduce-only is cancelled as before, the less risk."""
     held = [pool for pool, side in ((ro_buys, _BUY), (ro_sells, _SELL))
             if pool and any(d[4] and d[0] is side for d in unmatched)]
     return [pool for pool in left if not any(pool is h for h in held)] if held else left

@@ -1593,7 +1593,7 @@ def _reconcile_plainly(desired, tracker, *, tick, lot, max_position, budget, clo
             pool.remove(fits[0])
         else:
             unmatched.append(d)
-    if budget.spendable() <= 0:  # no place nor modify can go: an exit whose replacement is wanted is left resting
+    if cancel_only or budget.spendable() <= 0:  # no place nor modify can go: an exit to be replaced is left resting
         for side in Side:
             if any(d.reduce_only and d.side is side for d in unmatched):
                 pools[(True, side)] = []

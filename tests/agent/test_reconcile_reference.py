@@ -128,9 +128,11 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         left.append(ro_buys)
     if ro_sells:
         left.append(ro_sells)
-    # (added since: where no place nor modify can go, an exit whose replacement is wanted is left resting)
+    # (added since: where no place nor modify can go, the address budget spent or the cycle held to cancels, an exit
+    # whose replacement is wanted is left resting)
     for pool, side in ((ro_buys, _BUY), (ro_sells, _SELL)):
-        if pool and budget.spendable() <= 0 and any(d.reduce_only and d.side is side for d in unmatched):
+        if pool and (cancel_only or budget.spendable() <= 0) and any(d.reduce_only and d.side is side
+                                                                     for d in unmatched):
             left = [p for p in left if p is not pool]
     if left:
         # one pool: its own order is the live order; several: the live set's, filtered in C (it is read-only here:
