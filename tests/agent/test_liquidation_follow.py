@@ -10,6 +10,8 @@ from agent.config import AgentConfig
 from agent.core import LIQUIDATION_NEAR, AgentCore
 from agent.gateway.events import AccountSnapshot, Batch, BookUpdated, FillReceived, PlaceOrder, Side, Timer
 
+from test_liquidation_sizing import random_fills
+
 LIMIT = 0.01  # BTC; a ladder side (0.004 at its touch, 5 levels) is far more than it: reconcile's room cuts it
 SIZE = 0.004
 MID = 100_000.0
@@ -104,16 +106,7 @@ def test_from_flat_the_price_the_fills_move_is_the_twins_own_or_nearer(isolated,
     exact = 0
     nearest = [0.0, 0.0]  # each side's nearest price since the snapshot: a long's highest, a short's lowest
     px = MID
-    for i in range(60):
-        px = round(px * (1.0 + 0.004 * rng.standard_normal()), 1)
-        sz = round(float(rng.choice([0.001, 0.002, 0.003])), 5)
-        is_buy = bool(rng.random() < (0.6 if p.szi >= 0 else 0.4))
-        start = p.szi
-        fee = round(px * sz * 0.00015, 8)
-        acct.apply_fill("BTC", is_buy, px, sz, fee)
-        core.handle(FillReceived(1.0 + i, f"0x{i:032x}", 1000 + i, px, sz, Side.BUY if is_buy else Side.SELL, fee,
-                                 True, 10 + i))
-        assert core.tracker.position == pytest.approx(p.szi, abs=1e-12)
+    for i, start, px in random_fills(core, acct, p, rng, px):
         if not p.szi:
             continue
         marks["BTC"] = px
@@ -213,16 +206,7 @@ def test_a_long_the_venue_gives_no_price_is_followed_from_its_mark_and_the_cross
     priced = 0
     nearest = [0.0, 0.0]
     px = MID
-    for i in range(60):
-        px = round(px * (1.0 + 0.004 * rng.standard_normal()), 1)
-        sz = round(float(rng.choice([0.001, 0.002, 0.003])), 5)
-        is_buy = bool(rng.random() < (0.6 if p.szi >= 0 else 0.4))
-        start = p.szi
-        fee = round(px * sz * 0.00015, 8)
-        acct.apply_fill("BTC", is_buy, px, sz, fee)
-        core.handle(FillReceived(1.0 + i, f"0x{i:032x}", 1000 + i, px, sz, Side.BUY if is_buy else Side.SELL, fee,
-                                 True, 10 + i))
-        assert core.tracker.position == pytest.approx(p.szi, abs=1e-12)
+    for i, start, px in random_fills(core, acct, p, rng, px):
         if not p.szi:
             continue
         marks["BTC"] = px

@@ -9,7 +9,8 @@ import pytest
 
 from agent.config import AgentConfig
 from agent.core import LIQUIDATION_NEAR, AgentCore
-from agent.gateway.events import AccountSnapshot, Batch, BookUpdated, PlaceOrder, RequestAccountSnapshot, Side, Timer
+from agent.gateway.events import (AccountSnapshot, Batch, BookUpdated, FillReceived, PlaceOrder, RequestAccountSnapshot,
+                                  Side, Timer)
 
 LIMIT = 0.01  # BTC; a ladder side (0.004 at its touch, 5 levels) is far more than it: reconcile's room cuts it
 POSITION = 0.002
@@ -238,6 +239,24 @@ def test_a_position_grown_since_the_snapshot_is_sized_on_its_nearer_liquidation_
     assert core._liq_px == liq0 and _placed(cmds)[reducing] == pytest.approx(LIMIT + 2 * POSITION, abs=1e-9)
 
 
+def random_fills(core: AgentCore, acct, p, rng: np.random.Generator, px: float, n: int = 60):
+    """``n`` random fills of 0.001-0.003 BTC, the price a 0.4% random walk from ``px``, buys 60% of them while
+    ``p`` (the twin account ``acct``'s BTC position) is long or flat and 40% while short, each applied to the twin's
+    account and handed to the core: yields (i, the position before the fill, its price) once both hold it (the
+    tracker's position checked against the twin's)."""
+    for i in range(n):
+        px = round(px * (1.0 + 0.004 * rng.standard_normal()), 1)
+        sz = round(float(rng.choice([0.001, 0.002, 0.003])), 5)
+        is_buy = bool(rng.random() < (0.6 if p.szi >= 0 else 0.4))
+        start = p.szi
+        fee = round(px * sz * 0.00015, 8)
+        acct.apply_fill("BTC", is_buy, px, sz, fee)
+        core.handle(FillReceived(1.0 + i, f"0x{i:032x}", 1000 + i, px, sz, Side.BUY if is_buy else Side.SELL, fee,
+                                 True, 10 + i))
+        assert core.tracker.position == pytest.approx(p.szi, abs=1e-12)
+        yield i, start, px
+
+
 @pytest.mark.parametrize("isolated", [False, True], ids=["cross", "isolated"])
 @pytest.mark.parametrize("seed", range(6))
 def test_the_price_the_fills_move_is_the_twins_own_or_nearer(isolated, seed):
@@ -249,7 +268,6 @@ def test_the_price_the_fills_move_is_the_twins_own_or_nearer(isolated, seed):
     wherever that is the nearest yet, and never farther (a reduced cross position's moves away, an isolated one's
     stays, and a position added to at prices farther from it, or opened afresh isolated, moves it away: left to the
     next snapshot to say)."""
-    from agent.gateway.events import FillReceived
     from twin.accounts import Account
     rng = np.random.default_rng(seed)
     acct = Account("0x" + "c4" * 20, 40.0, default_leverage=20, max_leverage={"BTC": 50},
@@ -264,16 +282,7 @@ def test_the_price_the_fills_move_is_the_twins_own_or_nearer(isolated, seed):
     assert p.isolated == isolated and near > 0.0 and core._liq_px == near
     exact = farther = 0
     nearest = [near, 0.0]  # each side's nearest price since the snapshot: a long's highest, a short's lowest
-    for i in range(60):
-        px = round(px * (1.0 + 0.004 * rng.standard_normal()), 1)
-        sz = round(float(rng.choice([0.001, 0.002, 0.003])), 5)
-        is_buy = bool(rng.random() < (0.6 if p.szi >= 0 else 0.4))
-        start = p.szi
-        fee = round(px * sz * 0.00015, 8)
-        acct.apply_fill("BTC", is_buy, px, sz, fee)
-        core.handle(FillReceived(1.0 + i, f"0x{i:032x}", 1000 + i, px, sz, Side.BUY if is_buy else Side.SELL, fee,
-                                 True, 10 + i))
-        assert core.tracker.position == pytest.approx(p.szi, abs=1e-12)
+    for i, start, px in random_fills(core, acct, p, rng, px):
         if not p.szi:
             continue
         twin = acct.liquidation_px("BTC", {"BTC": px}) or 0.0
