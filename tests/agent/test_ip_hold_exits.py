@@ -7,10 +7,8 @@ from __future__ import annotations
 from agent.execution.budget import BudgetConfig, RequestBudget
 from agent.gateway.events import Batch, CancelOrder, QuotaStatus
 from agent.safety import SafetyLevel
-from twin.params import TwinParams
 
-from test_core import _spied_session, quoting
-from test_slow_lane import _cancels, _past_the_cap
+from test_slow_lane import _cancels, red_with_exits
 
 
 def test_under_the_ip_weights_hold_a_drifted_exit_is_left_resting_not_cancelled():
@@ -20,19 +18,8 @@ def test_under_the_ip_weights_hold_a_drifted_exit_is_left_resting_not_cancelled(
     45.5 s and the asks wanted moved to 99,832-99,836, out of the exits' bands. Before: the three were cancelled at
     45.5 s (one cancel action, passed) and nothing replaced them: 0.00964 long with no exit resting from 46 s to the
     release at 105 s. Now they rest (no cancel sent) and fill as the mid comes back: 0.00014 by 50 s."""
-    from twin.faults.quota import QuotaParams
-    from twin.params import VenueParams
     from agent.gateway.events import IpWeightSpent
-    cfg = quoting({"risk": {"dead_man_heartbeat_s": None},
-                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
-    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0),
-                        quota=QuotaParams(usd_per_request=1e9))
-    ex, gw, core, driver, _, records = _spied_session(cfg, 3, params, position=0.01)
-    ex.env.run(until=30.0)
-    acts = _past_the_cap(ex, gw, 7_500)  # Red (exchange health: 25% of the cap left), within it: exits placed
-    ex.env.run(until=45.0)
-    pos = ex.accounts[gw.user].position("BTC").szi
-    exits = ex.open_orders(gw.user)
+    ex, gw, core, records, acts, pos, exits = red_with_exits(3)
     assert core.safety.level is SafetyLevel.RED and pos > 0.009 and len(exits) == 3
     assert all(o.reduce_only for o in exits)
     assert ex.ip_limiter.try_spend(950, ex.env.now)  # a recovery's weight: the venue charged it ...

@@ -51,6 +51,23 @@ def _past_the_cap(ex, gw, used: int) -> list:
     return acts
 
 
+def red_with_exits(seed: int) -> tuple:
+    """A twin session (``seed``) started 0.01 BTC long at Full, the address put at 7,500 used of its 10,000 cap at
+    30 s (Red: the exchange's health, 25% of the cap left; within the cap, so its reduce-only exits are placed), run
+    to 45 s: (ex, gw, core, records, acts, the position, the orders resting then)."""
+    from twin.faults.quota import QuotaParams
+    from twin.params import VenueParams
+    cfg = quoting({"risk": {"dead_man_heartbeat_s": None},
+                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
+    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0),
+                        quota=QuotaParams(usd_per_request=1e9))
+    ex, gw, core, driver, _, records = _spied_session(cfg, seed, params, position=0.01)
+    ex.env.run(until=30.0)
+    acts = _past_the_cap(ex, gw, 7_500)
+    ex.env.run(until=45.0)
+    return ex, gw, core, records, acts, ex.accounts[gw.user].position("BTC").szi, ex.open_orders(gw.user)
+
+
 def _cancels(acts) -> list:
     return [(ts, refused) for ts, kind, refused in acts if kind in ("CancelAction", "CancelByCloidAction")]
 
@@ -200,18 +217,7 @@ def test_past_the_cap_a_drifted_exit_whose_replacement_cannot_be_sent_is_left_re
     cancel action, passed) and the position stayed at -0.00508 to the end, no exit resting. Now they rest
     (no cancel sent) and fill: -0.00058 by 64 s (what is left is placed by nothing past the cap)."""
     from twin.seeding import set_quota_remaining
-    from twin.faults.quota import QuotaParams
-    from twin.params import VenueParams
-    cfg = quoting({"risk": {"dead_man_heartbeat_s": None},
-                   "graduation": {"start_level": "FULL", "demote_on_low_confidence": False}})
-    params = TwinParams(venue=VenueParams(schedule_cancel_min_volume_usd=0.0),
-                        quota=QuotaParams(usd_per_request=1e9))
-    ex, gw, core, driver, _, records = _spied_session(cfg, 2, params, position=0.01)
-    ex.env.run(until=30.0)
-    acts = _past_the_cap(ex, gw, 7_500)  # Red (exchange health: 25% of the cap left), within it: exits placed
-    ex.env.run(until=45.0)
-    pos = ex.accounts[gw.user].position("BTC").szi
-    exits = ex.open_orders(gw.user)
+    ex, gw, core, records, acts, pos, exits = red_with_exits(2)
     assert core.safety.level is SafetyLevel.RED and pos < 0 and exits and all(o.reduce_only for o in exits)
     set_quota_remaining(ex, gw.user, 10_000 - 15_000)  # between the cap and the cancels' limit (20,000)
     n = len(acts)
