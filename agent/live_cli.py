@@ -1291,12 +1291,22 @@ def refused_text(refused: dict | None) -> str:
             f"the venue's ten a day)")
 
 
+def arms_held_text(held: int | None) -> str:
+    """What the dead-man switch's row adds for a Kill's arms held past the cancels' limit (the summary's
+    ``dead_man_arms_held``, ``AgentCore.dead_man_arms_held``): summary.json counted them and the row said nothing, so
+    a run whose Kill left what rested to its pulls alone read as one whose switch stood as asked ("" when none)."""
+    if not held:
+        return ""
+    return (f"; {held:,} arm{'s' if held != 1 else ''} held past the cancels' limit (a Kill's, not sent: what rested "
+            f"was left to the pulls alone)")
+
+
 def dead_man_row(s: dict) -> str:
     """The summary table's row for the venue's dead-man's switch (``s``: the live summary)."""
     state = s["dead_man_switch"]
     return (_SWITCH.get(state, state).format(why=s.get("dead_man_switch_why") or "no reason given") +
             (refused_text(s.get("dead_man_switch_refused")) if state == "refused" else "") +
-            refusals_text(s.get("dead_man_switch_refusals")))
+            refusals_text(s.get("dead_man_switch_refusals")) + arms_held_text(s.get("dead_man_arms_held")))
 
 
 def format_live_summary(s: dict) -> str:

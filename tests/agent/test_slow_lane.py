@@ -315,3 +315,26 @@ def test_past_the_cancels_limit_the_live_gateways_cancel_all_sends_no_listing_be
         assert len(bg.call(lambda: ex.open_orders(ADDR))) == 2  # (left to the core's pulls again, in the lane)
     assert requests == 1 and refused == 1  # (before: 2 and 2, the listed leg refused as well)
     assert not [e for e in events if type(e) is CancelAcknowledged]
+
+
+def test_the_live_consoles_dead_man_row_says_the_kills_arms_held_past_the_cap():
+    """summary.json counted a Kill's arms held past the cancels' limit (``dead_man_arms_held``) and the live console's
+    dead-man switch row said nothing of them: a run whose Kill left what rested to its pulls alone read there as one
+    whose switch stood as asked. The row says how many now, and nothing when none was held."""
+    from agent.live_cli import dead_man_row
+    ex, gw, core, driver, records = _session({"safety": {"stale_kill_s": 1.0}})
+    ex.env.run(until=40.0)
+    _past_the_cap(ex, gw, 25_000)
+    gw.conn.unsubscribe("l2Book", "BTC")  # the book goes stale: Kill
+    ex.env.run(until=60.0)
+    held = core.dead_man_arms_held
+    assert core.stopped and held >= 1
+
+    def row(n):
+        return dead_man_row({"dead_man_switch": core.dead_man_state, "dead_man_switch_why": core.dead_man_why,
+                             "dead_man_switch_refused": core.dead_man_refusal, "dead_man_arms_held": n})
+    assert row(held).endswith(f"; {held} arm{'s' if held != 1 else ''} held past the cancels' limit (a Kill's, not "
+                              f"sent: what rested was left to the pulls alone)")  # (before: nothing of them)
+    assert "held past" not in row(0) and row(0) == row(None)
+    assert row(12_625).endswith("; 12,625 arms held past the cancels' limit (a Kill's, not sent: what rested was left "
+                                "to the pulls alone)")
