@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -143,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
 def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
     from calibration.fit import MIN_KS_ROUND_TRIPS, market_kept
-    from calibration.report import OUTPUT_FILES, json_ready, outages_text, reach_text, spikes_text
+    from calibration.report import (OUTPUT_FILES, figure_text as _figure, json_ready, length_text as _length,
+                                    outages_text, reach_text, spikes_text)
 
     lat = s["latency"]
     print_out(f"{obs.runs} run(s), {_length(obs.duration_s)}, {obs.places} places ({obs.answered} answered) in "
@@ -234,26 +234,6 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
             print_out(f"the replay's account: {replay.funded}")
     print_out("wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES)
               + (" (replacing an earlier calibration's)" if replacing else ""))
-
-
-def _figure(v: float, digits: int) -> str:
-    """``v`` to ``digits`` significant figures as ``g`` rounds it, but never with an exponent, and thousands
-    grouped: the disconnects' interval of a short run read "6.22 – 1.37e+03" and a replay row "1.262e+04 /
-    1.828e+04" requests an hour, one number in two notations; now "6.22 – 1,370" and "12,620 / 18,280"."""
-    if v == 0 or not math.isfinite(v):
-        return f"{v:g}"
-    places = digits - 1 - math.floor(math.log10(abs(v)))
-    if places <= 0:
-        return f"{round(v, places):,.0f}"
-    text = f"{v:.{places}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _length(s: float) -> str:
-    """A run's or a replay's length in the unit that shows it: a 12 s run was "0.00 h", and its replay "0.02 h"."""
-    if s < 600:
-        return f"{s:.0f} s"
-    return f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.2f} h"
 
 
 def _too_many_seeds(seeds: int, hours: float) -> str | None:

@@ -179,9 +179,36 @@ def _regimes_text(r: dict | None) -> str:
             f"{1 / r['stressed_to_calm_per_s'] / 60:.1f} min; the trade rate is split between them in the base's ratio.")
 
 
+def figure_text(v: float, digits: int) -> str:
+    """``v`` to ``digits`` significant figures as ``g`` rounds it, but never with an exponent, and thousands
+    grouped: the disconnects' interval of a short run read "6.22 – 1.37e+03" and a replay row "1.262e+04 /
+    1.828e+04" requests an hour, one number in two notations; now "6.22 – 1,370" and "12,620 / 18,280". The
+    console's and report.html's alike."""
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    places = digits - 1 - math.floor(math.log10(abs(v)))
+    if places <= 0:
+        return f"{round(v, places):,.0f}"
+    text = f"{v:.{places}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def length_text(s: float) -> str:
+    """A run's or a replay's length in the unit that shows it: a 12 s run was "0.00 h", and its replay "0.02 h"
+    (the console's and report.html's alike)."""
+    if s < 600:
+        return f"{s:.0f} s"
+    return f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.2f} h"
+
+
 def _num(v, spec: str = ".4g") -> str:
     """A number as the report shows it; "–" for none (an interval's bound JSON has no number for: infinite)."""
     return "–" if v is None else format(v, spec)
+
+
+def _fig(v, digits: int) -> str:
+    """A figure as ``figure_text`` gives it (the console's too); "–" for none (a bound JSON has no number for)."""
+    return "–" if v is None else figure_text(v, digits)
 
 
 def _rate_row(name: str, r: dict, unit: str = "") -> str:
@@ -237,7 +264,7 @@ def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
 def _html(s: dict, fig: str, feed_fig: str) -> str:
     lat = s["latency"]
     parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {s['runs']} run(s), "
-             f"{s['duration_s'] / 3600:.2f} h, {s['places']} places, {s['round_trips']} requests of places "
+             f"{length_text(s['duration_s'])}, {s['places']} places, {s['round_trips']} requests of places "
              f"answered (their round trips).</p>",
              _notes_html(s), "<h2>Order latency (each leg: order entry, response)</h2>"]
     if lat is None:
@@ -268,8 +295,8 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     d = s["disconnects"]
     outage = outages_text(s["outages"]) if s["outages"] is not None else \
         "too few outages to fit their length (the base's kept)"
-    parts.append(f"<h2>Disconnects</h2><p>{d['count']} drops over {s['duration_s'] / 3600:.2f} h: "
-                 f"{_num(d['rate'], '.3g')} per connected hour (95%: {_num(d['lo'], '.3g')} – {_num(d['hi'], '.3g')}); "
+    parts.append(f"<h2>Disconnects</h2><p>{d['count']} drops over {length_text(s['duration_s'])}: "
+                 f"{_fig(d['rate'], 3)} per connected hour (95%: {_fig(d['lo'], 3)} – {_fig(d['hi'], 3)}); "
                  f"{outage}.</p>")
     q = s["quota"]
     parts.append("<h2>The quota (the address budget)</h2>")
@@ -330,9 +357,10 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     rp = s["replay"]
     if rp is not None:
         def cell(v):
-            return "–" if v is None or v != v else f"{v:.4g}"
+            return "–" if v is None or v != v else figure_text(v, 4)
+        took = length_text(rp["duration_s"])
         parts.append(f"<h2>The fitted twin replayed</h2><p>The fitted twin run with the run's agent config for "
-                     f"{rp['duration_s'] / 3600:.2f} h, observed the same way (a dry run's far orders aside, it quotes as "
+                     f"{took}, observed the same way (a dry run's far orders aside, it quotes as "
                      f"a twin session does), on {rp['seeds']} seed(s). What the agent's own path decides (requests "
                      f"used, fills, markouts, and through the socket's load the feed's lags) varies from run to run as "
                      f"much as from twin to venue (in the twin, two-hour runs of one configuration on different seeds "

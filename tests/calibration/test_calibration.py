@@ -1177,8 +1177,22 @@ def test_a_short_runs_lengths_and_figures_are_printed_without_an_exponent_or_a_z
     assert re.search(r"requests used per hour [0-9]{2},[0-9]{3} / [0-9]{2},[0-9]{3};", out), out
 
 
+def test_a_short_runs_report_gives_its_lengths_and_figures_as_the_console_does(tmp_path):
+    """report.html kept what the console lost in 9d200d2: a 12-second run "over 0.00 h", replayed "for 0.00 h",
+    disconnects "0 per connected hour (95%: 0 – 1.14e+03)" and replay cells "1.262e+04". Now the console's
+    lengths and figures (calibration.report.length_text, figure_text): "12 s", "0 – 1,140", "12,620"."""
+    run = run_folder(tmp_path, live_journal_lines(seconds=12.0))
+    assert main([str(run), "--quiet", "--replay-hours", "0.1"]) == 0
+    page = re.sub(r"base64,[^']*", "", (run / "calibration" / "report.html").read_text())  # (the figures' bytes)
+    assert "e+" not in page and "0.00 h" not in page, page
+    assert re.search(r"1 run\(s\), 1[12] s, ", page), page
+    assert re.search(r"0 drops over 1[12] s: 0 per connected hour \(95%: 0 – 1,[0-9]{3}\)", page), page
+    assert re.search(r"with the run's agent config for 1[12] s, observed", page), page
+    assert re.search(r"<td>requests used per hour</td><td>[0-9]{2},[0-9]{3}</td><td>[0-9]{2},[0-9]{3}</td>", page), page
+
+
 def test_figures_keep_their_significant_digits_without_an_exponent():
-    from calibration.__main__ import _figure
+    from calibration.report import figure_text as _figure
     assert [_figure(v, 3) for v in (6.2234, 1370.4, 0.0, 1e-5, 999.6, 123456.0)] == \
         ["6.22", "1,370", "0", "0.00001", "1,000", "123,000"]
     assert [_figure(v, 4) for v in (12625.3, 0.5938, -0.1698, 1.0)] == ["12,630", "0.5938", "-0.1698", "1"]
