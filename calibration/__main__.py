@@ -203,10 +203,10 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         print_out("maker fills' markouts: " + (", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (± {m.se_bps:.3f}, "
                                                          f"{m.n} fills)" for m in marks) or "too few maker fills"))
     if f.quota is not None:
-        rate = (f"one request per {f.quota.usd_per_request:.4g} USDC traded" if f.quota.usd_per_request is not None
-                else "too little traded for the cap's growth")
-        print_out(f"quota: {rate}; started with {f.quota.start_headroom} requests of headroom, used "
-                  f"{f.quota.used_per_hour:.0f} an hour")
+        rate = (f"one request per {_figure(f.quota.usd_per_request, 4)} USDC traded"
+                if f.quota.usd_per_request is not None else "too little traded for the cap's growth")
+        print_out(f"quota: {rate}; started with {f.quota.start_headroom:,} requests of headroom, used "
+                  f"{f.quota.used_per_hour:,.0f} an hour")
     h = f.hazard_per_hour
     if "connection.hazard_per_hour" not in dict(f.kept):
         print_out(f"disconnects: {_figure(h.rate, 3)} per hour ({_figure(h.lo, 3)} – {_figure(h.hi, 3)}), "

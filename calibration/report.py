@@ -303,10 +303,11 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
     if q is None:
         parts.append("<p>Fewer than two userRateLimit reports: the base's quota is kept.</p>")
     else:
-        rate = (f"the cap grew one request per {q['usd_per_request']:.4g} USDC traded (the venue's rule: 1)"
+        rate = (f"the cap grew one request per {_fig(q['usd_per_request'], 4)} USDC traded (the venue's rule: 1)"
                 if q["usd_per_request"] is not None else "too little traded to fit the cap's growth (the base's rate kept)")
-        parts.append(f"<p>{q['reports']} reports: {rate}; the run started with {q['start_headroom']} requests of "
-                     f"headroom (the fitted twin's initial buffer) and used {_num(q['used_per_hour'], '.0f')} an hour.</p>")
+        parts.append(f"<p>{q['reports']} reports: {rate}; the run started with {q['start_headroom']:,} requests of "
+                     f"headroom (the fitted twin's initial buffer) and used {_num(q['used_per_hour'], ',.0f')} an "
+                     f"hour.</p>")
     m = s["market"]
     parts.append("<h2>The market (the feed)</h2>")
     if m is None:

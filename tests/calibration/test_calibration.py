@@ -1191,6 +1191,25 @@ def test_a_short_runs_report_gives_its_lengths_and_figures_as_the_console_does(t
     assert re.search(r"<td>requests used per hour</td><td>[0-9]{2},[0-9]{3}</td><td>[0-9]{2},[0-9]{3}</td>", page), page
 
 
+def test_the_quota_line_groups_its_thousands(tmp_path, capsys):
+    """The console's quota line read "started with 10000 requests of headroom, used 12625 an hour" (and report.html
+    the same) beside figures grouped since 9d200d2 ("requests used per hour 12,620 / ..."): now 10,000 and 12,625,
+    to the request as before, and the rate as the other figures (figure_text, no exponent)."""
+    run = run_folder(tmp_path, live_journal_lines(seconds=12.0))
+    assert main([str(run), "--quiet", "--replay-hours", "0.1"]) == 0
+    out = capsys.readouterr().out
+    s = json.loads((run / "calibration" / "calibration.json").read_text())
+    q = s["quota"]
+    assert q["start_headroom"] >= 1000 and q["used_per_hour"] >= 1000, q  # (else nothing here to group)
+    said = (f"one request per 1 USDC traded; started with {q['start_headroom']:,} requests of headroom, used "
+            f"{q['used_per_hour']:,.0f} an hour")
+    assert f"\nquota: {said}\n" in out, out
+    page = (run / "calibration" / "report.html").read_text()
+    assert (f"the cap grew one request per 1 USDC traded (the venue's rule: 1); the run started with "
+            f"{q['start_headroom']:,} requests of headroom (the fitted twin's initial buffer) and used "
+            f"{q['used_per_hour']:,.0f} an hour.") in page
+
+
 def test_figures_keep_their_significant_digits_without_an_exponent():
     from calibration.report import figure_text as _figure
     assert [_figure(v, 3) for v in (6.2234, 1370.4, 0.0, 1e-5, 999.6, 123456.0)] == \
