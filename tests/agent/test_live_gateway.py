@@ -2384,9 +2384,10 @@ async def drop_now(bg, duration_s: float) -> float:
 
 def _prints_across_a_drop(down_s: float, sweep: bool = False):
     """``twin serve`` sending its last 50 prints on each trades subscription, every socket dropped for ``down_s``
-    once the subscription's prints have come: (the gateway, its events, the drop's venue time in s), a second after
-    the reconnect. ``sweep``: the account first buys its ask side's first five levels (IOC), before the drop. (A
-    Disconnect at 2 s of the schedule, 0.5 wall s in at 4x, came on a loaded host before the first socket's prints.)"""
+    once the subscription's prints have come: (the gateway, its events, the drop's venue time in s), once the
+    reconnect's trades snapshot is read (and a print not given before, a second at most). ``sweep``: the account
+    first buys its ask side's first five levels (IOC), before the drop. (A Disconnect at 2 s of the schedule, 0.5 wall
+    s in at 4x, came on a loaded host before the first socket's prints.)"""
     from twin.params import VenueParams
     params = TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
                         venue=VenueParams(trades_snapshot_size=50))
@@ -2408,9 +2409,18 @@ def _prints_across_a_drop(down_s: float, sweep: bool = False):
                     ours = {e.tid for e in events if type(e) is FillReceived}
                     assert await until(lambda: ours <= {e.tid for e in events if type(e) is TradeObserved}, 4 * WAIT_S)
                 assert await until(lambda: sum(type(e) is TradeObserved for e in events) >= 5)
+                read = frames_read(gw)
                 dropped = await drop_now(bg, down_s)
                 assert await until(lambda: first(events, ConnectionRestored), 10.0 + down_s)
-                await asyncio.sleep(1.0)  # (the snapshot's prints and a few live ones after it)
+                # the snapshot's prints: the resubscribed trades channel's first frame read (one after the new
+                # socket's first ack; the old socket's frames all came before it), where a fixed second was waited
+                assert await until(lambda: "trades" in read[read.index("subscriptionResponse"):]
+                                   if "subscriptionResponse" in read else False, 10.0), read
+                restored = events.index(first(events, ConnectionRestored))
+                given = {e.tid for e in events[:restored] if type(e) is TradeObserved}
+                # and a print not given before the drop, live or in the snapshot: at most the second waited before
+                await until(lambda: any(type(e) is TradeObserved and e.tid not in given for e in events[restored:]),
+                            1.0)
                 return gw, events, dropped
         gw, events, dropped = asyncio.run(scenario())
         return gw, events, ex.epoch_ms / 1000.0 + dropped
