@@ -76,25 +76,30 @@ def _lost_pulls_resolved(log: RunLog) -> list[tuple[float, float, str]]:
 
 
 def test_a_fill_before_the_shipped_core_resolved_a_pull_lost_while_its_ip_weight_was_spent_is_excused():
+    """On four seeds of the storm, every pull lost in transport has its fills excused up to when the core resolved
+    it; and on one at least (the storm as meant) a pull was lost, the gate held the core's snapshot requests before
+    it resolved it, and it resolved past the old bound: a fill then was blamed on a correct core. (Seed 4 alone was
+    the test until bd7b428, which leaves a drifted exit resting under the IP weight's hold, where it was cancelled:
+    seed 4's path since has no such pull, and seed 5 has three. Which seed shows the storm follows the core's path.)"""
     scenario = Scenario.model_validate(yaml.safe_load(_STORM))
-    cores: list[_GateWatched] = []
+    slow = []
+    for seed in (4, 5, 3, 6):
+        cores: list[_GateWatched] = []
 
-    class Core(_GateWatched):
-        def __init__(self, *a, **kw) -> None:
-            super().__init__(*a, **kw)
-            cores.append(self)
+        class Core(_GateWatched):
+            def __init__(self, *a, **kw) -> None:
+                super().__init__(*a, **kw)
+                cores.append(self)
 
-    result = run_scenario(scenario, 4, agent_cls=Core)
-    assert result.error is None
-    log = result.log
-    held = [t - log.t0 for t in cores[0].gate_held]
-    lost = _lost_pulls_resolved(log)
-    # the storm as meant: a pull lost, the gate holding the core's snapshot requests before it resolved it, and
-    # resolved past the old bound (a fill then was blamed on a correct core)
-    slow = [(t, r) for t, r, _ in lost if r - t > _OLD_BOUND_S and any(t < h < r for h in held)]
-    assert slow, (lost, held[:20])
-    for t, resolved, name in lost:
-        # a fill of the order in the ms the core resolved it (a fill just before; in that ms it had not yet acted):
-        # judged as one in reduce-only mode from the lost pull on would be
-        fill = VenueFill(math.floor(resolved * 1000.0) / 1000.0, name, 1, True, 0.001, 0.0)
-        assert _fills_not_excused(log, 0, t - 1e-6, [fill], 2.0) is None, (t, resolved, name)
+        result = run_scenario(scenario, seed, agent_cls=Core)
+        assert result.error is None
+        log = result.log
+        held = [t - log.t0 for t in cores[0].gate_held]
+        lost = _lost_pulls_resolved(log)
+        slow += [(seed, t, r) for t, r, _ in lost if r - t > _OLD_BOUND_S and any(t < h < r for h in held)]
+        for t, resolved, name in lost:
+            # a fill of the order in the ms the core resolved it (a fill just before; in that ms it had not yet
+            # acted): judged as one in reduce-only mode from the lost pull on would be
+            fill = VenueFill(math.floor(resolved * 1000.0) / 1000.0, name, 1, True, 0.001, 0.0)
+            assert _fills_not_excused(log, 0, t - 1e-6, [fill], 2.0) is None, (seed, t, resolved, name)
+    assert slow  # the storm as meant, on one seed at least
