@@ -64,6 +64,7 @@ def test_the_rows_are_the_last_book_updates(seed, plan):
     conn.subscribe("trades", "BTC")  # (watched: the market loop applies every event in its turn, no jump)
     ex.env.run(until=0.5)
     tick = ex.instruments["BTC"].tick
+    sent = 0  # (a step before the market's first book update sends nothing: no touch to price from)
     for wait, away, is_buy in plan + [(0.5, None, True)]:
         ex.env.run(until=ex.env._now + wait)
         found = _last_book(chunks, ex.env._now)
@@ -84,7 +85,9 @@ def test_the_rows_are_the_last_book_updates(seed, plan):
         bb, ba = ex.best_bid["BTC"], ex.best_ask["BTC"]
         px = bb - away * tick if is_buy else ba + away * tick  # (negative away: through the touch, taking)
         ex.submit(USER, OrderAction((OrderSpec("BTC", is_buy, px, 0.001),)), lambda r: None)
-    assert ex.counters["actions"] == len(plan)
+        sent += 1
+    ex.env.run(until=ex.env._now + 30.0)  # (an action's latency draw can outlast the last step's 0.5 s: seed 33387)
+    assert ex.counters["actions"] == sent
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
