@@ -2090,7 +2090,7 @@ class AgentCore:
         fills the tracker holds past the snapshot's watermark (in the position now, not in the venue's then), in
         their time order (their tids). A flat snapshot not told them (a gateway that does not know the user's
         setting) leaves a position opened since without a price until the next snapshot, as before; so does an
-        isolated position's null (its own margin, which the snapshot does not carry)."""
+        isolated position's null not told its rawUsd (its own margin: AccountSnapshot.raw_usd)."""
         fill_px = self._fill_px
         recent = self.tracker.recent_fills
         for tid in [t for t in fill_px if t not in recent]:  # (in the snapshot's position, or dropped)
@@ -2102,9 +2102,10 @@ class AgentCore:
         pos, lq = ev.position, ev.liquidation_px
         # the venue's null (no positive price liquidates it: a well-collateralised long) on a cross position: Z from
         # the mark and the cross collateral beyond maintenance, as the venue's formula has the price (mark -
-        # cross_available / (s - m|s|)); an isolated one's (its own margin) is not told
+        # cross_available / (s - m|s|)); on an isolated one, from its own margin: Z = -rawUsd
         null = pos and not lq > 0.0
-        if not (ev.max_leverage > 0.0 and ev.leverage > 0.0) or (null and (ev.isolated or not ev.mark_px > 0.0)):
+        if not (ev.max_leverage > 0.0 and ev.leverage > 0.0) or (
+                null and (ev.raw_usd is None if ev.isolated else not ev.mark_px > 0.0)):
             self._liq_margin = None  # not told, or none to move
             return
         m = 0.5 / ev.max_leverage
@@ -2112,7 +2113,7 @@ class AgentCore:
         self._liq_pos = pos
         if null:
             self._liq_near = [0.0, 0.0]
-            self._liq_z = ev.mark_px * (pos - m * abs(pos)) - ev.cross_available
+            self._liq_z = -ev.raw_usd if ev.isolated else ev.mark_px * (pos - m * abs(pos)) - ev.cross_available
         elif pos:
             self._liq_near = [lq, 0.0] if pos > 0.0 else [0.0, lq]
             self._liq_z = lq * (pos - m * abs(pos))

@@ -461,16 +461,17 @@ class TwinGateway(CommandRouter):
                                   state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state,
                                   ip_weight, _liquidation_px(pos), *self._margin_of(pos, state)))
 
-    def _margin_of(self, pos: dict | None, state: dict) -> tuple[float, float, bool, float, float]:
-        """The snapshot's margin (AccountSnapshot.max_leverage to mark_px): a position row's, kept, and a cross
-        one's cross collateral and mark (its price where the venue gives none); with no row, the last one's setting
-        (the venue keeps the user's leverage when a position closes) or, before any, the user's (activeAssetData:
-        read once, as a live gateway does at its start), with the coin's meta and the cross collateral a position
-        opened from flat is margined by."""
+    def _margin_of(self, pos: dict | None, state: dict) -> tuple:
+        """The snapshot's margin (AccountSnapshot.max_leverage to raw_usd, which is left out where it is None): a
+        position row's, kept, and a cross one's cross collateral and mark, or an isolated one's rawUsd (its price
+        where the venue gives none: its own margin); with no row, the last one's setting (the venue keeps the user's
+        leverage when a position closes) or, before any, the user's (activeAssetData: read once, as a live gateway
+        does at its start), with the coin's meta and the cross collateral a position opened from flat is margined
+        by."""
         if pos:
             self._setting = float(pos["leverage"]), bool(pos["isolated"])
             if pos["isolated"]:
-                return float(pos.get("maxLeverage", 0.0)), *self._setting, 0.0, 0.0
+                return float(pos.get("maxLeverage", 0.0)), *self._setting, 0.0, 0.0, pos.get("rawUsd")
             return (float(pos.get("maxLeverage", 0.0)), *self._setting,
                     state.get("crossAccountValue", 0.0) - state.get("maintenanceMargin", 0.0),
                     pos.get("positionValue", 0.0) / abs(pos["szi"]))

@@ -223,11 +223,116 @@ def test_a_long_the_venue_gives_no_price_is_followed_from_its_mark_and_the_cross
 
 def test_an_isolated_position_or_one_without_its_mark_the_venue_gives_no_price_is_not_followed():
     """The venue's null on an isolated position (its own margin at least its notional: 1x, or margin added) is not
-    told by the cross figures, and a snapshot without the mark (not told: 0) says no Z: the core follows neither, the
-    next snapshot says (as before)."""
+    told by the cross figures, and one not told its rawUsd (None: a reply without it) or a cross one without the mark
+    (not told: 0) says no Z: the core follows neither, the next snapshot says (as before)."""
     core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
     for iso, mark in ((True, MID), (False, 0.0)):
         core.handle(AccountSnapshot(0.05, SIZE, MID, 1e3, 0.0, (), liquidation_px=0.0, max_leverage=50.0,
                                     leverage=1.0 if iso else 20.0, isolated=iso, cross_available=900.0,
                                     mark_px=mark))
         assert core._liq_margin is None and core._liq_px == 0.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_isolated_long_the_venue_gives_no_price_is_followed_from_its_raw_usd(seed):
+    """An isolated long (2x) whose margin was added to past its notional less its maintenance: the venue gives it no
+    liquidation price (null), and its own margin is not in the cross figures, but the row's rawUsd (leverage.rawUsd:
+    its margin less s x entry, so that its equity is rawUsd + s x mark) is: equity(L) = m|s|L solves to L = -rawUsd /
+    (s - m|s|), so Z = -rawUsd. Then random fills that add, reduce, close and flip, fees paid: the core's worked price
+    equals the twin's Account.liquidation_px after every fill (rel 1e-9; <= 0 where the twin's is null), and the
+    price in use is each side's nearest since the snapshot: a long grown past its margin has its price from the fill
+    that gave it one, not at the next snapshot. Not told its rawUsd (None), it is not followed, as before."""
+    from twin.accounts import Account
+    rng = np.random.default_rng(200 + seed)
+    acct = Account("0x" + "c8" * 20, 600.0, default_leverage=2, max_leverage={"BTC": 50},
+                   only_isolated=frozenset({"BTC"}), sz_decimals={"BTC": 5})
+    acct.apply_fill("BTC", True, MID, SIZE, 0.01)
+    p = acct.positions["BTC"]
+    p.margin_usd += 300.0  # (updateIsolatedMargin: from the cross balance into its own margin: 500 of 400 notional)
+    marks = {"BTC": MID * 1.003}
+    assert p.isolated and acct.liquidation_px("BTC", marks) is None  # the venue's null
+    raw_usd = p.margin_usd - p.szi * p.entry_px  # (the twin's clearinghouseState row: 500 - 400 = 100)
+
+    def snapshot(told: float | None) -> AgentCore:
+        core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+        core.handle(AccountSnapshot(0.05, p.szi, p.entry_px, acct.account_value(marks), 0.0, (), liquidation_px=0.0,
+                                    max_leverage=50.0, leverage=float(p.leverage), isolated=True, raw_usd=told))
+        return core
+    assert snapshot(None)._liq_margin is None
+    core = snapshot(raw_usd)
+    assert core._liq_px == 0.0 and core._liq_margin is not None
+
+    def worked() -> float:
+        return core._liq_z / (core._liq_pos - 0.01 * abs(core._liq_pos))
+    assert worked() == pytest.approx(-raw_usd / (p.szi * 0.99), rel=1e-12) and worked() < 0.0
+    priced = 0
+    nearest = [0.0, 0.0]
+    for i, start, px in random_fills(core, acct, p, rng, MID):
+        if not p.szi:
+            continue
+        marks["BTC"] = px
+        twin = acct.liquidation_px("BTC", marks) or 0.0
+        long = p.szi > 0
+        side = 0 if long else 1
+        if twin and (not nearest[side] or (twin > nearest[side]) == long):
+            nearest[side] = twin
+        assert max(worked(), 0.0) == pytest.approx(twin, rel=1e-9), (i, start, p.szi, worked(), twin)
+        assert core._liq_px == pytest.approx(nearest[side], rel=1e-9), (i, start, p.szi, core._liq_px, nearest, twin)
+        priced += twin > 0.0
+    assert priced >= 1, priced
+
+
+def test_both_gateways_tell_an_isolated_positions_raw_usd():
+    """The core's Z for an isolated position the venue gives no price comes from the row's rawUsd: the live
+    gateway reads it from clearinghouseState's leverage object (hyperliquid.md §1: {"type": "isolated", "value": 20,
+    "rawUsd": "-95.05"}) into its snapshot, None for a cross row or one without it (or not a number), and the twin's
+    gateway from the twin's row, its margin less s x entry."""
+    from agent.gateway.hyperliquid.gateway import HyperliquidGateway
+    from agent.gateway.hyperliquid.parse import AssetInfo, VenueParser
+    user = "0x" + "ab" * 20
+    parser = VenueParser("BTC", user)
+    summary = {"accountValue": "13109.48", "totalMarginUsed": "4.967", "totalNtlPos": "100.02", "totalRawUsd": "1"}
+    row = {"coin": "BTC", "szi": "0.0335", "entryPx": "2986.3", "leverage": {"type": "isolated", "value": 20,
+           "rawUsd": "-95.05"}, "liquidationPx": "2848.9", "marginUsed": "4.967", "maxLeverage": 50,
+           "positionValue": "100.02", "returnOnEquity": "0", "unrealizedPnl": "0",
+           "cumFunding": {"allTime": "0", "sinceChange": "0", "sinceOpen": "0"}}
+
+    def state(**p):
+        return {"assetPositions": [{"type": "oneWay", "position": dict(row, **p)}],
+                "crossMaintenanceMarginUsed": "0.0", "crossMarginSummary": summary, "marginSummary": summary,
+                "time": 1708622398623, "withdrawable": "13104.5"}
+    assert parser.account_state(state()).raw_usd == -95.05
+    for lev in ({"type": "cross", "value": 20}, {"type": "isolated", "value": 20},
+                {"type": "isolated", "value": 20, "rawUsd": "x"}, {"type": "isolated", "value": 20, "rawUsd": None}):
+        assert parser.account_state(state(leverage=lev)).raw_usd is None, lev
+    assert parser.malformed == 0
+    gw = HyperliquidGateway("http://127.0.0.1:9", "0x" + "11" * 32, "BTC", clock=lambda: 5.0)
+    gw.asset = AssetInfo("BTC", 0, 5, 50, "")
+    out: list = []
+    gw.sink = out.append
+    for lev, want in (({"type": "isolated", "value": 20, "rawUsd": "-95.05"}, -95.05),
+                      ({"type": "cross", "value": 20}, None)):
+        gw._emit_snapshot(parser.account_state(state(leverage=lev, liquidationPx=None)), (), (), 4.0)
+        assert out.pop().raw_usd == want, lev
+    gw.nonces.close()
+    # the twin's gateway: an isolated hyna:LIT position's row
+    from agent.gateway.events import RequestAccountSnapshot
+    from agent.gateway.twin import TwinGateway
+    from twin.exchange import Exchange
+    from twin.market.synthetic import SyntheticMarketParams
+    from twin.params import TwinParams
+    from twin.seeding import set_position
+    ex = Exchange.build(TwinParams(markets={"BTC": SyntheticMarketParams(),
+                                            "hyna:LIT": SyntheticMarketParams.thin_hip3()}), 3)
+    ex.fund(user, 500.0)
+    ex.env.run(until=2.0)
+    set_position(ex, user, "hyna:LIT", 2.0)
+    events: list = []
+    tgw = TwinGateway(ex, user, "hyna:LIT", quota_poll_s=0.0)
+    tgw.start(events.append)
+    tgw.send(RequestAccountSnapshot())
+    ex.env.run(until=4.0)
+    snap = next(e for e in events if type(e) is AccountSnapshot)
+    p = ex.accounts[user].positions["hyna:LIT"]
+    assert p.isolated and snap.isolated and snap.raw_usd == pytest.approx(p.margin_usd - p.szi * p.entry_px, rel=1e-12)
+    assert snap.raw_usd < 0.0  # (a long's: its margin less what buying it cost)

@@ -1045,8 +1045,8 @@ class HyperliquidGateway(CommandRouter):
                                    state.margin_used, opens, watermark, requested, t_state, ip_weight,
                                    state.liquidation_px, *self._margin_of(state)))
 
-    def _margin_of(self, state: AccountState) -> tuple[float, float, bool, float, float]:
-        """The snapshot's margin (AccountSnapshot.max_leverage to cross_available): a position row's, its setting
+    def _margin_of(self, state: AccountState) -> tuple:
+        """The snapshot's margin (AccountSnapshot.max_leverage to raw_usd): a position row's, its setting
         kept; with none, that setting (the venue keeps the user's leverage when a position closes; before any row,
         the set-up's activeAssetData), the coin's meta and the cross collateral, a position opened from flat's. Not
         told (0) before a row or the set-up has said the setting (its activeAssetData refused or unreadable) or
@@ -1054,7 +1054,9 @@ class HyperliquidGateway(CommandRouter):
         if state.position:
             if state.leverage > 0.0:
                 self._setting = state.leverage, state.isolated
-            if state.isolated or state.cross_available is None or not state.mark_px > 0.0:
+            if state.isolated:  # (its own margin, rawUsd, its price where the venue gives none)
+                return state.max_leverage, state.leverage, True, 0.0, 0.0, state.raw_usd
+            if state.cross_available is None or not state.mark_px > 0.0:
                 return state.max_leverage, state.leverage, state.isolated, 0.0, 0.0
             return state.max_leverage, state.leverage, state.isolated, state.cross_available, state.mark_px
         if self._setting is None or state.cross_available is None or self.asset is None:

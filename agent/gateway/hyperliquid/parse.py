@@ -98,6 +98,8 @@ class AccountState:
     cross_available: float | None = None
     # the position's mark, its positionValue / |szi| (AccountSnapshot.mark_px); 0: no position, or not told
     mark_px: float = 0.0
+    # an isolated position's leverage.rawUsd (AccountSnapshot.raw_usd); None: cross, no position, or not told
+    raw_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +213,19 @@ def _margin_of(p: dict) -> tuple[float, float, bool]:
     if kind not in ("cross", "isolated"):
         return 0.0, 0.0, False
     return float(top), float(value), kind == "isolated"
+
+
+def _raw_usd_of(p: dict) -> float | None:
+    """An isolated clearinghouseState position's leverage.rawUsd (AccountState.raw_usd), or None: an extra a row
+    without it (a cross one's), or with another shape, must not fail."""
+    lev = p.get("leverage")
+    if not isinstance(lev, dict) or lev.get("type") != "isolated":
+        return None
+    try:
+        raw = _num(lev, "rawUsd")
+    except MalformedMessage:
+        return None
+    return raw if -math.inf < raw < math.inf else None
 
 
 def _cross_available(body: dict) -> float | None:
@@ -500,7 +515,7 @@ class VenueParser:
         """clearinghouseState: this coin's position (0 when not listed) and the margin summary."""
         def parse() -> AccountState:
             summary = _get(body, "marginSummary")
-            pos, entry, liq, margin, mark = 0.0, 0.0, 0.0, (0.0, 0.0, False), 0.0
+            pos, entry, liq, margin, mark, raw = 0.0, 0.0, 0.0, (0.0, 0.0, False), 0.0, None
             for ap in _list(_get(body, "assetPositions"), "assetPositions"):
                 p = _get(ap, "position")
                 if _str(p, "coin") == self.coin:
@@ -508,8 +523,9 @@ class VenueParser:
                     liq = _num(p, "liquidationPx") if p.get("liquidationPx") is not None else 0.0
                     margin = _margin_of(p)
                     mark = _mark_of(p, pos)
+                    raw = _raw_usd_of(p)
             return AccountState(pos, entry, _num(summary, "accountValue"), _num(summary, "totalMarginUsed"),
-                                _int(body, "time"), liq, *margin, _cross_available(body), mark)
+                                _int(body, "time"), liq, *margin, _cross_available(body), mark, raw)
         return self._safe("clearinghouseState", body, parse)
 
     def leverage_setting(self, body: Any) -> tuple[float, bool] | None:
