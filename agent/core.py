@@ -41,6 +41,7 @@ from agent.gateway.events import (
     ScheduleCancelUnanswered,
     Side, Tif, Timer, TradeObserved,
 )
+from agent.gateway.fills import TID_BITS as _TID_BITS
 from agent.execution.orders import OrderState
 from agent.graduation.governor import Graduation
 from agent.graduation.paper import within_limit
@@ -2098,7 +2099,7 @@ class AgentCore:
         state_ms = self._liq_state_ms = ev.venue_time_ms
         fundings = self._fundings
         if fundings:
-            fundings[:] = [f for f in fundings if f[0] > state_ms] if state_ms else []
+            fundings[:] = sorted(f for f in fundings if f[0] > state_ms) if state_ms else []
         pos, lq = ev.position, ev.liquidation_px
         # the venue's null (no positive price liquidates it: a well-collateralised long) on a cross position: Z from
         # the mark and the cross collateral beyond maintenance, as the venue's formula has the price (mark -
@@ -2122,15 +2123,23 @@ class AgentCore:
             # account's value less its other positions' maintenance margin (an isolated one margins afresh)
             self._liq_near = [0.0, 0.0]
             self._liq_z = -ev.cross_available
+        # the fills and the funding past the snapshot in their venue time order (a fill's is its tid's high bits:
+        # fill_key; one at a payment's ms before it): a cross position's Z moves alike in any order, but an isolated
+        # one pays funding from its own margin, which a close discards and a reduce shares out (a payment put after
+        # a close and an opening was paid again into the new position's margin)
+        paid = 0
         for tid in sorted(recent):
             if tid not in fill_px:  # (booked before the core kept prices: a journal of older code, replayed)
                 self._liq_margin = None
                 return
+            while paid < len(fundings) and fundings[paid][0] < tid >> _TID_BITS:
+                self._liq_fund(fundings[paid][1])
+                paid += 1
             px, fee = fill_px[tid]
             self._liq_follow(self._liq_pos + recent[tid], recent[tid], px, fee)
         self._liq_pos = self.tracker.position  # (summed in another order: the one the next fill is booked on)
-        for _, usdc in fundings:  # (after the fills: funding is paid on the position the venue holds at its hour,
-            self._liq_fund(usdc)  # which with fills on either side of it moves Z alike, but for an isolated close)
+        for _, usdc in fundings[paid:]:
+            self._liq_fund(usdc)
 
     def _liq_follow(self, s1: float, booked: float, px: float, fee: float) -> None:
         """The liquidation price moved by a fill of ``booked`` (signed) at ``px`` paying ``fee``, which took the

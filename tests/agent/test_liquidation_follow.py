@@ -336,3 +336,51 @@ def test_both_gateways_tell_an_isolated_positions_raw_usd():
     p = ex.accounts[user].positions["hyna:LIT"]
     assert p.isolated and snap.isolated and snap.raw_usd == pytest.approx(p.margin_usd - p.szi * p.entry_px, rel=1e-12)
     assert snap.raw_usd < 0.0  # (a long's: its margin less what buying it cost)
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["cross", "isolated"])
+@pytest.mark.parametrize("after", ["closed and opened again", "reduced"])
+def test_funding_before_a_fill_since_the_snapshot_moves_the_price_in_its_time_order(isolated, after):
+    """A long 0.004 BTC (20x, 50x coin) pays funding (-0.2 USD, at 2,000 ms) and then is closed and a new long of 0.003
+    opened at 100,200 (3,000 and 4,000 ms), or half sold (3,000 ms), the core told each as it came; then a snapshot
+    whose state is older than them all (1,500 ms: asked before them, answered after) has the core work the price
+    again from it, the fills past its watermark and the funding past its time. An isolated position pays funding from
+    its own margin, which a close discards and a reduce shares out (twin/accounts.py): worked in time order the price
+    is the twin's (rel 1e-9); the funding put after the fills was paid again into the new position's margin (Z off by
+    0.2: 96,218.86 against the twin's 96,151.52), or not shared out by the reduce (Z off by 0.1). A cross one's Z
+    moves alike in any order."""
+    from agent.gateway.events import FundingPaid
+    from agent.gateway.fills import fill_key
+    from twin.accounts import Account
+    acct = Account("0x" + "c9" * 20, 60.0, default_leverage=20, max_leverage={"BTC": 50},
+                   only_isolated=frozenset({"BTC"}) if isolated else frozenset(), sz_decimals={"BTC": 5})
+    acct.apply_fill("BTC", True, MID, SIZE, 0.0)
+    p = acct.positions["BTC"]
+    marks = {"BTC": MID}
+    first = fill_key(500, 1)
+    at_state = (p.szi, p.entry_px, acct.liquidation_px("BTC", marks))
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+
+    def snapshot(ts: float, state_ms: int) -> None:
+        szi, entry, lq = at_state  # (the account at 1,500 ms: as at 1,000)
+        core.handle(AccountSnapshot(ts, szi, entry, 60.0, 0.0, (), first, -1.0, state_ms, liquidation_px=lq,
+                                    max_leverage=50.0, leverage=20.0, isolated=isolated, cross_available=0.0,
+                                    mark_px=0.0))
+
+    def worked() -> float:
+        return core._liq_z / (core._liq_pos - 0.01 * abs(core._liq_pos))
+    snapshot(0.05, 1_000)
+    acct.apply_funding("BTC", -0.2)
+    core.handle(FundingPaid(1.0, "BTC", -0.2, p.szi, 0.0005, 2_000))
+    fills = [(-SIZE, MID, 3_000), (0.003, 100_200.0, 4_000)] if after != "reduced" else [(-0.002, MID, 3_000)]
+    for i, (sz, px, ms) in enumerate(fills):
+        acct.apply_fill("BTC", sz > 0, px, abs(sz), 0.0)
+        core.handle(FillReceived(2.0 + i, f"0x{i:032x}", 1000 + i, px, abs(sz), Side.BUY if sz > 0 else Side.SELL, 0.0,
+                                 True, fill_key(ms, 10 + i)))
+        marks["BTC"] = px
+    twin = acct.liquidation_px("BTC", marks)
+    assert core.tracker.position == pytest.approx(p.szi, abs=1e-12)
+    assert worked() == pytest.approx(twin, rel=1e-9)  # (told live, in the order they came)
+    snapshot(5.0, 1_500)
+    assert core.tracker.position == pytest.approx(p.szi, abs=1e-12)
+    assert worked() == pytest.approx(twin, rel=1e-9), (worked(), twin)
