@@ -2149,11 +2149,11 @@ class AgentCore:
         collateral (an isolated position's margin; a cross one's the dex's cross balance, its other positions held).
         A fill moves Z without recomputing any margin: on a cross position by its notional and its fee (paid from the
         balance), whatever it opens or closes; on an isolated one, adding moves notional / leverage into its margin,
-        reducing releases its share (L stays), and what opens after zero margins afresh. Exact but for margin tiers
-        (funding on the position: ``_liq_fund``); the price in use only ever moves nearer (a long's up, a short's
-        down) until the next snapshot, each side's apart (the snapshot's side never farther than the snapshot's
-        price): a cross position reduced has it farther, and a new isolated one opened after a close (or a
-        liquidation) may have, which the venue will say."""
+        reducing releases its share (L stays), and what opens after zero margins afresh. Exact but for the venue's
+        margin tiers, which the twin has not either (funding on the position: ``_liq_fund``); the price in use only
+        ever moves nearer (a long's up, a short's down) until the next snapshot, each side's apart (the snapshot's
+        side never farther than the snapshot's price): a cross position reduced has it farther, and a new isolated
+        one opened after a close (or a liquidation) may have, which the venue will say."""
         m, inv_lev, isolated = self._liq_margin
         s = self._liq_pos
         if abs(s1) < 1e-12:
@@ -2191,7 +2191,8 @@ class AgentCore:
         as the venue books it: into the cross balance, or an isolated position's own margin (twin/accounts.py's
         apply_funding), either way the collateral in Z, which it moves by -usdc; the price nearer only, as a fill's
         (``_liq_follow``). Our coin's only: the other coins' funding and marks, which move a cross account's
-        collateral too, the core is not told (the gateway subscribes to this coin)."""
+        collateral too, the core is not told (their payments reach the gateways on the user channel, dropped there;
+        their marks on no feed the gateway subscribes to: README's "The agent")."""
         s = self._liq_pos
         self._liq_z -= usdc
         if not s:
