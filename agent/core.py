@@ -1706,8 +1706,8 @@ class AgentCore:
             # the cycle's quotes, at a level that places them (Shadow's exits are not GLFT's quotes at their price)
             self._p_fill_cycle = rec.cycle
             if rec.note != "shadow" and rec.commands:
-                seen = rec.seen  # (INPUT_KEYS: mid, ..., A, k)
-                g.p_fill.on_cycle(rec.commands, seen[0], seen[4], seen[5], self.tracker.orders)
+                seen = rec.seen  # (INPUT_KEYS: mid, ..., sigma, A, k)
+                g.p_fill.on_cycle(rec.commands, seen[0], seen[4], seen[5], self.tracker.orders, seen[3])
         pf = g.p_fill
         if ts >= pf._next_ts and pf._pending:  # (settle's once a second, asked here: most cycles skip the call)
             pf.settle(ts, self.tracker.orders)  # (before the prune: an order ended 600 s ago is forgotten)

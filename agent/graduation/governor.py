@@ -22,8 +22,9 @@ real run on one fill model, it settles at 0.05-0.25 but strays to 0.75 over a le
 fills, while a twin whose queue the configured ``at_price_share`` misjudges stays in that range (there the model
 at share 0 and at share 1 differ by some 20% of volume) and a feed 2 s late reaches 0.45-1.2: no threshold tells
 a model that misjudges the fills from the gap's own noise, and a demotion on it would demote healthy sessions.
-Nor is the per-order P(fill) score (``agent.shadow.p_fill``) read here: GLFT's own fill model scores worse than
-the base rate on every healthy twin session measured (README's Shadow section), so a gate on it would hold them all.
+Nor is the per-order P(fill) score (``agent.shadow.p_fill``) read here: GLFT's own fill model beats the base rate
+by little on healthy twin sessions (skill +0.004 to +0.12, a mean of +0.04: README's Shadow section), so no threshold
+on it would tell a healthy session from one whose model is off.
 
 Sans-IO: every input carries its ``ts``; no clock reads.
 """

@@ -52,13 +52,14 @@ class ShadowConfig(FileModel):
                            description="How long an order that filled stays on the shadow book, s: the "
                            "print that filled it may arrive after the fill.")
     p_fill_horizon_s: float = Field(1.0, ge=0.01, le=3600.0, description=(
-        "T of the P(fill) score (summary shadow.p_fill), s: each real quote's P = 1 − exp(−λ(δ)·T) from GLFT's "
-        "own fill model, against whether it filled within T of its acknowledgement (one moved before T is weighed out "
+        "T of the P(fill) score (summary shadow.p_fill), s: each real quote's P of a fill within T from GLFT's "
+        "own fill model (λ(δ) = A·e^(−kδ) of its distance from a mid moving at σ while it rests at its price), "
+        "against whether it filled within T of its acknowledgement (one moved before T is weighed out "
         "as censored: agent.shadow.p_fill). 1 s: about how long a quote rests at the 500 ms cycle, so the outcome "
         "at T is known for most orders (longer, fewer; no score once fewer than a tenth)."))
     p_fill_window: int = Field(100_000, ge=100, le=10_000_000, description=(
-        "The P(fill) score is of the last this many quotes resolved (33 bytes each, kept: a run lasts days). "
-        "100000: about 4 hours of the 100 ms cycle at 5 levels a side, 3.3 MB."))
+        "The P(fill) score is of the last this many quotes resolved (57 bytes each, kept: a run lasts days). "
+        "100000: about 4 hours of the 100 ms cycle at 5 levels a side, 5.7 MB."))
 
 
 # the shares the fit tries: the model run at each, side by side, on every order (a print reaches a few orders)
