@@ -6,9 +6,13 @@ side; default: the shipped config), and the shipped config at MicroLive (``pytho
 with graduation.start_level MICRO_LIVE; the shipped start, Shadow, places no order in 10 minutes). Per session: the
 quotes scored, the weighted mean P and fill rate, the Brier beside the base rate's, the skill (1 − Brier / base: < 0
 worse than the rate alone) and the calibration slopes; then the mean skill and how many sessions are above 0. With
---by-delta, the reliability by the quote's distance from the mid (ticks of the twin's $1 BTC). Usage:
+--by-delta, the reliability by the quote's distance from the mid (ticks of the twin's $1 BTC). With --crossed, the
+share of the quotes acknowledged (post-only, the session's last T left out) whose price the twin's book crossed within
+T of the ack, cancelled or not (the book sampled every 20 ms): a quote the book moves through fills in full, so that is
+a floor on the rate they would have filled at had each rested T, against which the scored rate (the censored quotes
+weighed out) can be read. Usage:
 
-    python bench/bench_p_fill.py [--seeds 3] [--minutes 10] [--by-delta]
+    python bench/bench_p_fill.py [--seeds 3] [--minutes 10] [--by-delta] [--crossed]
 """
 from __future__ import annotations
 
@@ -30,16 +34,42 @@ SETUPS = ("stress", "default", "micro")
 _EDGES = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, float("inf"))
 
 
-def session(setup: str, seed: int, minutes: float):
-    """(the core, its summary's shadow.p_fill) after a session of ``setup``."""
+def session(setup: str, seed: int, minutes: float, crossed: bool = False):
+    """(the core, its summary's shadow.p_fill, the share the book crossed or None) after a session of ``setup``."""
     if setup == "micro":
         cfg, params = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"}}), None
     else:
         cfg, params = profile_session(setup)
     ex, _, core, driver = build_session(cfg, seed, params)
+    coin = cfg.session.coin
+    book: list[tuple[float, float, float]] = []  # (time, best bid, best ask) every 20 ms
+
+    def sample(env):
+        while True:
+            book.append((env.now, ex.best_bid[coin], ex.best_ask[coin]))
+            yield env.timeout(0.02)
+    if crossed:  # (a process that only reads: the agent's decisions are those of a session without it)
+        ex.env.process(sample(ex.env))
     driver.start()
     ex.env.run(until=minutes * 60.0)
-    return core, trading_summary(core)["shadow"]["p_fill"]
+    s = trading_summary(core)["shadow"]["p_fill"]
+    return core, s, crossed_share(core, book, minutes * 60.0) if crossed else None
+
+
+def crossed_share(core, book: list, end: float) -> float | None:
+    """The share of the acknowledged post-only quotes the book crossed within T of their ack."""
+    import numpy as np
+
+    from agent.gateway.events import Side, Tif
+    t, bid, ask = (np.array(c) for c in zip(*book))
+    T = core.graduation.p_fill.horizon_s
+    hits = []
+    for o in core.tracker.orders.values():
+        if o.tif is not Tif.ALO or o.foreign or o.acked_ts < 0.0 or o.acked_ts + T > end:
+            continue
+        i, j = np.searchsorted(t, (o.acked_ts, o.acked_ts + T))
+        hits.append(bool((ask[i:j] <= o.px).any() if o.side is Side.BUY else (bid[i:j] >= o.px).any()))
+    return sum(hits) / len(hits) if hits else None
 
 
 def by_delta(core) -> str:
@@ -75,11 +105,13 @@ def main() -> None:
                                               "run the twin takes", lowest=1.0), default=10.0,
                     help="simulated minutes a session (default 10)")
     ap.add_argument("--by-delta", action="store_true", help="also the reliability by the quote's distance")
+    ap.add_argument("--crossed", action="store_true", help="also the share of the quotes the twin's book crossed "
+                    "within T of their ack, cancelled or not (a floor on their rate had they rested)")
     a = ap.parse_args()
     skills = []
     for setup in SETUPS:
         for seed in range(1, a.seeds + 1):
-            core, s = session(setup, seed, a.minutes)
+            core, s, crossed = session(setup, seed, a.minutes, a.crossed)
             if s["skill"] is None:
                 print_out(f"{setup} seed {seed}: {s['orders']} quotes, not scored", flush=True)
                 continue
@@ -87,7 +119,8 @@ def main() -> None:
             print_out(f"{setup} seed {seed}: {s['orders']} quotes ({s['filled']} filled, {s['censored']} censored); "
                       f"P {s['predicted']:.3f} observed {s['observed']:.3f}; Brier {s['brier']:.4f} base "
                       f"{s['brier_base']:.4f} skill {s['skill']:+.3f}; slope {s['calibration_slope']} Cox "
-                      f"{s['logit_slope']}", flush=True)
+                      f"{s['logit_slope']}" + ("" if crossed is None else f"; the book crossed {crossed:.3f}"),
+                      flush=True)
             if a.by_delta:
                 print_out(by_delta(core), flush=True)
     if skills:

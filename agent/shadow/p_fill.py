@@ -20,9 +20,10 @@ meanwhile is refused post-only, not scored, so the forecast is of a quote still 
 arrival (the mid moved over the round trip, the outcomes where it crossed the quote left out; without that, a mean
 skill of +0.013, below 0 on 3 of 9, Cox slope 0.39-0.83). What it misses: at the stress bench's 100 ms cycle it
 says 0.38-0.41 where 0.30-0.31 is scored, while the twin's book crossed 0.33-0.38 of those quotes within T of their
-ack, cancelled or not (a floor on the rate had they rested): there the censoring's weights, which take a quote's
-move as independent of its fill (Censoring, below), fall short of the rate (not traced further); and quotes within a
-tick of the mid fill less than the mid's walk says (0.50-0.66 for 0.66-0.68; not traced either).
+ack, cancelled or not (a floor on the rate had they rested; bench_p_fill.py --crossed): there the censoring's
+weights, which take a quote's move as independent of its fill (Censoring, below), fall short of the rate (not traced
+further); and quotes within a tick of the mid fill less than the mid's walk says (0.50-0.66 for 0.66-0.68; not
+traced either).
 
 Censoring. Most quotes are moved within seconds (at a 100 ms cycle a third within 1 s): whether they would have
 filled within T is never seen. Left out, the orders scored are the quick fills and the quotes that stood still
