@@ -169,22 +169,24 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     else:
         print_out("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():
-        print_out(f"rejections {k}: {r.rate:.4g} ({r.lo:.4g} – {r.hi:.4g}), {r.count} of {r.n}")
+        print_out(f"rejections {k}: {_figure(r.rate, 4)} ({_figure(r.lo, 4)} – {_figure(r.hi, 4)}), {r.count} of "
+                  f"{r.n}")
     for k, why in f.kept:
         print_out(f"{k}: the base's kept ({why})")
     m = f.market
     if m is not None:
         print_out(f"market {m.coin}, {m.updates} book updates and {m.trades} trades: volatility "
-                  f"{m.vol_per_sqrt_s:.3g} per √s, {m.trade_rate_per_s.rate:.3g} trades/s (sizes median "
-                  f"{m.trade_size_median:.4g}), {m.depth_at_touch:.4g} at the touch, half spread "
-                  f"{m.half_spread_ticks:.2f} ticks")
+                  f"{_figure(m.vol_per_sqrt_s, 3)} per √s, {_figure(m.trade_rate_per_s.rate, 3)} trades/s (sizes "
+                  f"median {_figure(m.trade_size_median, 4)}), {_figure(m.depth_at_touch, 4)} at the touch, half "
+                  f"spread {m.half_spread_ticks:.2f} ticks")
         if m.reach is not None and not m.reach.why:  # (not fitted: the kept lines above say why)
             print_out(reach_text(json_ready(vars(m.reach)), m.market.depth_decay_per_usd))
         if f.tick_why:
             print_out(f"tick: {f.tick_why}")
         r = m.regimes
         if r is not None and r.separated:
-            print_out(f"regimes: calm {r.vol_calm_per_sqrt_s:.3g} / stressed {r.vol_stressed_per_sqrt_s:.3g} per √s, "
+            print_out(f"regimes: calm {_figure(r.vol_calm_per_sqrt_s, 3)} / stressed "
+                      f"{_figure(r.vol_stressed_per_sqrt_s, 3)} per √s, "
                       f"stressed {r.stressed_share:.0%} of the time, spells every "
                       f"{1 / r.calm_to_stressed_per_s / 60:.0f} min lasting {1 / r.stressed_to_calm_per_s / 60:.1f} "
                       f"min")

@@ -157,13 +157,13 @@ def reach_text(r: dict | None, k: float) -> str:
     """The prints' reach as the printout and the report say it: the fitted k with its interval and the prints it is
     from, or why the base's ``k`` (scaled to the run's price) is kept."""
     if r is None:
-        return f"prints' reach: no print came with a touch seen before it; the base's {k:.4g} per price unit kept"
+        return f"prints' reach: no print came with a touch seen before it; the base's {_fig(k, 4)} per price unit kept"
     seen = (f"{r['beyond']} of {r['n']} prints past the touch seen; {_num(r['beyond_share'], '.1%')} past the "
             f"touch in force, {_num(r['stale_share'], '.0%')} seen against a stale touch")
     if r["why"]:
-        return f"prints' reach not fitted ({r['why']}; {seen}): the base's {k:.4g} per price unit kept"
-    return (f"prints' reach depth_decay_per_usd {r['k']:.4g} per price unit (95%: {_num(r['lo'])} – {_num(r['hi'])}; "
-            f"mean reach past the mid {1 / r['k']:.4g}), from {seen}")
+        return f"prints' reach not fitted ({r['why']}; {seen}): the base's {_fig(k, 4)} per price unit kept"
+    return (f"prints' reach depth_decay_per_usd {_fig(r['k'], 4)} per price unit (95%: {_fig(r['lo'], 4)} – "
+            f"{_fig(r['hi'], 4)}; mean reach past the mid {_fig(1 / r['k'], 4)}), from {seen}")
 
 
 def _regimes_text(r: dict | None) -> str:
@@ -173,8 +173,9 @@ def _regimes_text(r: dict | None) -> str:
         return ("One regime seen (the two-state fit found no stressed state at least 1.5 times as volatile, in spells "
                 "of 30 s or more, switching often enough to fit): the calm volatility is the robust one above, the "
                 "base's switching kept.")
-    return (f"Two regimes (a two-state fit of {r['steps']} returns a second): calm {r['vol_calm_per_sqrt_s']:.3g} per √s, "
-            f"stressed {r['vol_stressed_per_sqrt_s']:.3g} per √s, {r['stressed_share']:.0%} of the time stressed; "
+    return (f"Two regimes (a two-state fit of {r['steps']} returns a second): calm {_fig(r['vol_calm_per_sqrt_s'], 3)} "
+            f"per √s, stressed {_fig(r['vol_stressed_per_sqrt_s'], 3)} per √s, {r['stressed_share']:.0%} of the "
+            f"time stressed; "
             f"spells begin every {1 / r['calm_to_stressed_per_s'] / 60:.0f} min of calm and last "
             f"{1 / r['stressed_to_calm_per_s'] / 60:.1f} min; the trade rate is split between them in the base's ratio.")
 
@@ -201,7 +202,7 @@ def length_text(s: float) -> str:
     return f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.2f} h"
 
 
-def _num(v, spec: str = ".4g") -> str:
+def _num(v, spec: str) -> str:
     """A number as the report shows it; "–" for none (an interval's bound JSON has no number for: infinite)."""
     return "–" if v is None else format(v, spec)
 
@@ -212,8 +213,8 @@ def _fig(v, digits: int) -> str:
 
 
 def _rate_row(name: str, r: dict, unit: str = "") -> str:
-    return (f"<tr><td>{html.escape(name)}</td><td>{r['count']}</td><td>{r['n']}</td><td>{_num(r['rate'])}{unit}</td>"
-            f"<td>{_num(r['lo'])} – {_num(r['hi'])}{unit}</td></tr>")
+    return (f"<tr><td>{html.escape(name)}</td><td>{r['count']}</td><td>{r['n']}</td><td>{_fig(r['rate'], 4)}{unit}</td>"
+            f"<td>{_fig(r['lo'], 4)} – {_fig(r['hi'], 4)}{unit}</td></tr>")
 
 
 def _notes_html(s: dict) -> str:
@@ -318,10 +319,11 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
         two = m["regimes"] is not None and m["regimes"]["separated"]
         vol_source = "the two-regime fit's calm one" if two else "robust: a calm regime's diffusion"
         parts.append(f"<p>{html.escape(m['coin'])}: {m['updates']} book updates, {m['trades']} trades. Volatility "
-                     f"{m['vol_per_sqrt_s']:.3g} per √s ({vol_source}); {r['rate']:.3g} trades a "
-                     f"second (95%: {r['lo']:.3g} – {r['hi']:.3g}), sizes log-normal with median "
-                     f"{m['trade_size_median']:.4g} and log std {m['trade_size_log_std']:.3f}; {m['depth_at_touch']:.4g} "
-                     f"shown at the touch (median), growing {m['depth_growth_per_level']:.3f} of it a level, log noise "
+                     f"{_fig(m['vol_per_sqrt_s'], 3)} per √s ({vol_source}); {_fig(r['rate'], 3)} trades a "
+                     f"second (95%: {_fig(r['lo'], 3)} – {_fig(r['hi'], 3)}), sizes log-normal with median "
+                     f"{_fig(m['trade_size_median'], 4)} and log std {m['trade_size_log_std']:.3f}; "
+                     f"{_fig(m['depth_at_touch'], 4)} shown at the touch (median), growing "
+                     f"{m['depth_growth_per_level']:.3f} of it a level, log noise "
                      f"{m['depth_noise_log_std']:.3f}; half spread {m['half_spread_ticks']:.2f} ticks; "
                      f"{html.escape(reach_text(m.get('reach'), m['depth_decay_per_usd']), quote=False)}. "
                      f"{_regimes_text(m['regimes'])} {_informed_text(s['informed'])} Jumps and the latent alpha stay "

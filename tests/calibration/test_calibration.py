@@ -1217,6 +1217,40 @@ def test_figures_keep_their_significant_digits_without_an_exponent():
     assert [_figure(v, 4) for v in (12625.3, 0.5938, -0.1698, 1.0)] == ["12,630", "0.5938", "-0.1698", "1"]
 
 
+def test_the_market_and_rejection_figures_read_alike_in_report_html_and_on_the_console_without_an_exponent(
+        fitted, tmp_path, capsys):
+    """report.html's market paragraph gave its figures as ``.3g`` and ``.4g`` and its rejection rows as ``.4g``, as
+    the console did too: a coin priced in thousandths moves some 3e-06 per √s, and both read "volatility 3.21e-06
+    per √s"; a reason seen once in 40,000 places "2.5e-05 (4.414e-06 – 0.0001416)"; a deep book "1.235e+04 at the
+    touch". Now both give them by ``figure_text`` (the same significant digits, no exponent, thousands grouped), one
+    text in the page and on the console."""
+    from dataclasses import replace
+    from calibration.__main__ import _say
+    from calibration.fit import RateFit, RegimeFit, wilson
+    from calibration.report import figure_text, write_report
+    m = fitted.market
+    assert m is not None
+    regimes = RegimeFit(3600, 3.2094e-6, 9.8765e-6, 1e-3, 1e-2, 0.1, True)
+    market = replace(m, vol_per_sqrt_s=3.2094e-6, trade_size_median=12345.6, depth_at_touch=12345.6, regimes=regimes)
+    f = replace(fitted, market=market, rejections={**fitted.rejections, "Tiny": RateFit(1, 40_000, 2.5e-5,
+                                                                                         *wilson(1, 40_000))})
+    s = write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0))
+    page = re.sub(r"base64,[^']*", "", (tmp_path / "out" / "report.html").read_text())
+    _say(s, f.observations, f, None, tmp_path / "out", False)
+    out = capsys.readouterr().out
+    market_html = page[page.index("<h2>The market"):page.index("Jumps and the latent alpha")]
+    rows_html = page[page.index("<h2>Rejections"):page.index("<h2>Disconnects")]
+    market_out = "\n".join(line for line in out.splitlines() if line.startswith(("market ", "regimes", "rejections")))
+    for text in (market_html, rows_html, market_out):
+        assert not re.search(r"[0-9]e[-+][0-9]", text), text  # (was "3.21e-06", "2.5e-05", "1.235e+04")
+    lo, hi = wilson(1, 40_000)
+    for v, digits in ((3.2094e-6, 3), (9.8765e-6, 3), (12345.6, 4), (2.5e-5, 4), (lo, 4), (hi, 4)):
+        assert figure_text(v, digits) in market_html + rows_html and figure_text(v, digits) in market_out, (v, out)
+    assert "Volatility 0.00000321 per √s" in page and "volatility 0.00000321 per √s" in out
+    assert "<td>Tiny</td><td>1</td><td>40000</td><td>0.000025</td>" in page and "rejections Tiny: 0.000025 (" in out
+    assert "12,350 shown at the touch" in page and "12,350 at the touch" in out
+
+
 def test_a_dry_runs_orders_are_not_measured_as_fills_by_distance_from_the_touch(tmp_path, capsys, lines):
     """A dry run (execution level 2, the README's first live step) sends its orders 5% beyond the touch and
     cancels them as they rest, but the replayed core knows them at its quoted prices: calibration printed "filled,
