@@ -629,7 +629,8 @@ def fit_feed(lag_s: np.ndarray, held: np.ndarray | None = None) -> LatencyFit | 
         return None
     x = np.log(lag * 1000.0)
     free = fit_censored_mixture(x[~held], x[held], spike_prior=True)
-    (mu1, s1, w, mu2, s2), roles, parts = body_and_spikes(x[~held], x[held], free, "lags")
+    (mu1, s1, w, mu2, s2), roles, parts = body_and_spikes(x[~held], x[held], free, "lags",
+                                                          lambda mu, sigma: sigma)
     leg = PathLatencyParams(median_ms=math.exp(mu1), sigma=s1, spike_prob=w, spike_median_ms=math.exp(mu2),
                             spike_sigma=s2, burst_rate_per_hour=0.0)
     return LatencyFit(len(lag), mu1, s1, w, mu2, s2, leg, roles, parts)
@@ -638,7 +639,8 @@ def fit_feed(lag_s: np.ndarray, held: np.ndarray | None = None) -> LatencyFit | 
 MAX_SPIKE_SHARE = 0.5  # a spike part past this is the body: the twin's model is a body and a slow minority
 
 
-def hold_roles(exact: np.ndarray, at_most: np.ndarray, free: tuple, what: str) -> tuple[tuple, str]:
+def hold_roles(exact: np.ndarray, at_most: np.ndarray, free: tuple, what: str,
+               spike_like=None) -> tuple[tuple, str]:
     """``free`` (a two-part fit, its parts ordered by their means) where its spike part is the slower minority, as
     the twin's model has it (``PathLatencyParams``: a body, and spikes drawn instead of it now and then); else the
     best fit with the spike part held so (a share in (0, ½], its mean at or above the body's) and what was done, in
@@ -648,7 +650,7 @@ def hold_roles(exact: np.ndarray, at_most: np.ndarray, free: tuple, what: str) -
     m1, s1, w, m2, s2 = free
     if not w > MAX_SPIKE_SHARE:  # (ordered by means: the spike part is the slower one)
         return free, ""
-    held = _held_mixture(exact, at_most, free)
+    held = _held_mixture(exact, at_most, free, spike_like)
     said = (f"the two-part fit put {w:.0%} of the {what} in its slower part (median {math.exp(m2):.1f} ms, sigma "
             f"{s2:.2f}) and {1.0 - w:.0%} in a faster one (median {math.exp(m1):.1f} ms, sigma {s1:.2f}): no body and "
             f"spikes; refitted with the spike part held the slower minority (at most {MAX_SPIKE_SHARE:.0%})")
@@ -660,13 +662,16 @@ def hold_roles(exact: np.ndarray, at_most: np.ndarray, free: tuple, what: str) -
     return held, said
 
 
-def _held_mixture(exact: np.ndarray, at_most: np.ndarray, free: tuple) -> tuple[float, float, float, float, float]:
+def _held_mixture(exact: np.ndarray, at_most: np.ndarray, free: tuple,
+                  spike_like=None) -> tuple[float, float, float, float, float]:
     """(body mu, body sigma, spike share, spike mu, spike sigma) by maximum posterior (``at_most`` as in
     ``fit_censored_mixture``) with the spike share in (0, ``MAX_SPIKE_SHARE``] and the spike's mean at or above the
     body's; the better of two starts: the body as the lower 90% (``fit_mixture``'s), and the free fit's majority as
     the body, its minority about its mean (alone, the first ended on a slow 2% beside a body twice as wide: 69 more
     in the negative log-likelihood of 380 lags). (mean, sigma, 0, max, 0.5) as one normal when the share goes under 1e-4
-    (``fit_mixture``'s own)."""
+    (``fit_mixture``'s own). ``spike_like`` (body mu, body sigma -> a sigma), where given, puts the spike's sigma b
+    under one value more at that sigma s, as the free fits have it (``fit_mixture``'s, ``_spiked_nll``): the term
+    log b + s² / (2 b²)."""
     norm = stats.norm
     floor = math.log(_SIGMA_FLOOR)
     x = np.sort(np.asarray(exact, dtype=float))
@@ -688,7 +693,11 @@ def _held_mixture(exact: np.ndarray, at_most: np.ndarray, free: tuple) -> tuple[
         if len(at_most):
             cdf = (1.0 - p) * norm.cdf(at_most, m1, a) + p * norm.cdf(at_most, m2, b)
             out -= float(np.log(np.maximum(cdf, 1e-300)).sum())
-        return out + 0.5 * _SIGMA_PRIOR * _SIGMA_PRIOR * (1.0 / (a * a) + 1.0 / (b * b))  # (the sigmas' prior)
+        out += 0.5 * _SIGMA_PRIOR * _SIGMA_PRIOR * (1.0 / (a * a) + 1.0 / (b * b))  # (the sigmas' prior)
+        if spike_like is not None:
+            like = spike_like(m1, a)
+            out += math.log(b) + 0.5 * like * like / (b * b)
+        return out
 
     def share(p: float) -> float:  # the unbounded coordinate of a spike share p in (0, MAX_SPIKE_SHARE)
         q = min(max(p, 1e-3), 0.9 * MAX_SPIKE_SHARE) / MAX_SPIKE_SHARE
@@ -872,7 +881,8 @@ def one_or_two(exact: np.ndarray, at_most: np.ndarray, two: tuple, what: str) ->
                  f"{need:.1f} BIC asks of its three parameters")
 
 
-def body_and_spikes(exact: np.ndarray, at_most: np.ndarray, free: tuple, what: str) -> tuple[tuple, str, str]:
+def body_and_spikes(exact: np.ndarray, at_most: np.ndarray, free: tuple, what: str,
+                    spike_like=None) -> tuple[tuple, str, str]:
     """(the fit kept, ``hold_roles``' saying, ``one_or_two``'s) from ``free``, a two-part fit: one part where the
     two do not pay (``one_or_two``), else the two in the twin's roles (``hold_roles``), and one part where those
     do not pay. The held fit is a narrower search of the same posterior, so it pays no more than the free one; the
@@ -881,7 +891,7 @@ def body_and_spikes(exact: np.ndarray, at_most: np.ndarray, free: tuple, what: s
     one, parts = one_or_two(exact, at_most, free, what)
     if parts:
         return one, "", parts
-    kept, roles = hold_roles(exact, at_most, free, what)
+    kept, roles = hold_roles(exact, at_most, free, what, spike_like)
     if roles:
         kept, parts = one_or_two(exact, at_most, kept, what)
     return kept, roles, parts
@@ -893,8 +903,11 @@ def fit_latency(round_trip_s: np.ndarray) -> LatencyFit | None:
     if len(rt) < MIN_ROUND_TRIPS:
         return None
     x = np.log(rt * 1000.0)
-    free = fit_mixture(x, spike_like=lambda mu, sigma: _leg_of_sum(mu, sigma)[1])
-    (mu1, s1, w, mu2, s2), roles, parts = body_and_spikes(x, np.zeros(0), free, "round trips")
+
+    def body_leg_sigma(mu: float, sigma: float) -> float:  # (the round trips' body's -> each leg's)
+        return _leg_of_sum(mu, sigma)[1]
+    free = fit_mixture(x, spike_like=body_leg_sigma)
+    (mu1, s1, w, mu2, s2), roles, parts = body_and_spikes(x, np.zeros(0), free, "round trips", body_leg_sigma)
     leg_mu, leg_sigma = _leg_of_sum(mu1, s1)
     leg_median = math.exp(leg_mu)
     p = 1.0 - math.sqrt(max(0.0, 1.0 - w))
