@@ -258,6 +258,10 @@ class AgentCore:
         # cycle ticks since the last requote: requotes are spaced by ticks as well as by timestamps, which a
         # live event loop jitters by a few ms (by timestamps alone a tick a hair short of a cycle was skipped)
         self._ticks_since_requote = 0
+        # past the address cap at the last requote: (whether the venue's slow lane was shut for its exits, the
+        # position then), for a requote as the lane opens (_exit_lane); None within the cap
+        self._lane_waits: tuple[bool, float] | None = None
+        self._lane = False  # this requote's exits may take the slow lane (_lane_check): read by _quote
         self.max_worst_case = 0.0
         self._fit: tuple[float, float] | None = None
         # what the quote cycle makes of the market's and the position's state, and that state (mid, position, σ per
@@ -978,9 +982,14 @@ class AgentCore:
         due = budget.requote_interval_s(cycle_s) - 1e-9
         if ts - self.last_requote_ts < due and self._ticks_since_requote * cycle_s < due:
             ov = self.overlay
-            if (ov.single_side is not None or ov.reduce_only) and tr.live_set:  # Orange and above
-                self._pull_forbidden(ts, cmds)
-            return
+            if ov.single_side is not None or ov.reduce_only:  # Orange and above
+                if tr.live_set:
+                    self._pull_forbidden(ts, cmds)
+                # past the cap (Red): the exits' request goes as the slow lane opens, not at the next requote
+                if self._lane_waits is None or not self._lane_due(ts, cmds):
+                    return
+            else:
+                return
         if self.overlay.reduce_only and budget.used >= budget._cancel_cap and tr.live_set:  # (Orange and above)
             # past the cancels' limit reconcile sends nothing (no cancel headroom, no place): what the level forbids
             # (Red, there: all but its exits) goes in the slow lane, as between requotes. With budget.max_stretch 1
@@ -999,6 +1008,8 @@ class AgentCore:
             self._records.append({"type": "quota_hold", "ts": ts, "state": "held", "why": _QUOTA_HOLD_WHY})
         if cancel_only and not (tr.live_set and budget.ip_allows_cancels(ts)):
             return
+        if self.overlay.reduce_only and (budget.used >= budget.cap or self._lane_waits is not None):  # (Red there)
+            self._lane_check(ts, cmds, cancel_only)
         self.last_requote_ts = ts
         self._ticks_since_requote = 0
         self.cycle += 1
@@ -1030,6 +1041,46 @@ class AgentCore:
             self._ip_held_ts = ts
             self._records.append({"type": "ip_weight_hold", "ts": ts, "state": "held", "why": _IP_HOLD_WHY,
                                   "ip_used": used, "ip_quote_limit": limit})
+
+    def _lane_check(self, ts: float, cmds: list, cancel_only: bool) -> None:
+        """At a requote: past the address cap a place or modify passes only in the venue's slow lane, and this one's
+        exits may take it (``_lane``, which reconcile is given) where ``_exit_lane`` says; whether it was shut, and the
+        position, kept (``_lane_waits``) for a requote as it opens (``_lane_due``). Within the cap, neither."""
+        budget = self.budget
+        if budget.used >= budget.cap:
+            lane = self._lane = not cancel_only and self._exit_lane(ts, cmds)
+            # (held to cancels, the lane is not what the exits wait for: a requote each tick as it stood open)
+            self._lane_waits = (not (lane or cancel_only), self.tracker.position)
+            if lane:  # (the quote cycle's memo holds no lane: what it sent without one, it must be asked again)
+                self._reconciled_state = None
+        else:
+            self._lane = False
+            self._lane_waits = None
+
+    def _lane_due(self, ts: float, cmds: list) -> bool:
+        """Between requotes past the cap: a requote now, as the slow lane opens for the exits (``_exit_lane``), where
+        the last requote found it shut or the position has moved since (an exit filled: what is left may need one).
+        Past the cap the requotes stretch to ``budget.max_stretch`` cycles (10 s), and the lane opens 11 s after the
+        last request (``budget.exit_lane_margin_s``): at the requotes alone, one in two found it shut."""
+        budget = self.budget
+        if budget.used < budget.cap:  # (a quota report freed room: the requotes place as ever)
+            self._lane = False
+            self._lane_waits = None
+            return False
+        waits, pos = self._lane_waits
+        return (waits or pos != self.tracker.position) and self._exit_lane(ts, cmds)
+
+    def _exit_lane(self, ts: float, cmds: list) -> bool:
+        """Past the address cap, whether the venue's slow lane is open at ``ts`` for the quote cycle's exits: its one
+        request not taken by a request sent since (``RequestBudget.lane_open``, which a pull let through this tick
+        times too) nor by one of this tick's already made (a pull, a re-arm: the pulls come first). Past the cap no
+        place nor modify went, and a position whose exits had filled short of it rested with no exit until a quota
+        report freed room, the lane open and unused (reconcile's rule 7)."""
+        budget = self.budget
+        if not budget.lane_open(ts, budget.cfg.exit_lane_margin_s):
+            return False
+        n_live = len(self.tracker.live_set)
+        return not any(request_cost(c, n_live)[1] for c in cmds)
 
     def _pull_forbidden(self, ts: float, cmds: list) -> None:
         """Between requotes (stretched up to 20 cycles as the address budget runs low), cancel at once the orders
@@ -2064,7 +2115,7 @@ class AgentCore:
         cmds = reconcile(desired, tr, tick=tick, lot=self.lot, max_position=limit,
                          budget=budget, cloids=self.cloids, cfg=self._reconcile_cfg,
                          min_notional=self._min_notional, cancel_only=cancel_only, exposures=exposures,
-                         reducing_out=out)
+                         reducing_out=out, lane=self._lane)
         self._reconciled_state = None if cmds else state
         return cmds
 

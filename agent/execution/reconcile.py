@@ -27,7 +27,10 @@ Rules, in order:
 6. with ``modify_moves``, a quote placed where an acknowledged order of the same side (and reduce-only
    flag) is being cancelled becomes one modify of that order instead: one request item instead of two,
    the same limit check (both legs count until the venue answers). Sent after the cancels, before the
-   places.
+   places;
+7. past the address cap, with the venue's slow lane open and no pull taking it (``lane``), the exits go in its one
+   request when the cycle sends no cancel: the places of the reduce-only quotes the position has room for, or,
+   none to place, one modify batch that moves the exits rule 2 left resting to the quotes (``_lane_exits``).
 """
 from __future__ import annotations
 
@@ -112,7 +115,8 @@ _STATE = attrgetter("state")
 def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float, lot: float, max_position: float,
               budget: RequestBudget, cloids: CloidFactory, cfg: ReconcileConfig,
               min_notional: float = 0.0, cancel_only: bool = False,
-              exposures: tuple[float, float] | None = None, reducing_out: float = 0.0) -> list[Command]:
+              exposures: tuple[float, float] | None = None, reducing_out: float = 0.0,
+              lane: bool = False) -> list[Command]:
     """Minimal commands from the live orders to ``desired``. A quote cut down (by the room left under the
     limit, or by the reduce-only orders already out) to less than ``min_notional`` is not sent: the venue
     would reject it, unless it is a reduce-only order for the whole position. ``cancel_only``: the cancels
@@ -121,7 +125,9 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     tracker's ``exposures()`` as it gives them now, when the caller has just asked (the quote cycle has).
     ``reducing_out``: the position counted out on its reducing side in ``exposures`` (AgentCore.
     _liquidation_exposure, near its liquidation price); a reduce-only quote has that room back, since the venue
-    refuses one that would grow the position, and one landing after a liquidation, on a flat account, rests nowhere."""
+    refuses one that would grow the position, and one landing after a liquidation, on a flat account, rests nowhere.
+    ``lane``: the address budget past its cap and the venue's slow lane open for one request no pull takes (the
+    caller's to say: AgentCore._exit_lane): the exits may take it (rule 7)."""
     # Runs on most quote cycles: plain loops over a dozen orders, no per-order dict or set work
     # beyond what the rules need (the order of cancels and places is part of the contract).
     read = _READ  # what reconcile reads of the config and the tick, made once per both (_read)
@@ -217,6 +223,9 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             n_items = len(going)
     if cancel_only:
         unmatched = []
+    elif lane and not going and unmatched and budget.used >= budget.cap:  # (rare: past the cap, the lane open)
+        return _lane_exits(unmatched, ro_buys, ro_sells, tracker, max_position, exposures, reducing_out, lot,
+                           min_notional, cloids, max_items)
     # a going order that can be modified instead (acknowledged, nothing pending), per (side, reduce-only)
     movable: dict | None = None
     if modify_moves and going and unmatched:
@@ -415,3 +424,68 @@ def _hold_exits(left: list, ro_buys: list, ro_sells: list, unmatched: list) -> l
     held = [pool for pool, side in ((ro_buys, _BUY), (ro_sells, _SELL))
             if pool and any(d[4] and d[0] is side for d in unmatched)]
     return [pool for pool in left if not any(pool is h for h in held)] if held else left
+
+
+def _lane_exits(unmatched: list, ro_buys: list, ro_sells: list, tracker: OrderTracker, max_position: float,
+                exposures: tuple[float, float] | None, reducing_out: float, lot: float, min_notional: float,
+                cloids: CloidFactory, max_items: int) -> list[Command]:
+    """The one request the venue's slow lane lets through past the address cap, for the exits (rule 7): every
+    reduce-only quote the position has room for, placed in one batch, sized as rule 3 and 4 size them; or, with none
+    to place (the exits out cover the position), the exits rule 2 left resting (``ro_buys``, ``ro_sells``: those no
+    quote kept) moved to the quotes on their side, nearest the touch first, in one modify batch. A moved exit's own
+    remaining is its room: the modify cancels it in the same request (the venue refuses one whose order is gone), and
+    the venue cuts a reduce-only order to the position; the worst-case limit counts both legs, as rule 6. Past the
+    cap no place nor modify went: a position whose exits had filled short of it, or been refused, rested with no exit
+    until a quota report freed room, the lane open and unused (seed 2: 0.00058 BTC for 177 s, to the end)."""
+    quotes = [d for d in unmatched if d[4]]
+    if not quotes:
+        return []
+    quotes.sort(key=_LEVEL)
+    exp_buy, exp_sell = tracker.exposures() if exposures is None else exposures
+    pos = tracker.position
+    room_buy = max_position - (pos + exp_buy) + reducing_out
+    room_sell = max_position + (pos - exp_sell) + reducing_out
+    refused = tracker.ro_refused
+    ro_buy = 0.0 if _BUY in refused else max(0.0, -pos) - _ro_live(tracker, _BUY)
+    ro_sell = 0.0 if _SELL in refused else max(0.0, pos) - _ro_live(tracker, _SELL)
+    lotted = _lotted(lot)
+    next_cloid = cloids.next
+    places: list[Command] = []
+    for side, px, sz, _, _ in quotes[:max_items]:
+        buy = side > 0
+        sz = lotted[min(sz, ro_buy, room_buy) if buy else min(sz, ro_sell, room_sell)]
+        if sz <= 0.0 or refused_under_minimum(sz, px, True, abs(pos), min_notional):
+            continue
+        if buy:
+            ro_buy -= sz
+            room_buy -= sz
+        else:
+            ro_sell -= sz
+            room_sell -= sz
+        places.append(_new(PlaceOrder, (next_cloid(), side, px, sz, _ALO, True)))
+    if places:
+        return [Batch(tuple(places)) if len(places) > 1 else places[0]]
+    held = {_BUY: [o for o in ro_buys if o.state in _MODIFIABLE and o.oid],
+            _SELL: [o for o in ro_sells if o.state in _MODIFIABLE and o.oid]}
+    modifies: list[Command] = []
+    for side, px, sz, _, _ in quotes[:max_items]:
+        pool = held[side]
+        if not pool:
+            continue
+        o = pool.pop(0)
+        buy = side > 0
+        left = o.remaining + (ro_buy if buy else ro_sell)
+        sz = lotted[min(sz, left if left > 0.0 else 0.0, room_buy if buy else room_sell)]
+        if sz <= 0.0 or refused_under_minimum(sz, px, True, abs(pos), min_notional) \
+                or (px == o.px and sz == o.remaining):
+            continue
+        if buy:
+            ro_buy -= sz - o.remaining
+            room_buy -= sz
+        else:
+            ro_sell -= sz - o.remaining
+            room_sell -= sz
+        modifies.append(_new(ModifyOrder, (o.cloid, next_cloid(), px, sz, _ALO, True, side)))
+    if modifies:
+        return [Batch(tuple(modifies)) if len(modifies) > 1 else modifies[0]]
+    return []

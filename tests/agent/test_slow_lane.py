@@ -215,7 +215,8 @@ def test_past_the_cap_a_drifted_exit_whose_replacement_cannot_be_sent_is_left_re
     (seed 2, the account short 0.01008 BTC at Red with three reduce-only bids resting, the address put at 15,000 used
     of a 10,000 cap at 45 s): before, at the first requote after the quota report (60.5 s) the exits were cancelled (one
     cancel action, passed) and the position stayed at -0.00508 to the end, no exit resting. Now they rest
-    (no cancel sent) and fill: -0.00058 by 64 s (what is left is placed by nothing past the cap)."""
+    (no cancel sent) and fill: -0.00058 by 64 s (what is left was placed by nothing past the cap; now it is, in the
+    slow lane: test_past_the_cap_the_position_its_exits_leave_gets_an_exit_in_the_slow_lane)."""
     from twin.seeding import set_quota_remaining
     ex, gw, core, records, acts, pos, exits = red_with_exits(2)
     assert core.safety.level is SafetyLevel.RED and pos < 0 and exits and all(o.reduce_only for o in exits)
@@ -338,3 +339,157 @@ def test_the_live_consoles_dead_man_row_says_the_kills_arms_held_past_the_cap():
     assert "held past" not in row(0) and row(0) == row(None)
     assert row(12_625).endswith("; 12,625 arms held past the cancels' limit (a Kill's, not sent: what rested was left "
                                 "to the pulls alone)")
+
+
+def _lane_cycle(position: float, live: tuple, desired: list, lane: bool = True, exposures=None) -> list:
+    """Reconcile past the cap (15,000 used of a 10,000 cap: no place nor modify within the budget), the tracker at
+    ``position`` with ``live`` orders acknowledged ((side, px, sz, reduce_only) each): the commands, flattened."""
+    from agent.execution.orders import CloidFactory, OrderTracker
+    from agent.execution.reconcile import ReconcileConfig, reconcile
+    from agent.gateway.events import OrderAcknowledged, PlaceOrder
+    t = OrderTracker()
+    t.position = position
+    for i, (side, px, sz, ro) in enumerate(live):
+        t.on_command(PlaceOrder(f"0x{i:032x}", side, px, sz, reduce_only=ro), 0.0)
+        t.on_event(OrderAcknowledged(0.1, f"0x{i:032x}", i + 1, True))
+    b = RequestBudget(BudgetConfig())
+    b.on_quota(QuotaStatus(0.2, 15_000, 10_000, 0.0))
+    out = reconcile(desired, t, tick=1.0, lot=0.00001, max_position=0.02, budget=b, cloids=CloidFactory(1),
+                    cfg=ReconcileConfig(), min_notional=10.0, lane=lane, exposures=exposures)
+    return out
+
+
+def test_past_the_cap_reconcile_sends_the_exits_in_the_slow_lanes_one_request():
+    """Past the cap no place nor modify went, whatever the lane (rule 2 holds a drifted exit, and nothing replaced
+    an exit that had filled). With the lane open for the cycle (``lane``: no pull takes it), the exits go in its one
+    request: the reduce-only quotes the position has room for, placed in one batch; none to place, the exits left
+    resting moved to the quotes in one modify batch; a cancel in the cycle takes the lane, and the exits wait."""
+    from agent.execution.reconcile import DesiredQuote
+    from agent.gateway.events import ModifyOrder, PlaceOrder, Side
+    from agent.gateway.events import Tif
+    exit_ = (Side.BUY, 99_000.0, 0.004, True)  # a short's exit, drifted 500 below the quote
+    quotes = [DesiredQuote(Side.BUY, 99_500.0, 0.005, 0, True), DesiredQuote(Side.BUY, 99_400.0, 0.005, 1, True)]
+    # the exit out covers 0.004 of the 0.01 short: the 0.006 left gets the two quotes' exits, one batch (one request)
+    out = _lane_cycle(-0.01, (exit_,), quotes)
+    assert len(out) == 1 and isinstance(out[0], Batch)  # (before: nothing, the lane unused)
+    assert [(c.px, c.sz, c.reduce_only, c.tif) for c in out[0].commands] == [(99_500.0, 0.005, True, Tif.ALO),
+                                                                               (99_400.0, 0.001, True, Tif.ALO)]
+    assert all(isinstance(c, PlaceOrder) for c in out[0].commands)
+    assert _lane_cycle(-0.01, (exit_,), quotes, lane=False) == []  # the lane shut (or a pull's): the exit held
+    # the worst case: bids being cancelled counted (0.026 of bids that could fill, the exit's 0.004 with them): 0.004
+    # of room under the 0.02 limit
+    out = _lane_cycle(-0.01, (exit_,), quotes, exposures=(0.026, 0.0))
+    assert [(c.px, c.sz) for c in (out[0].commands if isinstance(out[0], Batch) else out)] == [(99_500.0, 0.004)]
+    # the exits cover the short: nothing to place, the drifted one moved to the quote nearest the touch, one modify
+    out = _lane_cycle(-0.004, (exit_,), quotes)
+    assert out == [ModifyOrder("0x" + "0" * 32, out[0].new_cloid, 99_500.0, 0.004, Tif.ALO, True, Side.BUY)]
+    assert _lane_cycle(-0.004, (exit_,), quotes, lane=False) == []
+    # a quote not reduce-only drifted (a Red pull missed): its cancel goes, and takes the lane; the exits wait
+    ask = (Side.SELL, 101_000.0, 0.005, False)
+    assert _lane_cycle(-0.01, (exit_, ask), quotes) == [CancelOrder("0x" + "0" * 31 + "1")]
+
+
+def test_past_the_cap_the_position_its_exits_leave_gets_an_exit_in_the_slow_lane():
+    """Past the cap the exits rested (test above) and filled, and what they left had no exit until the budget
+    freed: on the twin, seed 2 at 15,000 used of the 10,000 cap, the three exits (0.0095 of the 0.01008 short) filled
+    by 63.2 s and -0.00058 rested with no exit to the end, 240 s (176.9 s, the lane open all of it); seed 3 at 25,000
+    (past the cancels' limit), 0.00014 long with no exit from 49.8 s to the end (190.3 s, the lane open 186.5 of
+    them). Now the quote cycle's exits take the lane when it opens and no pull takes it (``budget.exit_lane_margin_s``
+    past its 10 s): one place, passed, 11 s after the last request sent, and the position is flat by 64 s."""
+    from twin.seeding import set_quota_remaining
+    for seed, used, lane_ts, left in ((2, 15_000, 61.5, 0.00058), (3, 25_000, 62.5, 0.00014)):
+        ex, gw, core, records, acts, pos, exits = red_with_exits(seed)
+        set_quota_remaining(ex, gw.user, 10_000 - used)
+        n = len(acts)
+        ex.env.run(until=90.0)
+        assert core.budget.used > core.budget.cap and core.safety.level is SafetyLevel.RED
+        told = [a for a in acts[n:] if a[0] > 52.0]  # (the quota report has told the core by then)
+        assert [(round(ts, 2), kind, refused) for ts, kind, refused in told] == [(lane_ts, "OrderAction", False)]
+        sent = [r["commands"] for r in records if isinstance(r, dict) and r.get("type") == "cycle"
+                and r["ts"] == lane_ts]
+        side = "B" if pos < 0 else "A"
+        assert len(sent) == 1 and len(sent[0]) == 1  # one request: a place, reduce-only, of what the exits left
+        assert sent[0][0].startswith("place ") and f" {side} {left}@" in sent[0][0] and sent[0][0].endswith(" RO")
+        assert ex.accounts[gw.user].position("BTC").szi == 0.0  # (before: -0.00058, 0.00014, no exit resting)
+
+
+def _long_core_past_the_cap(used: int) -> tuple:
+    """Fed events: a core 0.01 BTC long at Full, its ladder placed at 0.5 s and resting (none reduce-only), the
+    venue's count put at ``used`` of a 10,000 cap at 0.7 s (Red): (core, the ladder's places)."""
+    import numpy as np
+    from agent.core import AgentCore
+    from agent.gateway.events import AccountSnapshot, BookUpdated, OrderAcknowledged, PlaceOrder
+    core = AgentCore(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"}}), np.random.default_rng(0),
+                     tick=1.0, sz_decimals=5)
+    core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
+    core.handle(AccountSnapshot(0.2, 0.01, 100_000.0, 1e5, 0.0, ()))
+    out = core.handle(Timer(0.5))
+    core.handle(Timer(0.5, AFTER_CYCLE))
+    placed = [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,)) if isinstance(c, PlaceOrder)]
+    assert placed and not any(p.reduce_only for p in placed)
+    for i, p in enumerate(placed):
+        core.handle(OrderAcknowledged(0.6, p.cloid, 100 + i, True))
+    core.handle(QuotaStatus(0.7, used, 10_000, 0.0))
+    return core, placed
+
+
+def _ticks(core, until: float, drift: float = 0.0, at: dict | None = None) -> tuple[dict, list]:
+    """The core's ticks every 0.5 s from 1.0 s to ``until``, the book moving ``drift`` a tick, each cancel and place
+    answered 0.1 s on, ``at``'s events (ts -> event) handled before the tick: ({ts: the address commands sent},
+    [the ticks that were requotes])."""
+    from agent.gateway.events import (BookUpdated, CancelAcknowledged, OrderAcknowledged, PlaceOrder,
+                                      RequestAccountSnapshot)
+    sent, requotes = {}, []
+    for i in range(2, int(until * 2) + 1):
+        ts = i * 0.5
+        if at and ts in at:
+            core.handle(at[ts])
+        px = 100_000.0 + drift * i
+        core.handle(BookUpdated(ts - 0.05, "BTC", ((px, 1.0),), ((px + 1.0, 1.0),)))
+        cycle = core.cycle
+        cmds = [c for b in core.handle(Timer(ts)) for c in (b.commands if isinstance(b, Batch) else (b,))
+                if not isinstance(c, RequestAccountSnapshot)]  # (the audit's: no address request)
+        core.handle(Timer(ts, AFTER_CYCLE))
+        if cmds:
+            sent[ts] = cmds
+        if core.cycle != cycle:
+            requotes.append(ts)
+        for c in cmds:
+            if isinstance(c, CancelOrder):
+                core.handle(CancelAcknowledged(ts + 0.1, c.cloid))
+            elif isinstance(c, PlaceOrder):
+                core.handle(OrderAcknowledged(ts + 0.1, c.cloid, 200 + i, True))
+    return sent, requotes
+
+
+def test_past_the_cancels_limit_the_pull_takes_the_slow_lane_before_the_exits():
+    """Past the cancels' limit (25,000 used of the 10,000 cap) the lane opens 10 s after the ladder's places: the pull
+    of what Red forbids takes it (at the requote, 10.5 s), and the exits wait for the next opening, 11 s after the
+    pull (``exit_lane_margin_s``): a requote then, not at the next one due (20.5 s found the lane shut, 30.5 s), and
+    they go as one request, reduce-only, for the position. Before, no exit went."""
+    from agent.gateway.events import PlaceOrder, Side
+    core, placed = _long_core_past_the_cap(25_000)
+    sent, _ = _ticks(core, 35.0)
+    assert core.safety.level is SafetyLevel.RED
+    assert list(sent) == [10.5, 21.5]  # the pull in the lane, then the exits in the next (before: [10.5])
+    assert {c.cloid for c in sent[10.5]} == {p.cloid for p in placed} and all(
+        isinstance(c, CancelOrder) for c in sent[10.5])
+    exits = sent[21.5]
+    assert exits and all(isinstance(c, PlaceOrder) and c.reduce_only and c.side is Side.SELL for c in exits)
+    assert sum(c.sz for c in exits) <= 0.01 + 1e-12
+
+
+def test_past_the_cap_held_to_cancels_the_requotes_stay_stretched():
+    """Between the cap and the cancels' limit (15,000 used), the book moving a dollar a tick: the Red pull at 1.0 s
+    (no lane needed there, but it takes the venue's), the exits at 12.0 s as the lane opens (the requote at 10.5 s
+    found it shut), and at 23.0 s the rest of the position the ladder's three left (0.0005). From 25 s a recovery's
+    IP weight holds the cycle to cancels: no exit can go, and the requotes stay 10 s apart (a requote as the lane
+    opens is for exits that wait for it, and these wait for the IP weight: asked each tick, it was a requote every
+    0.5 s)."""
+    from agent.gateway.events import IpWeightSpent, PlaceOrder
+    core, placed = _long_core_past_the_cap(15_000)
+    sent, requotes = _ticks(core, 45.0, drift=1.0, at={25.0: IpWeightSpent(25.0, 1000, "userFillsByTime")})
+    assert not core.budget.ip_allows_quoting(45.0)
+    assert list(sent) == [1.0, 12.0, 23.0]  # (before: [1.0])
+    assert [type(c) for c in sent[12.0]] == [PlaceOrder] * 3 and [c.sz for c in sent[23.0]] == [0.0005]
+    assert requotes == [10.5, 12.0, 22.0, 23.0, 33.0, 43.0]

@@ -66,6 +66,11 @@ class NaiveKillSwitch(AgentCore):
     def _pull_again(self, ts: float, cmds: list) -> None:
         """The original kill fired once: nothing resent its cancels when they did not go through."""
 
+    def _exit_lane(self, ts: float, cmds: list) -> bool:
+        """The original sent nothing but cancels past the cap: no exit went in the venue's slow lane (whose fills, a
+        volume that grows the cap, would have paid for its kill's cancels)."""
+        return False
+
 
 class _FilledOnlyTracker(OrderTracker):
     """Exposure is the filled position only: resting and in-flight orders are not counted."""
