@@ -767,7 +767,7 @@ def test_each_value_in_the_readmes_table_is_the_commands_default_or_in_capitals(
                                                                    "bench_bytecodes", "decisions_hash",
                                                                    "decisions_diff", "live_diff",
                                                                    "scorecard_demotion", "bench_arrival_fit",
-                                                                   "bench_arrival_session")}
+                                                                   "bench_arrival_session", "bench_feed_blocks")}
     parsers = {"python -m agent --venue live": live_parser(),
                "python -m agent": parser(lambda: main([])),
                "python -m agent.audit": parser(lambda: audit_main(["x"])),
