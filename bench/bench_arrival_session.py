@@ -28,6 +28,7 @@ from bench_agent import PROFILES, profile_session  # noqa: E402
 from common.cli_errors import print_out  # noqa: E402
 from common.files import ArgumentParser  # noqa: E402
 from common.units import MAX_DURATION_S, bounded, positive_float, positive_int  # noqa: E402
+import twin.exchange  # noqa: E402
 from twin.market import BOOK  # noqa: E402
 
 MIDS = ("core", "l2Book", "twin book", "twin latent")
@@ -53,6 +54,15 @@ def session_prints(profile: str, seed: int, minutes: float):
                     books.append((mid, 0.5 * (float(c.bid_px[j, 0]) + float(c.ask_px[j, 0]))))
         return c
     market.next_chunk = next_chunk
+    # each print's making, by its tid: its `time` is its block's end (the venue's stamp), up to a block after it
+    made_at: dict[int, float] = {}
+    make = twin.exchange.TradePush
+
+    def made(*args):
+        p = make(*args)
+        made_at[p.tid] = ex.env._now * 1000.0
+        return p
+    twin.exchange.TradePush = made
     fed = []
     on_trade = core._dispatch[TradeObserved]
 
@@ -62,14 +72,17 @@ def session_prints(profile: str, seed: int, minutes: float):
         on_trade(ev, cmds)
         if core.stale_prints == stale and mid == mid:
             fed.append((ev.ts, ev.px, 1 if ev.side is Side.BUY else -1, ev.tid in core.tracker.seen_tids,
-                        (ev.tid >> 64) - ex.epoch_ms, mid, book_mid))
+                        made_at[ev.tid & (1 << 64) - 1], mid, book_mid))
     core._dispatch[TradeObserved] = watched
     driver.start()
-    ex.env.run(until=minutes * 60.0)
+    try:
+        ex.env.run(until=minutes * 60.0)
+    finally:
+        twin.exchange.TradePush = make
     prints = []
     for ts, px, side, own, made_ms, mid, book_mid in fed:
-        # the twin's book then: its last change at or before the print's venue ms (made in that ms or before)
-        latent, twin_book = books[bisect.bisect_right(book_ms, made_ms + 0.5) - 1]
+        # the twin's book then: its last change at or before the print's making
+        latent, twin_book = books[bisect.bisect_right(book_ms, made_ms) - 1]
         prints.append((ts, px, side, own, dict(zip(MIDS, (mid, book_mid, twin_book, latent)))))
     return core, ex.params.markets[coin].depth_decay_per_usd, prints
 
