@@ -116,8 +116,11 @@ class LiveDriver:
     def __init__(self, gateway: AsyncGateway, core: Core, cycle_s: float, *, clock: Callable[[], float] = time.time,
                  time_scale: float = 1.0, record_sink: RecordSink | None = None,
                  event_log: list | None = None, command_log: list | None = None, journal=None,
-                 on_kill: Callable[[dict], object] | None = None) -> None:
+                 on_kill: Callable[[dict], object] | None = None, shutdown_poll_s: float = _SHUTDOWN_POLL_S) -> None:
         self.gateway = gateway
+        # (wall s) the stop's (and a Kill's) own snapshot polls at most this often: the venue's IP weight sets the
+        # shipped 1 s; a test against a twin with weight to spare gives a shorter one, not to wait out its spacing
+        self.shutdown_poll_s = shutdown_poll_s
         self.core = core
         self.cycle_s = cycle_s
         self.clock = clock
@@ -388,7 +391,7 @@ class LiveDriver:
                 return
             self._kill_quiet_ts = now  # (the core has what it shows: its work again, or a snapshot after it)
         # the venue's word, asked at the shutdown's pace at most and within the IP weight the core keeps for itself
-        if now - self._kill_asked_ts >= max(_SHUTDOWN_POLL_S * self.time_scale, core.cfg.risk.pull_retry_s) \
+        if now - self._kill_asked_ts >= max(self.shutdown_poll_s * self.time_scale, core.cfg.risk.pull_retry_s) \
                 and core.budget.ip_allows_snapshot(now, SNAPSHOT_SENT_WEIGHT):
             self._kill_asked_ts = now
             self._send_own(RequestAccountSnapshot(), SNAPSHOT_SENT_WEIGHT, "accountSnapshot")
@@ -441,7 +444,7 @@ class LiveDriver:
                 if loop.time() < next_poll:
                     await asyncio.sleep(min(next_poll - loop.time(), max(0.0, deadline - loop.time())))
                     continue
-                next_poll = loop.time() + _SHUTDOWN_POLL_S
+                next_poll = loop.time() + self.shutdown_poll_s
                 snap = await self._fresh_snapshot(deadline)
                 if snap is not None:
                     # the newest account state answered, this answer or one newer that came before it or comes after

@@ -1421,6 +1421,11 @@ def test_a_dead_man_switch_refused_for_the_address_budget_counts_as_an_address_r
 
 _DEAD_MAN_CFG = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
                                             "risk": {"dead_man_min_volume_usd": 0}})  # armed from the start
+# the resends' spacing (risk.pull_retry_s, venue s) and the stop's polls (LiveDriver.shutdown_poll_s, wall s) short:
+# a test of what is sent again, and when, waits out a quarter of the shipped 2 s and 1 s, not the whole of them
+RETRY_S, POLL_S = 0.5, 0.1
+_DEAD_MAN_QUICK_CFG = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
+                                                  "risk": {"dead_man_min_volume_usd": 0, "pull_retry_s": RETRY_S}})
 
 
 def test_the_live_summary_names_each_dead_man_refusal_by_the_venues_text_with_its_count():
@@ -1565,7 +1570,8 @@ def test_a_dead_man_arm_lost_or_answered_5xx_reads_unconfirmed_and_is_sent_again
     sent, though one lost in transport or answered 5xx never reached the venue, and the next went out at the next
     re-arm, 10 s on. Against ``twin serve`` through a proxy that resets the first arm's connection and answers the
     second 503: the switch reads unconfirmed (the summary too) until the venue acknowledges one, each unanswered arm
-    is sent again risk.pull_retry_s (2 s) on, and the third, passed on, arms the venue's switch: then "armed"."""
+    is sent again risk.pull_retry_s (``RETRY_S``) on, and the third, passed on, arms the venue's switch: then
+    "armed"."""
     from agent.live import live_summary
     speed = 2.0
     with served(speed=speed, params=_dead_man_params()) as (bg, ex, clock):
@@ -1573,8 +1579,8 @@ def test_a_dead_man_arm_lost_or_answered_5xx_reads_unconfirmed_and_is_sent_again
             async with InjectingProxy(bg.base_url) as proxy:
                 arms = _lose_then_503(proxy, clock, clears=False)
                 records: list = []
-                gw, core, driver = await live_agent(proxy.base_url, clock, speed, _DEAD_MAN_CFG,
-                                                    record_sink=records.append)
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, _DEAD_MAN_QUICK_CFG,
+                                                    record_sink=records.append, shutdown_poll_s=POLL_S)
                 run = asyncio.ensure_future(driver.run(duration_s=12.0, shutdown_grace_s=5.0))
                 summarise = functools.partial(live_summary, core, gw, driver, coin="BTC", network="twin",
                                               execution_level=4, start_level="MICRO_LIVE")
@@ -1587,7 +1593,7 @@ def test_a_dead_man_arm_lost_or_answered_5xx_reads_unconfirmed_and_is_sent_again
                 return arms, unconfirmed, armed_at_venue, records, core
         arms, unconfirmed, armed_at_venue, records, core = asyncio.run(scenario())
     assert unconfirmed == "unconfirmed"
-    assert len(arms) >= 3 and all(b - a <= 2.0 + 0.5 + 0.3 for a, b in zip(arms[:3], arms[1:3]))  # not 10 s on
+    assert len(arms) >= 3 and all(b - a <= RETRY_S + 0.5 + 0.3 for a, b in zip(arms[:3], arms[1:3]))  # not 10 s on
     assert armed_at_venue is not None  # the third reached the venue, which acknowledged it
     states = [r["state"] for r in records if r.get("type") == "dead_man"]
     assert states[:2] == ["unconfirmed", "armed"]  # said once when unanswered, then when the venue took one
@@ -1599,8 +1605,8 @@ def test_a_dead_man_clear_lost_or_answered_5xx_reads_clearing_and_the_stop_sends
     transport left the venue's switch armed, to fire 30 s on with nothing to cancel (one of the venue's ten a day),
     while the log and the summary said cleared, and the shutdown ended as soon as no order rested. Against ``twin
     serve`` through a proxy that resets the first clear's connection and answers the second 503: the switch reads
-    clearing, the shutdown's snapshots send it again risk.pull_retry_s (2 s) apart, the third reaches the venue, and
-    only its acknowledgement makes it "cleared": the venue's switch is cleared, the summary says so."""
+    clearing, the shutdown's snapshots send it again risk.pull_retry_s (``RETRY_S``) apart, the third reaches the
+    venue, and only its acknowledgement makes it "cleared": the venue's switch is cleared, the summary says so."""
     from agent.live import live_summary
     speed = 2.0
     with served(speed=speed, params=_dead_man_params()) as (bg, ex, clock):
@@ -1608,8 +1614,8 @@ def test_a_dead_man_clear_lost_or_answered_5xx_reads_clearing_and_the_stop_sends
             async with InjectingProxy(bg.base_url) as proxy:
                 clears = _lose_then_503(proxy, clock, clears=True)
                 records: list = []
-                gw, core, driver = await live_agent(proxy.base_url, clock, speed, _DEAD_MAN_CFG,
-                                                    record_sink=records.append)
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, _DEAD_MAN_QUICK_CFG,
+                                                    record_sink=records.append, shutdown_poll_s=POLL_S)
                 run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=20.0))
                 assert await until(lambda: core.dead_man_state == "armed", 10.0)
                 driver.request_stop("test")
@@ -1619,7 +1625,7 @@ def test_a_dead_man_clear_lost_or_answered_5xx_reads_clearing_and_the_stop_sends
                 left_armed = bg.call(lambda: ex.schedule_cancel.get(ADDR))
                 return clears, records, left_armed, summary
         clears, records, left_armed, summary = asyncio.run(scenario())
-    assert len(clears) == 3 and all(b - a >= 2.0 - 0.05 for a, b in zip(clears, clears[1:]))  # sent again
+    assert len(clears) == 3 and all(b - a >= RETRY_S - 0.05 for a, b in zip(clears, clears[1:]))  # sent again
     states = [r["state"] for r in records if r.get("type") == "dead_man"]
     assert states[-2:] == ["clearing", "cleared"] and states.count("cleared") == 1  # said once the venue took one
     cleared = next(r for r in records if r.get("state") == "cleared")
@@ -1846,11 +1852,10 @@ def test_a_stop_whose_dead_man_clears_are_all_lost_ends_saying_clearing_not_clea
                     clears.append(clock())
                     return 0
                 proxy.fault_exchange = fault
-                cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
-                                                  "risk": {"dead_man_min_volume_usd": 0}})
-                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg)
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, _DEAD_MAN_QUICK_CFG,
+                                                    shutdown_poll_s=POLL_S)
                 # (the grace: time for the clear's resends, risk.pull_retry_s apart, on the polls' answers)
-                run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=4.0 + 2 * poll_s))
+                run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=1.5 + 2 * poll_s))
                 assert await until(lambda: core.dead_man_state == "armed", 10.0)
                 proxy.delay_info = lambda body: poll_s if body.get("type") == "clearinghouseState" else 0.0
                 driver.request_stop("test")
