@@ -102,6 +102,7 @@ class AsyncGateway(Protocol):
 _SHUTDOWN_POLL_S = 1.0
 _FLATTEN_TICK_S = 0.25  # the core's timer while it closes the position at a stop (its retries are 2 s apart)
 _FINAL_READ_S = 5.0  # the most a stop still flattening at the grace's end waits past it for the venue's account
+_POLL_WAIT_S = 5.0  # the most one of the stop's polls waits for its answer (none comes to one refused, a 429)
 KILL_STOP = "kill"  # the stop_reason of a run a Kill ended: its work done (no order of ours listed, flat or held)
 
 
@@ -116,11 +117,13 @@ class LiveDriver:
     def __init__(self, gateway: AsyncGateway, core: Core, cycle_s: float, *, clock: Callable[[], float] = time.time,
                  time_scale: float = 1.0, record_sink: RecordSink | None = None,
                  event_log: list | None = None, command_log: list | None = None, journal=None,
-                 on_kill: Callable[[dict], object] | None = None, shutdown_poll_s: float = _SHUTDOWN_POLL_S) -> None:
+                 on_kill: Callable[[dict], object] | None = None, shutdown_poll_s: float = _SHUTDOWN_POLL_S,
+                 poll_wait_s: float = _POLL_WAIT_S) -> None:
         self.gateway = gateway
         # (wall s) the stop's (and a Kill's) own snapshot polls at most this often: the venue's IP weight sets the
         # shipped 1 s; a test against a twin with weight to spare gives a shorter one, not to wait out its spacing
         self.shutdown_poll_s = shutdown_poll_s
+        self.poll_wait_s = poll_wait_s  # (wall s) and waits at most this long for each one's answer
         self.core = core
         self.cycle_s = cycle_s
         self.clock = clock
@@ -501,7 +504,7 @@ class LiveDriver:
         self._snapshot_waiters.append((self.clock(), fut))
         self._send_own(RequestAccountSnapshot(), SNAPSHOT_SENT_WEIGHT, "accountSnapshot")
         try:
-            return await asyncio.wait_for(fut, max(0.0, min(deadline - loop.time(), 5.0)))
+            return await asyncio.wait_for(fut, max(0.0, min(deadline - loop.time(), self.poll_wait_s)))
         except asyncio.TimeoutError:
             return None
         finally:

@@ -5297,11 +5297,15 @@ def test_the_shutdowns_own_cancel_all_is_in_the_cores_address_budget():
     with served(speed=speed) as (bg, ex, clock):
         async def scenario():
             gw, core, events, driver = await _quiet_live_driver(bg, clock, speed)
-            run = asyncio.ensure_future(driver.run(duration_s=3.0, shutdown_grace_s=10.0))
-            await asyncio.sleep(1.5)
-            bg.call(lambda: ex.ip_limiter.add_429_burst(ex.env.now, ex.env.now + 8.0))  # 4 s here
-            assert await until(lambda: core.stopped, 5.0)
-            await asyncio.sleep(0.3)
+            driver.poll_wait_s = 0.5  # (a poll refused 429 gets no answer: the next goes after this, not 5 s)
+            run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=10.0))
+            assert await until(lambda: first(events, AccountSnapshot))  # (the run reconciled, as a stop finds it)
+            # the 429s from before the stop (2 s here: what follows takes a fraction of it), the stop, and its own
+            # pull refused; then the orders come to rest, before the 429s end. (A fixed 1.5 s, then a duration's
+            # stop at about that time and 0.3 s more, with the 429s 4 s long, waited the most of it out.)
+            bg.call(lambda: ex.ip_limiter.add_429_burst(ex.env.now, ex.env.now + 4.0))
+            driver.request_stop("test")
+            assert await until(lambda: core.stopped and first(events, RateLimited), 5.0)
 
             def rest() -> None:
                 bid = ex.best_bid["BTC"]
