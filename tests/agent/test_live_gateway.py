@@ -1651,10 +1651,11 @@ def test_a_flatten_on_stop_whose_dead_man_clear_is_refused_ends_without_waiting_
     with served(speed=1.0, params=params) as (bg, ex, clock):
         async def scenario():
             gw, core, driver = await live_agent(bg.base_url, clock, 1.0, _DEAD_MAN_CFG)
-            run = asyncio.ensure_future(driver.run(duration_s=3.0, shutdown_grace_s=12.0, flatten_on_stop=True))
+            run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=12.0, flatten_on_stop=True))
             assert await until(lambda: core.dead_man_state == "armed")
             bg.call(lambda: ex.schedule_cancel_fired.__setitem__(
                 ADDR, [int((ex.epoch_ms / 1000.0 + ex.env.now) // 86400.0)] * 10))  # the day's ten used
+            driver.request_stop("test")  # (then, not at a 3 s duration: the rest of it added nothing)
             await until(lambda: core.stopped, 10.0)
             t0 = time.monotonic()
             await asyncio.wait_for(run, 40.0)
@@ -1776,7 +1777,8 @@ def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again
     from agent.gateway.events import ScheduleCancelUnanswered
     from agent.live import live_summary
     speed = 2.0
-    # (the heartbeat re-armed every 5 s, not the shipped 10: the re-arm held is the run's second arm, sent that long in)
+    # (the heartbeat re-armed every 5 s, not the shipped 10: the re-arm held is the run's second arm, sent that long in;
+    # the stop's polls POLL_S apart, on whose answers the clear is sent again once the arm can land no more)
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
                                       "risk": {"dead_man_min_volume_usd": 0, "dead_man_heartbeat_s": 15.0}})
     with served(speed=speed, params=_dead_man_params()) as (bg, ex, clock):
@@ -1784,8 +1786,8 @@ def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again
             async with InjectingProxy(bg.base_url) as proxy:
                 records: list = []
                 events: list = []
-                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg,
-                                                    gw_kw={"request_timeout_s": 1.0}, record_sink=records.append)
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, gw_kw={"request_timeout_s": 1.0},
+                                                    record_sink=records.append, shutdown_poll_s=POLL_S)
                 arms, held = [], []
 
                 def delay(body: dict) -> float:
