@@ -84,6 +84,16 @@ def _params() -> TwinParams:
     return TwinParams(connection=ConnectionParams(hazard_per_hour=0.0))  # only scripted disconnects
 
 
+def _quick() -> TwinParams:
+    """``_params`` with the venue's REST and feed legs 5 ms (median) each way, not the shipped 60 ms (40 ms the feed):
+    for a test of what a run does and says at its start and end (a Kill, a latch, a note, its files) that has no
+    bearing on how long a request takes. A live run's set-up and its end are some twenty round trips one after
+    another: at the shipped latency, 2-3 wall s of each such test waited on them."""
+    quick = PathLatencyParams(median_ms=5.0)
+    return TwinParams(connection=ConnectionParams(hazard_per_hour=0.0),
+                      latency=LatencyParams(order_entry=quick, response=quick, feed=quick))
+
+
 @contextlib.contextmanager
 def served(speed: float = 10.0, schedule: ChaosSchedule | None = None, params: TwinParams | None = None):
     """``twin serve`` on 127.0.0.1 in a thread; ``clock`` is the venue's time in epoch seconds."""
@@ -2969,7 +2979,7 @@ def test_cli_dry_run_against_twin_serve_stops_on_sigint_writes_state_and_summary
     cfg.write_text("session:\n  log_segment_mb: 2\n")  # the config's (1 MB at least), in the start line below
     # segments of 500 bytes, under the config's floor: a cycle line (~1.2 KB) each
     monkeypatch.setattr(SessionConfig, "log_segment_bytes", property(lambda self: 500))
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         interrupter = _interrupt_once_handled(2.5)
         code = live_main(["--venue", "live", "--base-url", bg.base_url, "--execution-level", "2", "--start-level", "MicroLive", "--duration", "20",
                           "--out", str(out), "--json", "--shutdown-grace", "5", "--config", str(cfg)],
@@ -3539,7 +3549,7 @@ def test_a_run_into_a_folder_starts_its_nonces_above_the_last_runs_and_the_venue
     refused as too low, every action of the run. Now the run starts above it, and the venue takes them."""
     out = tmp_path / "run"
     out.mkdir()
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         last = int(clock() * 1000) + 30_000
         (out / "state.json").write_text(json.dumps({"position": 0.0, "last_nonce": last}))
         bg.call(lambda: [bg.server.nonces.use(ADDR, n, ex.now_ms()) for n in range(last - 99, last + 1)])
@@ -3700,7 +3710,7 @@ def test_a_run_onto_a_position_past_the_kill_threshold_is_refused_unless_allowed
     cfg = tmp_path / "agent.yaml"
     cfg.write_text("risk:\n  max_position: 0.0005\n")
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(70), 0.001))
         held = bg.call(lambda: ex.accounts[ADDR].position("BTC").szi)
         n_orders = bg.call(lambda: len(ex.order_status))
@@ -4179,7 +4189,7 @@ def test_a_run_that_ends_holding_a_position_says_so_and_flatten_on_stop_closes_i
     cfg = tmp_path / "agent.yaml"
     cfg.write_text("risk:\n  max_position: 0.01\ngraduation:\n  shadow_exits: false\n")  # Shadow places nothing
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(71), 0.001))
         # (a second is enough, for either run: the end reads the venue's position, and a flatten on stop closes it
         # once the account is reconciled, whenever the stop comes)
@@ -4215,7 +4225,7 @@ def _end_with_a_position_left(tmp_path, handlers: list[logging.Handler]) -> int:
     saved, level = root.handlers, root.level
     root.handlers = handlers
     try:
-        with served(speed=1.0) as (bg, ex, clock):
+        with served(speed=1.0, params=_quick()) as (bg, ex, clock):
             asyncio.run(buy_through_the_book(bg, clock, cloid(73), 0.001))
             return live_main(["--base-url", bg.base_url, "--execution-level", "3", "--duration", "1", "--config",
                               str(cfg), "--quiet"], env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
@@ -4270,7 +4280,7 @@ def test_a_full_disk_is_said_and_the_end_still_tells_the_position_left(tmp_path,
 
     def full_at_the_end(*a, **kw):
         raise OSError(28, "No space left on device")
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(72), 0.001))
         with monkeypatch.context() as m:
             m.setattr(records, "open", full, raising=False)
@@ -4311,7 +4321,7 @@ def test_a_full_disk_mid_run_exits_4_though_the_files_at_the_end_fail_too(tmp_pa
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(JsonlWriter, "write", full_journal)
     monkeypatch.setattr(live_cli, "_write_run_files", full_at_the_end)
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         code = live_main(["--base-url", bg.base_url, "--execution-level", "3", "--start-level", "MicroLive",
                           "--duration", "30", "--config", str(cfg), "--quiet", "--out", str(tmp_path / "run")],
                          env=env)
@@ -4368,7 +4378,7 @@ def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_n
     cfg.write_text("risk:\n  max_position: 0.0005\nsafety:\n  kill_action: flatten\n")
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
     out = tmp_path / "run"
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(73), 0.001))
         # the budget spent before the run's first quota poll, as chaos quota_set 0 spends it (at once, not at a time
         # after the buy's: a wait of 2.5 s for a QuotaSet at 2 s)
@@ -4407,7 +4417,7 @@ def test_a_kill_in_a_dry_run_holds_the_position_said_once_instead_of_resending_a
     cfg.write_text("risk:\n  max_position: 0.0005\nsafety:\n  kill_action: flatten\n")
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
     out = tmp_path / "run"
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(74), 0.001))
         code = live_main(["--base-url", bg.base_url, "--execution-level", "2", "--start-level", "Full", "--duration",
                           "4", "--config", str(cfg), "--quiet", "--allow-oversized-position", "--out", str(out)],
@@ -4467,7 +4477,7 @@ def test_a_kill_whose_work_is_done_ends_the_run_by_itself_with_exit_5(tmp_path, 
     from agent.live_cli import build_parser
 
     out = tmp_path / "run"
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(95), 0.001))
         t0 = time.monotonic()
         code = _run_to_a_kill(bg, out, duration="30")
@@ -4491,7 +4501,7 @@ def test_a_kill_that_flattens_ends_the_run_once_the_position_is_flat(tmp_path):
     from agent.audit.__main__ import main as audit_main
 
     out = tmp_path / "run"
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(96), 0.001))
         code = _live_with(bg, tmp_path / "flatten.yaml", "risk:\n  max_position: 0.0005\nsafety:\n  kill_action: "
                           "flatten\n", "--execution-level", "4", "--start-level", "Full", "--duration", "30", "--quiet",
@@ -4512,7 +4522,7 @@ def test_a_kill_that_holds_ends_the_run_holding_even_with_flatten_on_stop(tmp_pa
     from agent.audit.__main__ import main as audit_main
 
     out = tmp_path / "run"
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(97), 0.001))
         code = _live_with(bg, tmp_path / "hold.yaml", "risk:\n  max_position: 0.0005\nsafety:\n  kill_action: "
                           "hold\n", "--execution-level", "4", "--start-level", "Full", "--duration", "30", "--quiet",
@@ -4535,7 +4545,7 @@ def test_a_live_kill_latches_the_account_and_coin_until_a_start_clears_it(tmp_pa
     which removes it and says so in the start record; another coin of the account is not refused."""
     from agent.kill_latch import latch_path
 
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         latch = latch_path(bg.base_url, ADDR, "BTC")
         asyncio.run(buy_through_the_book(bg, clock, cloid(91), 0.001))
         assert _run_to_a_kill(bg, tmp_path / "run") == 5
@@ -4570,7 +4580,7 @@ def test_a_kill_without_out_latches_the_venue_however_spelt_and_the_account_in_a
     from agent.kill_latch import latch_path
 
     env = {"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR}
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         latch, other = latch_path(bg.base_url, ADDR, "BTC"), latch_path(bg.base_url, ADDR, "hyna:LIT")
         asyncio.run(buy_through_the_book(bg, clock, cloid(94), 0.001))
         killed = _run_to_a_kill(bg, tmp_path / "run", to_out=False)
@@ -4598,7 +4608,7 @@ def test_a_kill_latch_that_cannot_be_read_refuses_the_start_naming_it(tmp_path, 
     fail-safe reading), naming the file; --clear-kill removes it."""
     from agent.kill_latch import latch_path
 
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         latch = latch_path(bg.base_url, ADDR, "BTC")
         latch.parent.mkdir(parents=True, exist_ok=True)
         latch.write_text('{"killed_at": "2026-')
@@ -4620,7 +4630,7 @@ def test_a_kill_whose_latch_cannot_be_written_still_cancels_and_says_the_latch_i
     from agent.audit.records import temporary_path
     from agent.kill_latch import latch_path
 
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         latch = latch_path(bg.base_url, ADDR, "BTC")
         temporary_path(latch).mkdir(parents=True)
         asyncio.run(buy_through_the_book(bg, clock, cloid(92), 0.001))
@@ -4687,7 +4697,7 @@ def test_clear_kill_with_no_latch_to_clear_is_said_under_quiet(tmp_path, caplog)
     for; the run goes on."""
     from agent.kill_latch import latch_path
 
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         latch = latch_path(bg.base_url, ADDR, "BTC")
         code = _start_after(bg, tmp_path / "run", "--clear-kill")
     said = [r for r in caplog.records if "nothing to clear" in r.getMessage()]
@@ -4751,7 +4761,7 @@ def test_clear_kill_leaves_the_latch_when_the_checks_with_the_venue_refuse_the_s
     """--clear-kill removed the latch before the checks with the venue: a start they then refused (here a position
     under the limit's floor) had cleared it all the same, and the next start without the option traded. The latch
     goes only once the checks pass."""
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         latch = _plant_latch(bg)
         asyncio.run(buy_through_the_book(bg, clock, cloid(93), 0.001))
         # (a limit under the venue's minimum order at MicroLive: refused by the checks)
@@ -4874,7 +4884,7 @@ def test_a_kill_whose_decision_log_fails_at_it_still_latches(tmp_path, capsys, m
     from agent.kill_latch import latch_path
 
     full_at_the_kill = _disk_full_at("safety")
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         latch = latch_path(bg.base_url, ADDR, "BTC")
         asyncio.run(buy_through_the_book(bg, clock, cloid(93), 0.001))
         monkeypatch.setattr(records.JsonlWriter, "write", full_at_the_kill)
@@ -4969,7 +4979,7 @@ def test_a_checkpoint_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_path, mon
         time.sleep(0.2)
         return real_fsync(fd)
     out = tmp_path / "run"
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         with monkeypatch.context() as m:
             m.setattr(LiveDriver, "on_event", on_event)
             m.setattr(os, "fsync", slow_fsync)
@@ -5002,7 +5012,7 @@ def test_a_segment_rotation_on_a_slow_disk_does_not_hold_back_the_cycles(tmp_pat
         return real_fsync(fd)
     out = tmp_path / "run"
     monkeypatch.setattr(config_module, "LOG_SEGMENT_MIN_MB", 0.001)  # (4 KB segments: rotations within seconds)
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         with monkeypatch.context() as m:
             m.setattr(LiveDriver, "on_event", on_event)
             m.setattr(os, "fsync", slow_fsync)
@@ -5681,7 +5691,7 @@ def test_the_ends_files_are_not_overwritten_by_a_checkpoint_still_being_written(
             time.sleep(1.5)
         return real_fsync(fd)
     out = tmp_path / "run"
-    with served(speed=1.0) as (bg, ex, clock):
+    with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         with monkeypatch.context() as m:
             m.setattr(os, "fsync", slow_folder_fsync_off_the_loop)
             code = _live_with(bg, tmp_path / "often.yaml", "session:\n  checkpoint_s: 1\n", "--duration", "2",
