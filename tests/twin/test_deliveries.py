@@ -16,9 +16,11 @@ USER = "0x" + "ab" * 20
 CALM = TwinParams.model_validate({"connection": ConnectionParams(hazard_per_hour=0.0).model_dump()})
 
 
-def _three_on_their_way(seed: int, at: float) -> tuple[Exchange, object, list]:
+def _three_on_their_way(seed: int, at: float) -> tuple[Exchange, object, list, float]:
     """A socket with a push of each path on its way to it, sent at ``at``: the l2Book snapshot (_send), an order's
-    update frame (_set_status), a trade print (_publish)."""
+    update frame (_set_status), a trade print (_publish); and when the tests look, once all three have landed: 3 s
+    after ``at``, or later if the feed's latency draws put the last one past that (a spike in a slow period: seed
+    11435's took 3.17 s, and the tests looked at 3.5 s, before any had come)."""
     ex = Exchange.build(CALM, seed)
     ex.fund(USER, 10_000.0)
     got: list = []
@@ -30,16 +32,17 @@ def _three_on_their_way(seed: int, at: float) -> tuple[Exchange, object, list]:
     ex._publish(("trades", "BTC"), TradePush("BTC", "B", 1.0, 1.0, ex.now_ms(), 7, 1))  # (subscribed to nothing else)
     conn.subscribe("trades", "BTC")
     ex._publish(("trades", "BTC"), TradePush("BTC", "A", 2.0, 1.0, ex.now_ms(), 8, 2))
-    return ex, conn, got
+    return ex, conn, got, max(at + 3.0, conn.last_delivery + 0.5)  # (the last of the three lands at last_delivery)
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**16), st.floats(0.5, 5.0))
 @example(3100, 1.0).via("a drawn outage dropped the socket")
 @example(55378, 2.0).via("a drawn outage dropped the socket")
+@example(11435, 0.5).via("the three landed 3.17 s after they were sent")
 def test_each_path_delivers_once_in_the_order_sent(seed, at):
-    ex, conn, got = _three_on_their_way(seed, at)
-    ex.env.run(until=at + 3.0)
+    ex, conn, got, until = _three_on_their_way(seed, at)
+    ex.env.run(until=until)
     pushes = [p for p in got if type(p) is not ConnectionEvent]
     kinds = [type(p) for p in pushes]
     # the first book push is the snapshot; later ones are the feed's, behind it (a 0.5 s interval)
@@ -51,10 +54,11 @@ def test_each_path_delivers_once_in_the_order_sent(seed, at):
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**16), st.floats(0.5, 5.0))
+@example(11435, 0.5).via("the three were due 3.17 s after they were sent")
 def test_each_path_is_lost_with_the_socket(seed, at):
-    ex, conn, got = _three_on_their_way(seed, at)
+    ex, conn, got, until = _three_on_their_way(seed, at)
     ex._drop(conn)  # the socket drops with all three on their way
-    ex.env.run(until=at + 3.0)
+    ex.env.run(until=until)
     assert [type(p) for p in got] == [ConnectionEvent]
     assert conn.dropped == 3 and conn.delivered == 0 and ex.counters["pushes_dropped"] == 3
 
