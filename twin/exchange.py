@@ -870,7 +870,7 @@ class Exchange:
                     at = conn.last_delivery
                 conn.last_delivery = at
                 env = self.env
-                heappush(env._queue, (now + (at - now), NORMAL, next(env._eid),
+                heappush(env._queue, (at, NORMAL, next(env._eid),
                                       _Delivery(self._on_frame_delivery, conn, conn.epoch, frame)))
         return Resting(oid, cloid)
 
@@ -1180,8 +1180,7 @@ class Exchange:
                 # a frame of its own, open for the updates the same instant makes until anything else is sent to the
                 # socket (the venue sends what a block did to a user's orders as one frame, its data an array): one
                 # delivery and one feed-latency draw for a modify's two updates, or a batch's twenty (_send_frame's
-                # work, as was, _delivery_delay's and _schedule's written out, as in _publish: the entry's time
-                # now + (at - now), _schedule's now + delay)
+                # work, as was, _delivery_at's and _schedule's written out, as in _publish: the entry's time ``at``)
                 frame = conn.frame = [update]
                 conn.frame_at = now
                 at = now + conn.feed.sample(now)
@@ -1189,7 +1188,7 @@ class Exchange:
                     at = conn.last_delivery
                 conn.last_delivery = at
                 env = self.env
-                heappush(env._queue, (now + (at - now), NORMAL, next(env._eid),
+                heappush(env._queue, (at, NORMAL, next(env._eid),
                                       _Delivery(self._on_frame_delivery, conn, conn.epoch, frame)))
 
     def _remove(self, o: ClientOrder, status: str) -> None:
@@ -1240,7 +1239,7 @@ class Exchange:
                     at = conn.last_delivery
                 conn.last_delivery = at
                 env = self.env
-                heappush(env._queue, (now + (at - now), NORMAL, next(env._eid),
+                heappush(env._queue, (at, NORMAL, next(env._eid),
                                       _Delivery(self._on_frame_delivery, conn, conn.epoch, frame)))
         if status not in ("canceled", "filled"):
             self._log("venue_cancel", user, oid, status)
@@ -1981,8 +1980,9 @@ class Exchange:
     def _publish(self, key: tuple[str, str], push: Push) -> None:
         conns = self._subs.get(key)
         if conns:
-            # (_send, _delivery_delay and call_later inlined: every push of the feeds passes here; the entry is
-            # call_later's, its time now + (at - now) as call_later's now + delay, which need not be ``at``)
+            # (_send, _delivery_at and _schedule inlined: every push of the feeds passes here; the entry's time is
+            # ``at`` itself: call_later's now + (at - now) need not be ``at`` while the latency is past the clock,
+            # and a push clamped behind the last one could then land an ulp before it, overtaking it on the stream)
             # (the callbacks read where the entry is made: a push nearly always has one socket, where a name for
             # them cost two bytecodes more; the reads cost more only for four sockets or more on one key)
             env = self.env
@@ -1993,20 +1993,20 @@ class Exchange:
                 if at < conn.last_delivery:
                     at = conn.last_delivery
                 conn.last_delivery = at
-                heappush(env._queue, (now + (at - now), NORMAL, next(env._eid),
+                heappush(env._queue, (at, NORMAL, next(env._eid),
                                       _Delivery(self._on_delivery, conn, conn.epoch, push)))
 
     def _send(self, conn: Connection, push: Push, draw: bool = True) -> None:
         """Deliver after the feed latency, in order (a websocket is one TCP stream); lost if the
         socket drops before delivery. ``draw`` False: no latency drawn, delivered right behind what is on the way."""
         conn.frame = None  # an order update after this one starts a frame of its own, behind it
-        self._schedule(self._delivery_delay(conn, draw), _Delivery(self._on_delivery, conn, conn.epoch, push))
+        self._schedule(self._delivery_at(conn, draw), _Delivery(self._on_delivery, conn, conn.epoch, push))
 
-    def _schedule(self, delay: float, event) -> None:
-        """``event`` (a _Delivery) after ``delay``, in the queue where ``call_later`` would put a call (``delay`` is
-        never negative here: _delivery_delay's)."""
-        env = self.env
-        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
+    def _schedule(self, at: float, event) -> None:
+        """``event`` (a _Delivery, or a Call) at ``at`` (never before now: _delivery_at's), exactly: as ``call_later``
+        would put a call, but at the time itself, not now + (at - now), which rounds away from it while at - now is
+        past the clock (a push held behind another then landed an ulp before it: seed 10580 of test_deliveries)."""
+        heappush(self.env._queue, (at, NORMAL, next(self.env._eid), event))
 
     def _send_own(self, conn: Connection, send: Callable[[], None]) -> None:
         """Connection.in_order: no latency drawn (the frame is the server's answer, written now), but never before
@@ -2020,7 +2020,7 @@ class Exchange:
         def deliver() -> None:
             if conn.epoch == epoch and conn.up:
                 send()
-        call_later(self.env, self._delivery_delay(conn, draw=False), deliver)
+        self._schedule(self._delivery_at(conn, draw=False), Call(deliver, ()))
 
     def _frame_delivered(self, d: _Delivery) -> None:
         """An orderUpdates frame's delivery (_set_status's): closed to more updates, and delivered as one push."""
@@ -2038,14 +2038,14 @@ class Exchange:
             self._log("push", conn.number, push)
         conn.on_push(push)
 
-    def _delivery_delay(self, conn: Connection, draw: bool = True) -> float:
-        """How long from now a push to ``conn`` is delivered: after a feed-latency draw, never before the last."""
+    def _delivery_at(self, conn: Connection, draw: bool = True) -> float:
+        """When a push to ``conn`` is delivered: after a feed-latency draw, never before the last."""
         now = self.env._now
         at = now + conn.feed.sample(now) if draw else now
         if at < conn.last_delivery:
             at = conn.last_delivery
         conn.last_delivery = at
-        return at - now
+        return at
 
     def _delivered(self, d: _Delivery) -> None:
         """A push's delivery (_publish, _send, _frame_delivered): lost, and counted, if its socket dropped since."""

@@ -40,6 +40,8 @@ def _three_on_their_way(seed: int, at: float) -> tuple[Exchange, object, list, f
 @example(3100, 1.0).via("a drawn outage dropped the socket")
 @example(55378, 2.0).via("a drawn outage dropped the socket")
 @example(11435, 0.5).via("the three landed 3.17 s after they were sent")
+@example(10580, 0.5).via("a market print sent at 0.693 s landed before the trade sent at 0.5 s")
+@example(11931, 0.5).via("a market print sent at 0.554 s landed before the order's frame sent at 0.5 s")
 def test_each_path_delivers_once_in_the_order_sent(seed, at):
     ex, conn, got, until = _three_on_their_way(seed, at)
     ex.env.run(until=until)

@@ -406,11 +406,11 @@ def _old_run_bbo_feed(self, wake):
 
 
 def _old_publish(self, key, push):
-    """Exchange._publish as it was before it read its callbacks per socket (236138b), verbatim."""
+    """Exchange._publish as it was before it read its callbacks per socket (236138b), verbatim but for the entry's
+    time, ``at`` since the push held behind another landed an ulp before it (call_later's now + (at - now))."""
     conns = self._subs.get(key)
     if conns:
-        # (_send, _delivery_delay and call_later inlined: every push of the feeds passes here; the entry is
-        # call_later's, its time now + (at - now) as call_later's now + delay, which need not be ``at``)
+        # (_send, _delivery_at and _schedule inlined: every push of the feeds passes here; the entry's time is ``at``)
         env = self.env
         now = env._now
         on_delivery = self._on_delivery
@@ -420,8 +420,7 @@ def _old_publish(self, key, push):
             if at < conn.last_delivery:
                 at = conn.last_delivery
             conn.last_delivery = at
-            heappush(env._queue, (now + (at - now), NORMAL, next(env._eid),
-                                  _Delivery(on_delivery, conn, conn.epoch, push)))
+            heappush(env._queue, (at, NORMAL, next(env._eid), _Delivery(on_delivery, conn, conn.epoch, push)))
 
 
 # the old code of each path, by the Exchange attribute it replaces

@@ -1,5 +1,5 @@
 """The exchange's hottest network paths write their helpers out (the queue's entry pushed where call_later, _schedule
-and _delivery_delay would push it, a delivery's checks where _delivered makes them). These hold each written-out path
+and _delivery_at would push it, a delivery's checks where _delivered makes them). These hold each written-out path
 to the plain rule it replaced, kept here: one twin runs the exchange's own, one the plain helpers bound in their place,
 on the same seed and the same random plan of orders, cancels, modifies and socket drops (frames lost on their way
 among them): every reply and push, at the same clock, the same counters, and the same queue left (times, priorities,
@@ -32,7 +32,7 @@ _PARAMS = {
 def _plain_send_frame(ex, conn, frame):
     conn.frame = frame
     conn.frame_at = ex.env._now
-    ex._schedule(ex._delivery_delay(conn), _Delivery(ex._on_frame_delivery, conn, conn.epoch, frame))
+    ex._schedule(ex._delivery_at(conn), _Delivery(ex._on_frame_delivery, conn, conn.epoch, frame))
 
 
 def _plain_set_status(ex, o, status):
