@@ -685,6 +685,9 @@ class AgentCore:
                 # named it, is the snapshot's, as it was then)
                 self.snapshot_retry_ts = event.ts + self._snapshot_backoff_s
                 self._snapshot_backoff_s = min(2.0 * self._snapshot_backoff_s, self._snapshot_backoff_cap())
+            elif event.request == "scheduleCancel" and event.kind == "address" and self.overlay.cancel_all \
+                    and event.at_ts == self._dead_man_armed_until:  # (nan matches neither)
+                self._on_arm_refused_in_lane(event.ts)
         if self.stopped and getattr(event, "resting", False):
             # a place that was in flight when everything was pulled has landed: pull it too
             cloid = getattr(event, "new_cloid", None) or event.cloid
@@ -940,8 +943,11 @@ class AgentCore:
         if g.records:
             self._records.extend(g.records)
             g.records.clear()
-        if (self.stopped or not self.connected) and tr.live_set:
-            self._pull_again(ts, cmds)
+        if self.stopped or not self.connected:
+            if tr.live_set:
+                self._pull_again(ts, cmds)
+            elif self._arm_held_ts == self._arm_held_ts:  # (nan: none) a Kill's arm held, and no pull left to take it
+                self._send_held_arm(ts, cmds)
         if ts >= self._dead_man_fire_by > -math.inf and self._dead_man_lapses:
             self._dead_man_lapsed(ts)  # (before the pauses below: a stopped or blind agent's switch fires as well)
         if ts > self._dead_man_doubt_ts:
@@ -1292,20 +1298,67 @@ class AgentCore:
         (``RequestBudget.may_arm``), which is the pulls' there: held, counted (``dead_man_arms_held``) and said once a
         hold (a ``dead_man_held`` record). Sent there, an arm that landed first took the lane's one request, and the
         pull behind it was refused for 10 s. (Between the cap and the limit the pulls need no lane: the arm goes, and
-        the venue takes it when its lane is open.)"""
+        the venue takes it when its lane is open; but not within ``slow_lane_s`` of a request of ours of an earlier
+        tick, which took the lane as it passed: held there too.) A hold is sent as the lane opens once no order is
+        left to pull (``_send_held_arm``)."""
         budget = self.budget
-        if budget.may_arm(ts, ahead):
+        lane_s = budget.cfg.slow_lane_s
+        # between the cap and the cancels' limit the arm goes whatever the lane (may_arm), but one sent less than a
+        # lane period after a request of ours of an earlier tick (every pass takes the venue's lane) is bound to be
+        # refused: feb09_kill_switch's seeds 6, 7 and 8, the exits in the lane 8.5 s before the Kill, lost its switch
+        # that way, and the stopped core, its orders gone, never armed it again. (This tick's pull races it: the arm
+        # lands first as often as not, and one refused is held then, _on_arm_refused_in_lane)
+        own = budget.cap <= budget.used and budget.used + ahead < budget._cancel_cap
+        last = budget.last_request_ts(ts) if own else -math.inf
+        own = own and ts - last < lane_s
+        if not own and budget.may_arm(ts, ahead):
             self._arm_held_ts = math.nan
             self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
             return
         self.dead_man_arms_held += 1
         if self._arm_held_ts != self._arm_held_ts:  # (nan: the first of this hold)
             self._arm_held_ts = ts
+            why = (f"past the cap ({budget.used + ahead}, the cap {budget.cap}) the venue's slow lane lets one request "
+                   f"through every {lane_s:g} s, and a request of ours took it {ts - last:.1f} s ago; "
+                   if own else
+                   f"the address budget is past the cancels' limit ({budget.used + ahead}, the cap {budget.cap}): "
+                   f"the venue's slow lane lets one request through every {lane_s:g} s, which the pulls take; ")
             self._records.append({
                 "type": "dead_man_held", "ts": ts, "request": "arm", "used": budget.used + ahead, "cap": budget.cap,
-                "why": f"the address budget is past the cancels' limit ({budget.used + ahead}, the cap {budget.cap}): "
-                       f"the venue's slow lane lets one request through every {budget.cfg.slow_lane_s:g} s, which the "
-                       f"pulls take; not armed, the switch {self._dead_man_state} as it was"})
+                "why": why + f"not armed, the switch {self._dead_man_state} as it was, until the lane opens"})
+
+    def _on_arm_refused_in_lane(self, ts: float) -> None:
+        """A Kill's arm refused for the address budget (past the cap, the venue's slow lane taken: the Kill's cancels by
+        name landed before it, feb09_kill_switch's seed 3): held as ``_kill_arm`` holds one, and sent as the lane opens
+        (``_send_held_arm``). Left as it was, nothing sent it again once the orders were gone, and the Kill went without
+        its switch."""
+        self.dead_man_arms_held += 1
+        self._dead_man_armed_until = -math.inf  # (refused: it stands nowhere; its late answer matches nothing)
+        self._dead_man_unacked_ts = math.inf
+        if self._arm_held_ts != self._arm_held_ts:  # (nan: the first of this hold)
+            self._arm_held_ts = ts
+            budget = self.budget
+            self._records.append({
+                "type": "dead_man_held", "ts": ts, "request": "arm", "used": budget.used, "cap": budget.cap,
+                "why": f"refused by the venue's slow lane (past the cap: {budget.used}, the cap {budget.cap}), a "
+                       f"request of ours landing first; not armed, the switch {self._dead_man_state} as it was, until "
+                       f"the lane opens"})
+
+    def _send_held_arm(self, ts: float, cmds: list) -> None:
+        """A Kill's arm held (``_kill_arm``) and no order left to pull: sent as the slow lane opens for it, by the
+        core's clock with the exits' margin (the venue times the lane from each request's landing), and no request of
+        this tick's in it. The pulls again, which re-arm with them, run only while orders remain: a hold that
+        outlasted them was never sent, and the Kill's orders-to-come (a place in flight landing) had no switch."""
+        if not self.overlay.cancel_all or ts < self._dead_man_retry_ts or self._dead_man_clear_ts < math.inf:
+            return
+        budget = self.budget
+        if budget.used >= budget.cap:
+            if not budget.lane_open(ts, budget.cfg.exit_lane_margin_s):
+                return
+            n_live = len(self.tracker.live_set)
+            if any(request_cost(c, n_live)[1] for c in cmds):
+                return
+        self._kill_arm(cmds, ts, 0)
 
     @property
     def last_quotes(self) -> tuple:

@@ -218,6 +218,16 @@ class RequestBudget:
                 break
         return ts - last >= self.cfg.slow_lane_s + margin
 
+    def last_request_ts(self, ts: float) -> float:
+        """When the last address request noted before ``ts`` was sent (-inf: none in the last minute): between the
+        cap and the cancels' limit, one that passed took the venue's slow lane, and an arm sent within
+        ``slow_lane_s`` of it is refused (``AgentCore._kill_arm`` holds it). (One the venue refused took nothing: the
+        core cannot tell until answered, and holds the arm a little long, never sends it to be refused.)"""
+        for t, _, items in reversed(self._recent):
+            if items and t < ts:
+                return t
+        return -math.inf
+
     def pull_room(self, ts: float, n: int) -> int:
         """How many of ``n`` cancels a pull outside the quote cycle (the orders a level forbids between requotes, a
         stale book's) may send at ``ts``, in one request: what ``cancel_headroom`` leaves; at its end all ``n``, once

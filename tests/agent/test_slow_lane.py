@@ -130,9 +130,10 @@ def test_past_the_cancels_limit_a_kills_arm_of_the_switch_waits_for_the_slow_lan
     request every 10 s, and an arm let through takes it: fed events with no answers (the pulls not yet confirmed),
     25,000 used of a 10,000 cap, the core armed with each of its three pulls. Now those arms are held, counted
     (dead_man_arms_held) and said once (a dead_man_held record). Between the cap and the limit the pulls need no
-    lane, and the arms go as before (the venue takes one when its lane is open: the feb09_kill_switch runs, at the cap
-    by the core's count, had their switch armed with each Kill, which holding them there took away); within the cap
-    as well."""
+    lane, and an arm goes (the venue takes one when its lane is open: the feb09_kill_switch runs, at the cap by the
+    core's count, had their switch armed with each Kill, which holding them there took away), but not within a lane
+    period of a request of ours of an earlier tick: that one took the venue's lane as it passed. Within the cap they
+    go as before."""
     ex, gw, core, driver, records = _session({"safety": {"stale_kill_s": 1.0}})
     ex.env.run(until=40.0)
     assert len(ex.open_orders(gw.user)) == 6
@@ -142,7 +143,9 @@ def test_past_the_cancels_limit_a_kills_arm_of_the_switch_waits_for_the_slow_lan
     assert core.stopped and core.safety.level is SafetyLevel.KILL and 0 < core.budget.cancel_headroom
     assert not ex.open_orders(gw.user) and not core.tracker.live_set
     arms = [(ts, refused) for ts, kind, refused in acts if kind == "ScheduleCancelAction"]
-    assert arms and core.dead_man_arms_held == 0  # between the cap and the limit: sent, as before
+    # between the cap and the limit: held behind the Red pull that passed at 40.5 s, and sent as the lane opened, let
+    # through (before: sent with the Kill at 41.0 s, refused, and never again: the switch left unconfirmed)
+    assert arms and not [a for a in arms if a[1]] and core.dead_man_arms_held == 1
 
     def kill(used: int) -> tuple[list, int, list]:
         """A core fed events: its ladder resting, the venue's count ``used`` of a 10,000 cap, the book stale from
@@ -167,23 +170,32 @@ def test_past_the_cancels_limit_a_kills_arm_of_the_switch_waits_for_the_slow_lan
         return sent, core.dead_man_arms_held, pulls
 
     assert kill(25_000) == ([], 3, [1.5, 11.5, 21.5])  # (before: an arm with each of the lane's three pulls)
-    for used in (15_000, 5_000):  # between the cap and the limit, and within the cap: the arms go, as before
-        sent, held, _ = kill(used)
-        assert len(sent) == 11 and held == 0
+    # between the cap and the limit: each arm 2 s behind a pull of ours that passed there (the Red pull at 1.0 s, then
+    # the Kill's), which took the venue's lane: held, to go when the orders are gone and the lane open (before: 11
+    # sent, each bound to be refused where the pull before it passed)
+    sent, held, pulls = kill(15_000)
+    assert sent == [] and held == 11 and pulls[:3] == [1.0, 1.5, 3.5]
+    sent, held, _ = kill(5_000)  # within the cap: the arms go, as before
+    assert len(sent) == 11 and held == 0
 
 
 def test_a_stopped_core_past_the_cancels_limit_sends_no_arm_and_no_pull_the_lane_would_refuse():
     """Stopped by a Kill past the cancels' limit (25,000 used of a 10,000 cap): the Kill's own pull goes at once,
     whatever the budget (it must), and its arm is held, the lane being the pull's. Before, the arm went with it: with
     the lane open the two raced for its one request (the arm won when it landed first, and the next pull, timed from
-    the Kill's, was refused). Every later request goes a lane period after the last sent, and passes."""
+    the Kill's, was refused). Every later request goes a lane period after the last sent, and passes; the arm held
+    goes once the pulls are done, in the lane as it opens (before, never: only the pulls again re-armed, and they
+    stop with the orders)."""
     ex, gw, core, driver, records = _session({"safety": {"stale_kill_s": 1.0}})
     ex.env.run(until=40.0)
     acts = _past_the_cap(ex, gw, 25_000)
     gw.conn.unsubscribe("l2Book", "BTC")
     ex.env.run(until=80.0)
     assert core.stopped and not ex.open_orders(gw.user) and not core.tracker.live_set
-    assert not [a for a in acts if a[1] == "ScheduleCancelAction"]  # (before: the Kill's, at 41.0 s, refused)
+    arms = [a for a in acts if a[1] == "ScheduleCancelAction"]
+    pulls = [a for a in acts if a[1] == "CancelByCloidAction"]
+    # (once the Kill's, at 41.0 s, refused; then held, and never sent: 51.0 s passed the last pull, 62.0 s the arm)
+    assert len(arms) == 1 and arms[0][0] > pulls[-1][0] and not arms[0][2]
     kill_ts = next(r["ts"] for r in records if isinstance(r, dict) and r.get("type") == "postmortem")
     later = [a for a in acts if a[0] > kill_ts + 1.0]  # after the Kill's own pull (and its listed leg, once)
     assert later and not [a for a in later if a[2]]  # each let through
@@ -413,14 +425,15 @@ def test_past_the_cap_the_position_its_exits_leave_gets_an_exit_in_the_slow_lane
         assert ex.accounts[gw.user].position("BTC").szi == 0.0  # (before: -0.00058, 0.00014, no exit resting)
 
 
-def _long_core_past_the_cap(used: int) -> tuple:
+def _long_core_past_the_cap(used: int, overrides: dict | None = None) -> tuple:
     """Fed events: a core 0.01 BTC long at Full, its ladder placed at 0.5 s and resting (none reduce-only), the
-    venue's count put at ``used`` of a 10,000 cap at 0.7 s (Red): (core, the ladder's places)."""
+    venue's count put at ``used`` of a 10,000 cap at 0.7 s (Red): (core, the ladder's places). ``overrides``: more of
+    the config."""
     import numpy as np
     from agent.core import AgentCore
     from agent.gateway.events import AccountSnapshot, BookUpdated, OrderAcknowledged, PlaceOrder
-    core = AgentCore(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"}}), np.random.default_rng(0),
-                     tick=1.0, sz_decimals=5)
+    core = AgentCore(quoting({"graduation": {"start_level": "FULL", "ceiling": "FULL"}, **(overrides or {})}),
+                     np.random.default_rng(0), tick=1.0, sz_decimals=5)
     core.handle(BookUpdated(0.1, "BTC", ((100_000.0, 1.0),), ((100_001.0, 1.0),)))
     core.handle(AccountSnapshot(0.2, 0.01, 100_000.0, 1e5, 0.0, ()))
     out = core.handle(Timer(0.5))
@@ -493,3 +506,56 @@ def test_past_the_cap_held_to_cancels_the_requotes_stay_stretched():
     assert list(sent) == [1.0, 12.0, 23.0]  # (before: [1.0])
     assert [type(c) for c in sent[12.0]] == [PlaceOrder] * 3 and [c.sz for c in sent[23.0]] == [0.0005]
     assert requotes == [10.5, 12.0, 22.0, 23.0, 33.0, 43.0]
+
+
+def test_between_the_cap_and_the_limit_a_kills_arm_behind_our_exits_in_the_lane_waits_for_it_to_open():
+    """Between the cap and the cancels' limit (15,000 used) a Kill's arm of the switch goes whatever the lane
+    (``RequestBudget.may_arm``: the core cannot see the venue's lane exactly), but one sent less than a lane period
+    after the core's own exits took it is bound to be refused, and a stopped core with no order left never sent
+    another: feb09_kill_switch's seeds 6, 7 and 8, the exits in the lane 8.5 s before the Kill, went without their
+    switch. Fed events: the exits at 12.0 s, the book stale from 13.45 s (Kill at 15.0 s), the Kill's cancels
+    answered. Now the arm is held (a dead_man_held record, said once) and sent alone as the lane opens by the core's
+    clock: 11 s (``exit_lane_margin_s``) after the Kill's pull, whose named cancels pass at the venue and take its
+    lane too. The Kill's pull still goes at once."""
+    from agent.gateway.events import CancelAcknowledged, PlaceOrder
+    core, placed = _long_core_past_the_cap(15_000, {"safety": {"stale_kill_s": 1.5}})
+    sent, _ = _ticks(core, 13.5, drift=1.0)
+    assert list(sent) == [1.0, 12.0] and all(isinstance(c, PlaceOrder) and c.reduce_only for c in sent[12.0])
+    arms, pulls = [], []
+    for i in range(28, 81):  # 14.0 s to 40.0 s, no book
+        ts = i * 0.5
+        out = core.handle(Timer(ts))
+        core.handle(Timer(ts, AFTER_CYCLE))
+        cmds = [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
+        if any(isinstance(c, ScheduleCancel) and c.at_ts is not None for c in cmds):
+            arms.append((ts, len(cmds)))
+        for c in cmds:
+            if isinstance(c, CancelAll):
+                pulls.append(ts)
+                for cloid in c.known:
+                    core.handle(CancelAcknowledged(ts + 0.1, cloid))
+    assert core.stopped and core.safety.level is SafetyLevel.KILL and not core.tracker.live_set
+    assert pulls[:1] == [15.0]  # the Kill's pull at once
+    assert arms == [(26.0, 1)]  # (before: [(15.0, 2)], 3 s behind the exits, to be refused; none after)
+    held = [r for r in core.drain_records() if isinstance(r, dict) and r.get("type") == "dead_man_held"]
+    assert len(held) == 1 and held[0]["ts"] == pulls[0] and "took it 3.0 s ago" in held[0]["why"]
+
+
+def test_feb09s_kill_gets_its_switch_when_the_slow_lane_refused_or_would_refuse_its_arm():
+    """scenarios/feb09_kill_switch (the address at the cap, its exits in the slow lane, a Kill at 20.5-22.5 s): seed 6's
+    arm went 8.5 s behind its exits, which had taken the venue's lane, and seed 3's behind the Kill's cancels by name,
+    which landed first; both were refused, and the stopped core, its orders gone, never armed again: the switch stayed
+    unarmed to the run's end (seeds 3, 6, 7 and 8 of 0-9; armed in all ten before the exits took the lane). Now seed
+    6's arm is held from the Kill, and seed 3's held when refused, and each sent as the lane opens: armed 11 s on."""
+    from pathlib import Path
+    import scenarios.runner as runner
+    from scenarios.schema import load_scenario
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "feb09_kill_switch.yaml"
+    scenario = load_scenario(path)
+    for seed in (3, 6):
+        records = runner.run_scenario(scenario, seed, base_dir=path.parent).log.records
+        kill = next(r["t"] for r in records if r.get("type") == "safety" and r.get("to") == int(SafetyLevel.KILL))
+        armed = [r["t"] for r in records if r.get("type") == "dead_man" and r.get("state") == "armed"]
+        held = [r["t"] for r in records if r.get("type") == "dead_man_held"]
+        assert len(held) == 1 and kill <= held[0] < kill + 1.0, seed  # (before: no hold)
+        assert len(armed) == 1 and kill + 10.0 < armed[0] < kill + 12.0, seed  # (before: none)
