@@ -94,12 +94,13 @@ def measure(profile: str, seed: int, minutes: float) -> dict:
 
 def main() -> None:
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seed", type=bounded(positive_int, 10_000, "seeds 1 to 10000"), default=1)
+    ap.add_argument("--seed", type=bounded(positive_int, 10_000, "seeds 1 to 10000"), default=1,
+                    help="the twin's and the agent's seed (default 1)")
     ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60, "a minute to a year, the longest "
                                               "run the twin takes", lowest=1.0), default=10.0,
                     help="simulated minutes (default 10)")
     ap.add_argument("--profile", choices=["config", *PROFILES], default="config",
-                    help="the agent: the default config (python -m agent's), or a bench_agent profile")
+                    help="the agent: the default config (python -m agent's), or a bench_agent profile (default config)")
     a = ap.parse_args()
     m = measure(a.profile, a.seed, a.minutes)
     print_out(f"{a.profile} seed {a.seed}, {a.minutes:g} min: {m['prints']} prints over {m['blocks']} blocks; "
