@@ -173,6 +173,27 @@ def test_funding_since_the_snapshot_moves_the_price_as_the_twins(isolated):
     assert core._liq_px == pytest.approx(paid, rel=1e-9)
 
 
+def _follows_the_twin(core: AgentCore, acct, p, rng, marks: dict, worked) -> None:
+    """Random fills from MID that add, reduce, close and flip (``random_fills``): after each, the core's worked price
+    (``worked()``) equals the twin's ``Account.liquidation_px`` (rel 1e-9; <= 0 where the twin's is null), and the
+    price in use is each side's nearest since the snapshot; at least one fill is priced."""
+    priced = 0
+    nearest = [0.0, 0.0]
+    for i, start, px in random_fills(core, acct, p, rng, MID):
+        if not p.szi:
+            continue
+        marks["BTC"] = px
+        twin = acct.liquidation_px("BTC", marks) or 0.0
+        long = p.szi > 0
+        side = 0 if long else 1
+        if twin and (not nearest[side] or (twin > nearest[side]) == long):
+            nearest[side] = twin
+        assert max(worked(), 0.0) == pytest.approx(twin, rel=1e-9), (i, start, p.szi, worked(), twin)
+        assert core._liq_px == pytest.approx(nearest[side], rel=1e-9), (i, start, p.szi, core._liq_px, nearest, twin)
+        priced += twin > 0.0
+    assert priced >= 1, priced
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_long_the_venue_gives_no_price_is_followed_from_its_mark_and_the_cross_collateral(seed):
     """A cross long the venue gives no liquidation price (null: no positive price liquidates it, the account holding
@@ -203,22 +224,7 @@ def test_a_long_the_venue_gives_no_price_is_followed_from_its_mark_and_the_cross
     # (at the snapshot: the formula's price, the mark less the collateral over s(1 - m), far under 0)
     assert worked() == pytest.approx(marks["BTC"] - (value - maintenance) / (p.szi * 0.99), rel=1e-9)
     assert worked() < 0.0
-    priced = 0
-    nearest = [0.0, 0.0]
-    px = MID
-    for i, start, px in random_fills(core, acct, p, rng, px):
-        if not p.szi:
-            continue
-        marks["BTC"] = px
-        twin = acct.liquidation_px("BTC", marks) or 0.0
-        long = p.szi > 0
-        side = 0 if long else 1
-        if twin and (not nearest[side] or (twin > nearest[side]) == long):
-            nearest[side] = twin
-        assert max(worked(), 0.0) == pytest.approx(twin, rel=1e-9), (i, start, p.szi, worked(), twin)
-        assert core._liq_px == pytest.approx(nearest[side], rel=1e-9), (i, start, p.szi, core._liq_px, nearest, twin)
-        priced += twin > 0.0
-    assert priced >= 1, priced
+    _follows_the_twin(core, acct, p, rng, marks, worked)
 
 
 def test_an_isolated_position_or_one_without_its_mark_the_venue_gives_no_price_is_not_followed():
@@ -265,21 +271,7 @@ def test_an_isolated_long_the_venue_gives_no_price_is_followed_from_its_raw_usd(
     def worked() -> float:
         return core._liq_z / (core._liq_pos - 0.01 * abs(core._liq_pos))
     assert worked() == pytest.approx(-raw_usd / (p.szi * 0.99), rel=1e-12) and worked() < 0.0
-    priced = 0
-    nearest = [0.0, 0.0]
-    for i, start, px in random_fills(core, acct, p, rng, MID):
-        if not p.szi:
-            continue
-        marks["BTC"] = px
-        twin = acct.liquidation_px("BTC", marks) or 0.0
-        long = p.szi > 0
-        side = 0 if long else 1
-        if twin and (not nearest[side] or (twin > nearest[side]) == long):
-            nearest[side] = twin
-        assert max(worked(), 0.0) == pytest.approx(twin, rel=1e-9), (i, start, p.szi, worked(), twin)
-        assert core._liq_px == pytest.approx(nearest[side], rel=1e-9), (i, start, p.szi, core._liq_px, nearest, twin)
-        priced += twin > 0.0
-    assert priced >= 1, priced
+    _follows_the_twin(core, acct, p, rng, marks, worked)
 
 
 def test_both_gateways_tell_an_isolated_positions_raw_usd():
