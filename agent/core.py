@@ -1315,34 +1315,33 @@ class AgentCore:
             self._arm_held_ts = math.nan
             self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
             return
-        self.dead_man_arms_held += 1
-        if self._arm_held_ts != self._arm_held_ts:  # (nan: the first of this hold)
-            self._arm_held_ts = ts
-            why = (f"past the cap ({budget.used + ahead}, the cap {budget.cap}) the venue's slow lane lets one request "
-                   f"through every {lane_s:g} s, and a request of ours took it {ts - last:.1f} s ago; "
-                   if own else
-                   f"the address budget is past the cancels' limit ({budget.used + ahead}, the cap {budget.cap}): "
-                   f"the venue's slow lane lets one request through every {lane_s:g} s, which the pulls take; ")
-            self._records.append({
-                "type": "dead_man_held", "ts": ts, "request": "arm", "used": budget.used + ahead, "cap": budget.cap,
-                "why": why + f"not armed, the switch {self._dead_man_state} as it was, until the lane opens"})
+        used = budget.used + ahead
+        self._hold_arm(ts, used, f"past the cap ({used}, the cap {budget.cap}) the venue's slow lane lets one request "
+                                 f"through every {lane_s:g} s, and a request of ours took it {ts - last:.1f} s ago"
+                       if own else
+                       f"the address budget is past the cancels' limit ({used}, the cap {budget.cap}): the venue's "
+                       f"slow lane lets one request through every {lane_s:g} s, which the pulls take")
 
     def _on_arm_refused_in_lane(self, ts: float) -> None:
         """A Kill's arm refused for the address budget (past the cap, the venue's slow lane taken: the Kill's cancels by
         name landed before it, feb09_kill_switch's seed 3): held as ``_kill_arm`` holds one, and sent as the lane opens
         (``_send_held_arm``). Left as it was, nothing sent it again once the orders were gone, and the Kill went without
         its switch."""
-        self.dead_man_arms_held += 1
         self._dead_man_armed_until = -math.inf  # (refused: it stands nowhere; its late answer matches nothing)
         self._dead_man_unacked_ts = math.inf
+        budget = self.budget
+        self._hold_arm(ts, budget.used, f"refused by the venue's slow lane (past the cap: {budget.used}, the cap "
+                                        f"{budget.cap}), a request of ours landing first")
+
+    def _hold_arm(self, ts: float, used: int, why: str) -> None:
+        """A Kill's arm held (``_kill_arm``, ``_on_arm_refused_in_lane``): counted (``dead_man_arms_held``), and said
+        once a hold (a ``dead_man_held`` record, ``why`` it is held); sent as the lane opens (``_send_held_arm``)."""
+        self.dead_man_arms_held += 1
         if self._arm_held_ts != self._arm_held_ts:  # (nan: the first of this hold)
             self._arm_held_ts = ts
-            budget = self.budget
             self._records.append({
-                "type": "dead_man_held", "ts": ts, "request": "arm", "used": budget.used, "cap": budget.cap,
-                "why": f"refused by the venue's slow lane (past the cap: {budget.used}, the cap {budget.cap}), a "
-                       f"request of ours landing first; not armed, the switch {self._dead_man_state} as it was, until "
-                       f"the lane opens"})
+                "type": "dead_man_held", "ts": ts, "request": "arm", "used": used, "cap": self.budget.cap,
+                "why": f"{why}; not armed, the switch {self._dead_man_state} as it was, until the lane opens"})
 
     def _send_held_arm(self, ts: float, cmds: list) -> None:
         """A Kill's arm held (``_kill_arm``) and no order left to pull: sent as the slow lane opens for it, by the
@@ -1351,13 +1350,8 @@ class AgentCore:
         outlasted them was never sent, and the Kill's orders-to-come (a place in flight landing) had no switch."""
         if not self.overlay.cancel_all or ts < self._dead_man_retry_ts or self._dead_man_clear_ts < math.inf:
             return
-        budget = self.budget
-        if budget.used >= budget.cap:
-            if not budget.lane_open(ts, budget.cfg.exit_lane_margin_s):
-                return
-            n_live = len(self.tracker.live_set)
-            if any(request_cost(c, n_live)[1] for c in cmds):
-                return
+        if self.budget.used >= self.budget.cap and not self._exit_lane(ts, cmds):
+            return
         self._kill_arm(cmds, ts, 0)
 
     @property

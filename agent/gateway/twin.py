@@ -468,12 +468,12 @@ class TwinGateway(CommandRouter):
         leverage when a position closes) or, before any, the user's (activeAssetData: read once, as a live gateway
         does at its start), with the coin's meta and the cross collateral a position opened from flat is margined
         by."""
+        cross = state.get("crossAccountValue", 0.0) - state.get("maintenanceMargin", 0.0)
         if pos:
             self._setting = float(pos["leverage"]), bool(pos["isolated"])
             if pos["isolated"]:
                 return float(pos.get("maxLeverage", 0.0)), *self._setting, 0.0, 0.0, pos.get("rawUsd")
-            return (float(pos.get("maxLeverage", 0.0)), *self._setting,
-                    state.get("crossAccountValue", 0.0) - state.get("maintenanceMargin", 0.0),
+            return (float(pos.get("maxLeverage", 0.0)), *self._setting, cross,
                     pos.get("positionValue", 0.0) / abs(pos["szi"]))
         inst = self.ex.instruments.get(self.coin)
         if inst is None:
@@ -481,8 +481,7 @@ class TwinGateway(CommandRouter):
         if self._setting is None:
             asset = self.ex.active_asset_data(self.user, self.coin)
             self._setting = float(asset.leverage), asset.isolated
-        return (float(inst.max_leverage), *self._setting,
-                state.get("crossAccountValue", 0.0) - state.get("maintenanceMargin", 0.0), 0.0)
+        return float(inst.max_leverage), *self._setting, cross, 0.0
 
     # ------------------------------------------------------------------ pushes
 
