@@ -5,10 +5,10 @@ replaced: as past the address cap (test_slow_lane.py), it is left resting."""
 from __future__ import annotations
 
 from agent.execution.budget import BudgetConfig, RequestBudget
-from agent.gateway.events import Batch, CancelOrder, QuotaStatus
+from agent.gateway.events import CancelOrder, QuotaStatus
 from agent.safety import SafetyLevel
 
-from test_slow_lane import _cancels, red_with_exits
+from test_slow_lane import _cancels, drifted_exit_cycle, red_with_exits
 
 
 def test_under_the_ip_weights_hold_a_drifted_exit_is_left_resting_not_cancelled():
@@ -41,23 +41,14 @@ def test_reconcile_held_to_cancels_leaves_a_drifted_exit_resting_and_cancels_a_d
     the address budget. A short position's reduce-only bid and a plain ask, both drifted, the address budget with room
     (spendable): before, both cancelled; now the ask alone (a quote not reduce-only that cannot be replaced is
     cancelled, the less risk). Not held, both are modified, as before."""
-    from agent.execution.orders import CloidFactory, OrderTracker
-    from agent.execution.reconcile import DesiredQuote, ReconcileConfig, reconcile
-    from agent.gateway.events import ModifyOrder, OrderAcknowledged, PlaceOrder, Side
+    from agent.gateway.events import ModifyOrder
+
+    b = RequestBudget(BudgetConfig())
+    b.on_quota(QuotaStatus(0.2, 5_000, 10_000, 0.0))
+    assert b.spendable() > 0  # (the address budget has room: the hold alone keeps places and modifies back)
 
     def cycle(cancel_only: bool, ro_ask: bool = False) -> list:
-        t = OrderTracker()
-        t.position = -0.01  # short: the exits are reduce-only bids
-        for i, (side, px, ro) in enumerate(((Side.BUY, 99_000.0, True), (Side.SELL, 101_000.0, ro_ask))):
-            t.on_command(PlaceOrder(f"0x{i:032x}", side, px, 0.005, reduce_only=ro), 0.0)
-            t.on_event(OrderAcknowledged(0.1, f"0x{i:032x}", i + 1, True))
-        b = RequestBudget(BudgetConfig())
-        b.on_quota(QuotaStatus(0.2, 5_000, 10_000, 0.0))
-        assert b.spendable() > 0
-        desired = [DesiredQuote(Side.BUY, 99_500.0, 0.005, 0, True), DesiredQuote(Side.SELL, 101_500.0, 0.005, 0)]
-        out = reconcile(desired, t, tick=1.0, lot=0.00001, max_position=1.0, budget=b, cloids=CloidFactory(1),
-                        cfg=ReconcileConfig(), cancel_only=cancel_only)
-        return [c for x in out for c in (x.commands if isinstance(x, Batch) else (x,))]
+        return drifted_exit_cycle(5_000, cancel_only, ro_ask)
 
     assert cycle(True) == [CancelOrder("0x" + "0" * 31 + "1")]  # (before: the exit's cancel too, first)
     assert [type(c) for c in cycle(False)] == [ModifyOrder, ModifyOrder]

@@ -103,24 +103,7 @@ def test_from_flat_the_price_the_fills_move_is_the_twins_own_or_nearer(isolated,
     core.handle(AccountSnapshot(0.05, 0.0, 0.0, acct.account_value(marks), 0.0, (), max_leverage=50.0,
                                 leverage=float(p.leverage), isolated=p.isolated, cross_available=value - maintenance))
     assert p.isolated == isolated and core._liq_px == 0.0 and core._liq_margin is not None
-    exact = 0
-    nearest = [0.0, 0.0]  # each side's nearest price since the snapshot: a long's highest, a short's lowest
-    px = MID
-    for i, start, px in random_fills(core, acct, p, rng, px):
-        if not p.szi:
-            continue
-        marks["BTC"] = px
-        twin = acct.liquidation_px("BTC", marks) or 0.0
-        long = p.szi > 0
-        side = 0 if long else 1
-        if twin and (not nearest[side] or (twin > nearest[side]) == long):
-            nearest[side] = twin
-        assert core._liq_long == long
-        # the price the core works out for the position (its Z over s - m|s|, m = 1 / (2 x 50)) is the twin's
-        worked = core._liq_z / (core._liq_pos - 0.01 * abs(core._liq_pos))
-        assert max(worked, 0.0) == pytest.approx(twin, rel=1e-9), (i, start, p.szi, worked, twin)
-        assert core._liq_px == pytest.approx(nearest[side], rel=1e-9), (i, start, p.szi, core._liq_px, nearest, twin)
-        exact += twin > 0.0 and core._liq_px == pytest.approx(twin, rel=1e-9)
+    exact = _follows_the_twin(core, acct, p, rng, marks)
     assert exact >= 1, exact
 
 
@@ -173,11 +156,13 @@ def test_funding_since_the_snapshot_moves_the_price_as_the_twins(isolated):
     assert core._liq_px == pytest.approx(paid, rel=1e-9)
 
 
-def _follows_the_twin(core: AgentCore, acct, p, rng, marks: dict, worked) -> None:
-    """Random fills from MID that add, reduce, close and flip (``random_fills``): after each, the core's worked price
-    (``worked()``) equals the twin's ``Account.liquidation_px`` (rel 1e-9; <= 0 where the twin's is null), and the
-    price in use is each side's nearest since the snapshot; at least one fill is priced."""
-    priced = 0
+def _follows_the_twin(core: AgentCore, acct, p, rng, marks: dict) -> int:
+    """Random fills from MID that add, reduce, close and flip (``random_fills``): after each, the core's side is the
+    position's, the price it works out (its Z over s - m|s|, m = 1 / (2 x 50)) equals the twin's
+    ``Account.liquidation_px`` (rel 1e-9; <= 0 where the twin's is null), and the price in use is each side's nearest
+    since the snapshot (a long's highest, a short's lowest); at least one fill is priced. How many fills had the
+    twin's own price in use."""
+    priced = exact = 0
     nearest = [0.0, 0.0]
     for i, start, px in random_fills(core, acct, p, rng, MID):
         if not p.szi:
@@ -188,10 +173,14 @@ def _follows_the_twin(core: AgentCore, acct, p, rng, marks: dict, worked) -> Non
         side = 0 if long else 1
         if twin and (not nearest[side] or (twin > nearest[side]) == long):
             nearest[side] = twin
-        assert max(worked(), 0.0) == pytest.approx(twin, rel=1e-9), (i, start, p.szi, worked(), twin)
+        assert core._liq_long == long
+        worked = core._liq_z / (core._liq_pos - 0.01 * abs(core._liq_pos))
+        assert max(worked, 0.0) == pytest.approx(twin, rel=1e-9), (i, start, p.szi, worked, twin)
         assert core._liq_px == pytest.approx(nearest[side], rel=1e-9), (i, start, p.szi, core._liq_px, nearest, twin)
         priced += twin > 0.0
+        exact += twin > 0.0 and core._liq_px == pytest.approx(twin, rel=1e-9)
     assert priced >= 1, priced
+    return exact
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -224,7 +213,7 @@ def test_a_long_the_venue_gives_no_price_is_followed_from_its_mark_and_the_cross
     # (at the snapshot: the formula's price, the mark less the collateral over s(1 - m), far under 0)
     assert worked() == pytest.approx(marks["BTC"] - (value - maintenance) / (p.szi * 0.99), rel=1e-9)
     assert worked() < 0.0
-    _follows_the_twin(core, acct, p, rng, marks, worked)
+    _follows_the_twin(core, acct, p, rng, marks)
 
 
 def test_an_isolated_position_or_one_without_its_mark_the_venue_gives_no_price_is_not_followed():
@@ -271,7 +260,7 @@ def test_an_isolated_long_the_venue_gives_no_price_is_followed_from_its_raw_usd(
     def worked() -> float:
         return core._liq_z / (core._liq_pos - 0.01 * abs(core._liq_pos))
     assert worked() == pytest.approx(-raw_usd / (p.szi * 0.99), rel=1e-12) and worked() < 0.0
-    _follows_the_twin(core, acct, p, rng, marks, worked)
+    _follows_the_twin(core, acct, p, rng, marks)
 
 
 def test_both_gateways_tell_an_isolated_positions_raw_usd():

@@ -68,6 +68,26 @@ def red_with_exits(seed: int) -> tuple:
     return ex, gw, core, records, acts, ex.accounts[gw.user].position("BTC").szi, ex.open_orders(gw.user)
 
 
+def drifted_exit_cycle(used: int, cancel_only: bool = False, ro_ask: bool = False) -> list:
+    """One reconcile, without a session, of a short position (-0.01) whose reduce-only bid (0x...0, at 99,000) and
+    ask (0x...1 at 101,000; reduce-only with ``ro_ask``) both drifted out of their bands (wanted at 99,500 and
+    101,500), the address budget at ``used`` of a 10,000 cap: its commands, batches opened."""
+    from agent.execution.orders import CloidFactory, OrderTracker
+    from agent.execution.reconcile import DesiredQuote, ReconcileConfig, reconcile
+    from agent.gateway.events import OrderAcknowledged, PlaceOrder, Side
+    t = OrderTracker()
+    t.position = -0.01  # short: the exits are reduce-only bids
+    for i, (side, px, ro) in enumerate(((Side.BUY, 99_000.0, True), (Side.SELL, 101_000.0, ro_ask))):
+        t.on_command(PlaceOrder(f"0x{i:032x}", side, px, 0.005, reduce_only=ro), 0.0)
+        t.on_event(OrderAcknowledged(0.1, f"0x{i:032x}", i + 1, True))
+    b = RequestBudget(BudgetConfig())
+    b.on_quota(QuotaStatus(0.2, used, 10_000, 0.0))
+    desired = [DesiredQuote(Side.BUY, 99_500.0, 0.005, 0, True), DesiredQuote(Side.SELL, 101_500.0, 0.005, 0)]
+    out = reconcile(desired, t, tick=1.0, lot=0.00001, max_position=1.0, budget=b, cloids=CloidFactory(1),
+                    cfg=ReconcileConfig(), cancel_only=cancel_only)
+    return [c for x in out for c in (x.commands if isinstance(x, Batch) else (x,))]
+
+
 def _cancels(acts) -> list:
     return [(ts, refused) for ts, kind, refused in acts if kind in ("CancelAction", "CancelByCloidAction")]
 
@@ -249,26 +269,11 @@ def test_past_the_cap_reconcile_leaves_a_drifted_exit_resting_and_cancels_a_drif
     """Where no place nor modify can go (the address budget past its cap, or in the cancels' reserve), an exit that
     drifted out of its band is left resting (before: cancelled, no replacement sent); a quote not reduce-only that
     drifted is cancelled as before: without it the account holds less risk. Within the cap both are modified."""
-    from agent.execution.orders import CloidFactory, OrderTracker
-    from agent.execution.reconcile import DesiredQuote, ReconcileConfig, reconcile
-    from agent.gateway.events import ModifyOrder, OrderAcknowledged, PlaceOrder, Side
-
-    def cycle(used: int) -> list:
-        t = OrderTracker()
-        t.position = -0.01  # short: the exits are reduce-only bids
-        for i, (side, px, ro) in enumerate(((Side.BUY, 99_000.0, True), (Side.SELL, 101_000.0, False))):
-            t.on_command(PlaceOrder(f"0x{i:032x}", side, px, 0.005, reduce_only=ro), 0.0)
-            t.on_event(OrderAcknowledged(0.1, f"0x{i:032x}", i + 1, True))
-        b = RequestBudget(BudgetConfig())
-        b.on_quota(QuotaStatus(0.2, used, 10_000, 0.0))
-        desired = [DesiredQuote(Side.BUY, 99_500.0, 0.005, 0, True), DesiredQuote(Side.SELL, 101_500.0, 0.005, 0)]
-        out = reconcile(desired, t, tick=1.0, lot=0.00001, max_position=1.0, budget=b, cloids=CloidFactory(1),
-                        cfg=ReconcileConfig())
-        return [c for x in out for c in (x.commands if isinstance(x, Batch) else (x,))]
+    from agent.gateway.events import ModifyOrder
 
     for used in (15_000, 9_800):  # between the cap and the cancels' limit; in the cancels' reserve (5%)
-        assert cycle(used) == [CancelOrder("0x" + "0" * 31 + "1")]  # (before: the exit's cancel too, first)
-    within = cycle(5_000)
+        assert drifted_exit_cycle(used) == [CancelOrder("0x" + "0" * 31 + "1")]  # (before: the exit's cancel too)
+    within = drifted_exit_cycle(5_000)
     assert [type(c) for c in within] == [ModifyOrder, ModifyOrder]
 
 
