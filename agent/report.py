@@ -25,7 +25,7 @@ def trading_summary(core) -> dict:
         "rejections_by_reason": dict(sorted(core.tracker.rejections_by_reason.items())),
         "overfills": core.tracker.overfills,
         "stale_book_episodes": core.stale_book_episodes,
-        # a Kill's arms of the venue's dead-man's switch not sent past the cancels' limit (the slow lane the pulls')
+        # a Kill's arms of the venue's dead-man's switch held for the slow lane past the address cap (sent as it opens)
         "dead_man_arms_held": core.dead_man_arms_held,
         # events stamped before one already handled, each handled at that one's time (a live host's clock stepped
         # back), and the most one was behind: 0 in a twin session, whose clock never goes back

@@ -351,11 +351,12 @@ def test_the_live_consoles_dead_man_row_says_the_kills_arms_held_past_the_cap():
     def row(n):
         return dead_man_row({"dead_man_switch": core.dead_man_state, "dead_man_switch_why": core.dead_man_why,
                              "dead_man_switch_refused": core.dead_man_refusal, "dead_man_arms_held": n})
-    assert row(held).endswith(f"; {held} arm{'s' if held != 1 else ''} held past the cancels' limit (a Kill's, not "
-                              f"sent: what rested was left to the pulls alone)")  # (before: nothing of them)
-    assert "held past" not in row(0) and row(0) == row(None)
-    assert row(12_625).endswith("; 12,625 arms held past the cancels' limit (a Kill's, not sent: what rested was left "
-                                "to the pulls alone)")
+    assert row(held).endswith(f"; {held} arm{'s' if held != 1 else ''} held for the venue's slow lane past the "
+                              f"address cap (a Kill's: sent only once the lane opened, what rested left to the pulls "
+                              f"until then)")  # (before: nothing of them)
+    assert "held for" not in row(0) and row(0) == row(None)
+    assert row(12_625).endswith("; 12,625 arms held for the venue's slow lane past the address cap (a Kill's: sent "
+                                "only once the lane opened, what rested left to the pulls until then)")
 
 
 def _lane_cycle(position: float, live: tuple, desired: list, lane: bool = True, exposures=None) -> list:
