@@ -112,7 +112,7 @@ class LatencyFit:
     body_sigma: float
     spike_prob: float  # share of round trips in the spike component
     spike_mu: float
-    spike_sigma: float
+    spike_sigma: float  # the round trips' spike part's, a leg's spike and the other leg's body (leg's: the leg's)
     leg: PathLatencyParams  # each leg (order entry, response) as the twin takes it
     roles: str = ""  # said when the free fit's spike part took the majority and the parts were refitted (hold_roles)
     parts: str = ""  # said when one part was chosen over two (one_or_two: the second did not pay for itself)
@@ -618,6 +618,22 @@ def _leg_of_sum(mu: float, sigma: float) -> tuple[float, float]:
     return math.log(m) - s2 / 2, math.sqrt(s2)
 
 
+def _leg_less(mu: float, sigma: float, other_mu: float, other_sigma: float) -> tuple[float, float]:
+    """The log-normal (mu, sigma) of a leg X where X + Y is log-normal (mu, sigma) and Y log-normal (other_mu,
+    other_sigma): the sum's mean and variance less Y's (Fenton-Wilkinson's moment match, inverted). A spiked round
+    trip is a leg's spike and the other leg's body, so its part's sigma is the sum's, not the spike's: LEG's 0.4
+    over a body of 80 ms, sigma 0.3, is a part of sigma 0.35 (tests/calibration). X's mean is at least Y's (a part
+    no slower than a body leg is none of a spike's; as the spike's median is at least the body's), its sigma at
+    least ``_SIGMA_FLOOR``."""
+    def moments(m: float, s: float) -> tuple[float, float]:
+        mean = math.exp(m + s * s / 2)
+        return mean, (math.exp(s * s) - 1) * mean * mean
+    (mean, var), (o_mean, o_var) = moments(mu, sigma), moments(other_mu, other_sigma)
+    m = max(mean - o_mean, o_mean)
+    s2 = max(math.log1p(max(var - o_var, 0.0) / (m * m)), _SIGMA_FLOOR * _SIGMA_FLOOR)
+    return math.log(m) - s2 / 2, math.sqrt(s2)
+
+
 def fit_feed(lag_s: np.ndarray, held: np.ndarray | None = None) -> LatencyFit | None:
     """The feed's latency: one leg, seen directly; ``held`` marks the lags that are only upper bounds (updates
     that may have waited behind the push before them: see the module's note)."""
@@ -907,20 +923,25 @@ def fit_latency(round_trip_s: np.ndarray) -> LatencyFit | None:
     def body_leg_sigma(mu: float, sigma: float) -> float:  # (the round trips' body's -> each leg's)
         return _leg_of_sum(mu, sigma)[1]
     # One value at any size (a conjugate prior's pseudo-count: its weight falls as 1 / (n + 1)) costs 2,000 round
-    # trips of LEG (tests/calibration) 0.0462 -> 0.0468 in the spike sigma's error: the part's sigma is a sum's (a
-    # leg's spike and the other leg's body, 0.36), drawn to the leg body's 0.3. Tried, seeds 0-29: min(1, c / n) values
-    # for a part of n. c = 20 takes LEG 2,000 to 0.0463 (29 seeds better) and leaves 60 and 150 as they are, but the
-    # default legs' 2,000 go 0.0797 -> 0.0799 and their spike median 0.1133 -> 0.1150 (ae1f268's gain there given
-    # back); c = 3-10, exp(-n / c) and 1 / (1 + (n / c)²) lose the small samples' gain too (LEG 150 0.1081 ->
-    # 0.109-0.116). The cost is the size of the noise at 2,000: kept.
+    # trips of LEG (tests/calibration) 0.0462 -> 0.0468 in the spike sigma's error (the part's, then set as the
+    # leg's): the part's sigma is a sum's (a leg's spike and the other leg's body, 0.35), drawn to the leg body's
+    # 0.3. Tried, seeds 0-29: min(1, c / n) values for a part of n. c = 20 takes LEG 2,000 to 0.0463 (29 seeds
+    # better) and leaves 60 and 150 as they are, but the default legs' 2,000 go 0.0797 -> 0.0799 and their spike
+    # median 0.1133 -> 0.1150 (ae1f268's gain there given back); c = 3-10, exp(-n / c) and 1 / (1 + (n / c)²) lose
+    # the small samples' gain too (LEG 150 0.1081 -> 0.109-0.116). The cost is the size of the noise at 2,000: kept.
     free = fit_mixture(x, spike_like=body_leg_sigma)
     (mu1, s1, w, mu2, s2), roles, parts = body_and_spikes(x, np.zeros(0), free, "round trips", body_leg_sigma)
     leg_mu, leg_sigma = _leg_of_sum(mu1, s1)
     leg_median = math.exp(leg_mu)
     p = 1.0 - math.sqrt(max(0.0, 1.0 - w))
     spike_median = max(math.exp(mu2) - leg_median, leg_median)
+    # the leg's spike sigma is the part's less the other leg's body (``_leg_less``): the part's own was set until 7
+    # December, 0.36 for LEG's 0.4 (2,000 round trips, seeds 0-29: median 0.356 -> 0.404, mean error 0.0468 ->
+    # 0.0261; the default legs' 0.5, 0.446 -> 0.495). Its median stays the part's less the leg body's (the moments'
+    # median, tried: 0.0388 -> 0.0354 in log error at 2,000, worse at 150, 0.1906 -> 0.1959)
+    spike_sigma = _leg_less(mu2, s2, leg_mu, leg_sigma)[1] if w > 0.0 else s2
     leg = PathLatencyParams(median_ms=leg_median, sigma=leg_sigma, spike_prob=min(1.0, p),
-                            spike_median_ms=spike_median, spike_sigma=s2, burst_rate_per_hour=0.0)
+                            spike_median_ms=spike_median, spike_sigma=spike_sigma, burst_rate_per_hour=0.0)
     return LatencyFit(len(rt), mu1, s1, w, mu2, s2, leg, roles, parts)
 
 

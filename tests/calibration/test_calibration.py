@@ -77,6 +77,8 @@ def test_latency_is_recovered_and_the_fitted_twin_draws_the_round_trips_seen(fit
     assert fitted.latency.n > 1000
     assert leg.median_ms == pytest.approx(80.0, rel=0.08) and leg.sigma == pytest.approx(0.3, abs=0.06)
     assert leg.spike_prob == pytest.approx(0.03, abs=0.015) and leg.spike_median_ms == pytest.approx(500.0, rel=0.25)
+    # (0.410; the round trips' spike part's, 0.360, until 7 December: a leg's spike and the other leg's body)
+    assert leg.spike_sigma == pytest.approx(0.4, abs=0.03)
     rng = np.random.default_rng(1)
     ks, p = goodness(fitted.latency, fitted.observations.round_trip_s, rng)
     assert ks < 0.05 and p > 0.001
@@ -374,12 +376,47 @@ def test_a_spike_part_of_two_or_three_round_trips_has_its_sigma_drawn_to_the_leg
         for seed in range(30):
             f = fit_latency(_twin_round_trips(leg, 60, seed))
             if f.spike_prob > 0.0:
-                assert 0.15 < f.leg.spike_sigma < 0.7, (seed, leg, f)  # (seed 19: 0.035 of 0.4; 0.768 at seed 0)
+                # (seed 19: 0.035 of 0.4; 0.768 at seed 0; the leg's less the other leg's body since 7 December:
+                # 0.178-0.745 and 0.192-0.769, mean errors 0.131 and 0.171)
+                assert 0.15 < f.leg.spike_sigma < 0.8, (seed, leg, f)
                 errors.append(abs(f.leg.spike_sigma - leg["spike_sigma"]))
         assert len(errors) >= 24 and np.mean(errors) < mean_error, (leg, np.mean(errors))
     for seed in range(3):  # a spike part of 120 round trips is its own
         f = fit_latency(_twin_round_trips(LEG, 2000, seed))
-        assert f.leg.spike_sigma == pytest.approx(0.36, abs=0.05) and f.leg.spike_prob == pytest.approx(0.03, abs=0.007)
+        assert f.leg.spike_sigma == pytest.approx(0.4, abs=0.05) and f.leg.spike_prob == pytest.approx(0.03, abs=0.007)
+
+
+def test_a_legs_spike_sigma_is_the_spiked_round_trips_less_the_other_legs_body_and_is_reported_so(tmp_path):
+    """A spiked round trip is one leg's spike and the other leg's body, so the round trips' spike part has a sum's
+    sigma, not the leg's: LEG's spikes of 0.4 over its body of 80 ms, sigma 0.3, make a part of 0.35. That part's
+    sigma was set as the leg's, in twin_params.json and in report.html's "spikes ... of legs, ..., sigma": 2,000
+    round trips of LEG (seeds 0-29) read a median 0.356 for 0.4, the twin's default legs 0.446 for 0.5, and the
+    calibration test's two-hour run 0.360 for 0.4 (fails on 9804079: 0.356 and 0.446 here, 0.346 in the report).
+    Now the part's mean and variance less the other leg's body's (Fenton-Wilkinson, inverted): 0.404 and 0.495."""
+    from calibration.fit import _leg_less, fit_latency
+    from calibration.report import write_report
+
+    def moments(median: float, sigma: float) -> tuple[float, float]:
+        mean = median * math.exp(sigma * sigma / 2)
+        return mean, (math.exp(sigma * sigma) - 1) * mean * mean
+    (a, va), (b, vb) = moments(500.0, 0.4), moments(80.0, 0.3)  # a spike leg and a body leg, summed
+    s2 = math.log1p((va + vb) / (a + b) ** 2)
+    mu, sigma = math.log(a + b) - s2 / 2, math.sqrt(s2)
+    assert sigma == pytest.approx(0.352, abs=0.001)  # (the part's: not the leg's 0.4)
+    assert _leg_less(mu, sigma, math.log(80.0), 0.3) == pytest.approx((math.log(500.0), 0.4))
+    default = {**PathLatencyParams().model_dump(), "burst_rate_per_hour": 0.0}  # (60 ms, 0.35; 2% at 400 ms, 0.5)
+    for leg in (LEG, default):
+        got = [fit_latency(_twin_round_trips(leg, 2000, seed)).leg.spike_sigma for seed in range(30)]
+        assert np.median(got) == pytest.approx(leg["spike_sigma"], abs=0.02), (leg, np.median(got))
+    f = fit(Observations(_twin_round_trips(LEG, 2000, 0), 2000, 2000, {}, 2000, 0, np.zeros(0), 0, np.zeros(0),
+                         3600.0, 3600.0))
+    assert f.latency.spike_sigma == pytest.approx(0.346, abs=0.001)  # (the round trips' part, as the seed draws it)
+    assert f.latency.leg.spike_sigma == pytest.approx(0.392, abs=0.001)
+    assert f.params.latency.order_entry == f.latency.leg
+    write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0))
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert re.search(r"spikes 3\.03% of legs, median [0-9]+ ms, sigma 0\.392\b", page), page[:2000]
+    assert "0.346" not in page
 
 
 def _round_trips_beside_a_wide_part(seed: int, n: int = 150) -> np.ndarray:
