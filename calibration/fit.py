@@ -89,6 +89,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special, stats
 
+from calibration.numbers_text import figure_text
 from calibration.observe import RULE_REASONS, Observations
 from twin.faults.latency import PathLatency, PathLatencyParams
 from twin.faults.rejections import ORDER_REASONS
@@ -1172,8 +1173,8 @@ def fit_reach(obs: Observations, tick: float) -> ReachFit | None:
     lo, hi = (ends[0] if ends[0] is not None else 0.0), (ends[1] if ends[1] is not None else math.inf)
     why = ""
     if ends[0] is None or ends[1] is None:
-        why = (f"{beyond} of {n} prints past the touch seen: they do not bound it (95% interval {lo:.3g} – {hi:.3g} "
-               f"per price unit)" + (": too few reach past the touch" if ends[1] is None else
+        why = (f"{beyond} of {n} prints past the touch seen: they do not bound it (95% interval {figure_text(lo, 3)} "
+               f"– {figure_text(hi, 3)} per price unit)" + (": too few reach past the touch" if ends[1] is None else
                                      f": they reach further than the {REACH_SPAN} steps measured"))
     return ReachFit(n, beyond, k, lo, hi, p, stale, why)
 
@@ -1415,8 +1416,8 @@ def listable_tick(inst: InstrumentSpec, template: SyntheticMarketParams, obs: Ob
         return inst.tick, ""
     for tick, whose in ((obs.tick, "the run's"), (problem[1], "the coarsest the venue's rule allows there")):
         if tick > 0 and book_tick_problem(inst.model_copy(update={"tick": tick}), at) is None:
-            return tick, (f"{inst.coin}'s tick {inst.tick:g} would list prices the venue refuses at the run's price "
-                          f"{at.initial_mid:g}: {whose}, {tick:g}, taken")
+            return tick, (f"{inst.coin}'s tick {figure_text(inst.tick, 6)} would list prices the venue refuses at "
+                          f"the run's price {figure_text(at.initial_mid, 6)}: {whose}, {figure_text(tick, 6)}, taken")
     return inst.tick, ""
 
 

@@ -15,6 +15,7 @@ from scipy import stats
 
 from agent.audit.records import write_all_whole
 from calibration.fit import Fit, goodness, market_kept, sample_leg, sample_round_trips
+from calibration.numbers_text import figure_text
 from calibration.observe import VENUE_TIME_ASSUMED
 
 OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what write_report writes, all of it
@@ -180,20 +181,6 @@ def _regimes_text(r: dict | None) -> str:
             f"{1 / r['stressed_to_calm_per_s'] / 60:.1f} min; the trade rate is split between them in the base's ratio.")
 
 
-def figure_text(v: float, digits: int) -> str:
-    """``v`` to ``digits`` significant figures as ``g`` rounds it, but never with an exponent, and thousands
-    grouped: the disconnects' interval of a short run read "6.22 – 1.37e+03" and a replay row "1.262e+04 /
-    1.828e+04" requests an hour, one number in two notations; now "6.22 – 1,370" and "12,620 / 18,280". The
-    console's and report.html's alike."""
-    if v == 0 or not math.isfinite(v):
-        return f"{v:g}"
-    places = digits - 1 - math.floor(math.log10(abs(v)))
-    if places <= 0:
-        return f"{round(v, places):,.0f}"
-    text = f"{v:.{places}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def length_text(s: float) -> str:
     """A run's or a replay's length in the unit that shows it: a 12 s run was "0.00 h", and its replay "0.02 h"
     (the console's and report.html's alike)."""
@@ -252,9 +239,18 @@ def outages_text(o: dict) -> str:
                f"them: the venue's part alone determined no fit)" if quiet > 0.0 else ""))
 
 
+def p_text(p) -> str:
+    """A test's p-value as the report says it: "p < 0.001" below that, else its three figures (``figure_text``).
+    ``.3g`` gave a poor fit's "p = 3.21e-06" (a KS test of 10,000 round trips against 100,000 draws tells a few
+    hundredths of distance), the one exponent left in report.html; "0.00000321" would be as true, and a p of 1e-300
+    three hundred zeros long."""
+    return "p < 0.001" if p is not None and p < 0.001 else f"p = {_fig(p, 3)}"
+
+
 def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
     leg = fitted["leg"]
-    ks = (f" {against}: Kolmogorov-Smirnov distance {fitted['ks_distance']:.3f} (p = {fitted['ks_pvalue']:.3g})."
+    p = html.escape(p_text(fitted["ks_pvalue"]))
+    ks = (f" {against}: Kolmogorov-Smirnov distance {fitted['ks_distance']:.3f} ({p})."
           if fitted["ks_distance"] is not None else f" {against}.")
     roles = "".join(f" {html.escape(said[0].upper() + said[1:], quote=False)}."
                     for said in (fitted.get("roles_held"), fitted.get("one_part")) if said)

@@ -1303,6 +1303,44 @@ def test_figures_keep_their_significant_digits_without_an_exponent():
     assert [_figure(v, 4) for v in (12625.3, 0.5938, -0.1698, 1.0)] == ["12,630", "0.5938", "-0.1698", "1"]
 
 
+
+def test_the_fits_reasons_and_the_reports_p_values_are_said_without_an_exponent(tmp_path):
+    """The figures the report and the printout give were freed of exponents (figure_text), but the fit's own texts
+    kept ``.3g`` and ``g``: a cheap coin's prints' reach not fitted read "95% interval 3.06e+06 – inf per price unit",
+    its tick taken "kPEPE's tick 1e-07 ... price 0.0123456: the run's, 1e-06, taken", and report.html's KS line a
+    poor fit's "p = 2.24e-17" (fails on 9804079, all three). Now figure_text's, the one helper
+    (calibration/numbers_text.py, which report.py takes too), and a p-value under 0.001 is said so."""
+    from calibration.fit import fit_reach, listable_tick
+    from calibration.numbers_text import figure_text
+    from calibration.report import figure_text as reports, p_text, write_report
+    from twin.instruments import InstrumentSpec
+    from twin.market import SyntheticMarketParams
+
+    assert reports is figure_text  # (one helper, not two)
+    z, n, tick = np.zeros(0), 600, 1e-6
+    touch = np.full(n, 0.012345)  # 40 of 600 buys one step past the touch: k bounded below only
+    px = touch + np.where(np.arange(n) < 40, tick, 0.0)
+    obs = Observations(z, 0, 0, {}, 0, 0, z, 0, z, 0.0, 600.0, trade_sz=np.ones(n), trade_px=px, trade_touch=touch,
+                       trade_side=np.ones(n), mid=np.array([0.0123456]), tick=tick)
+    r = fit_reach(obs, tick)
+    assert r.hi == math.inf and r.lo > 1e6 and f"(95% interval {figure_text(r.lo, 3)} – inf per" in r.why, r
+    assert "(95% interval 3,060,000 – inf per price unit)" in r.why, r.why
+    pepe = InstrumentSpec(name="kPEPE", index=2, sz_decimals=0, tick=1e-7)
+    got, why = listable_tick(pepe, SyntheticMarketParams(), obs)
+    assert got == tick and why == ("kPEPE's tick 0.0000001 would list prices the venue refuses at the run's price "
+                                   "0.0123456: the run's, 0.000001, taken"), why
+    for text in (r.why, why):
+        assert not re.search(r"[0-9]e[-+]?[0-9]", text), text
+    assert [p_text(p) for p in (2.24e-17, 0.000999, 0.001, 0.01234, 0.5, None)] == \
+        ["p < 0.001", "p < 0.001", "p = 0.001", "p = 0.0123", "p = 0.5", "p = –"]
+    rng = np.random.default_rng(3)  # round trips with a long fast tail: no two log-normal legs draw them
+    rt = np.exp(math.log(0.12) - 0.1 * np.exp(rng.normal(0.0, 0.5, 2000)))
+    f = fit(Observations(rt, 2000, 2000, {}, 2000, 0, z, 0, z, 3600.0, 3600.0))
+    s = write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0))
+    page = re.sub(r"base64,[^']*", "", (tmp_path / "out" / "report.html").read_text())
+    assert s["latency"]["ks_pvalue"] < 1e-10 and "Kolmogorov-Smirnov distance 0.103 (p &lt; 0.001)." in page
+    assert not re.search(r"[0-9]e[-+][0-9]", page), page
+
 def test_the_market_and_rejection_figures_read_alike_in_report_html_and_on_the_console_without_an_exponent(
         fitted, tmp_path, capsys):
     """report.html's market paragraph gave its figures as ``.3g`` and ``.4g`` and its rejection rows as ``.4g``, as

@@ -1,0 +1,19 @@
+"""Numbers as the calibration's texts give them (the printout, report.html and the fit's reasons alike): one
+helper, below the fit and the report both, so that a figure reads the same wherever it is said."""
+from __future__ import annotations
+
+import math
+
+
+def figure_text(v: float, digits: int) -> str:
+    """``v`` to ``digits`` significant figures as ``g`` rounds it, but never with an exponent, and thousands
+    grouped: the disconnects' interval of a short run read "6.22 – 1.37e+03" and a replay row "1.262e+04 /
+    1.828e+04" requests an hour, one number in two notations; now "6.22 – 1,370" and "12,620 / 18,280". The
+    console's and report.html's alike."""
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    places = digits - 1 - math.floor(math.log10(abs(v)))
+    if places <= 0:
+        return f"{round(v, places):,.0f}"
+    text = f"{v:.{places}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
