@@ -3,11 +3,15 @@ mixture fits' figures in the README and the commits (not a test: pytest does not
 
     python tests/calibration/mixture_errors.py --out head.json [--seeds 30] [--only feed]
     python tests/calibration/mixture_errors.py --compare base.json head.json
+    python tests/calibration/mixture_errors.py --two-hours
+
 
 Round trips as ``test_calibration._twin_round_trips`` draws them (two legs, each by the twin's own sampler), book
 updates as ``_twin_feed`` does (delivered in order, held behind the one before). Each shape's line: over the seeds,
 the mean |error| of the leg's spike sigma (the seeds that fitted two parts), its range, the spike's median (log) and
-share, the body's median (log) and sigma; the seeds fitted one part; with --compare, the seeds better/worse."""
+share, the body's median (log) and sigma; the seeds fitted one part; with --compare, the seeds better/worse.
+--two-hours: the calibration test's two-hour run (its ``fitted`` fixture, TRUTH's legs and FEED): the fitted legs,
+the lags' fit with the holds taken as latency, and the fitted twin replayed as long (the README's feed figures)."""
 from __future__ import annotations
 
 import argparse
@@ -19,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_calibration import FEED, LEG, _twin_feed, _twin_round_trips  # noqa: E402
+from test_calibration import CFG, FEED, LEG, SEED, TRUTH, _twin_feed, _twin_round_trips, observed_run  # noqa: E402
 
-from calibration.fit import fit_feed, fit_latency  # noqa: E402
+from calibration.fit import fit, fit_feed, fit_latency, fit_mixture, replay_check  # noqa: E402
 from twin.faults.latency import PathLatencyParams  # noqa: E402
 
 DEFAULT_LEG = {**PathLatencyParams().model_dump(), "burst_rate_per_hour": 0.0}  # 60 ms, 0.35; 2% at 400 ms, 0.5
@@ -71,13 +75,34 @@ def line(rows: list[dict], base: list[dict] | None = None) -> str:
     return out
 
 
+def two_hours() -> None:
+    """The calibration test's ``fitted`` and its feed test's replay, printed (about 2 minutes)."""
+    f = fit(observed_run(CFG, SEED, TRUTH, 2 * 3600.0)[1])
+    obs = f.observations
+    for name, got, truth in (("round trips, each leg", f.latency.leg, LEG), ("feed", f.feed.leg, FEED)):
+        print(f"{name}: median {got.median_ms:.1f} ms, sigma {got.sigma:.3f}; spikes {got.spike_prob:.2%}, median "
+              f"{got.spike_median_ms:.0f} ms, sigma {got.spike_sigma:.3f} (truth {truth['median_ms']:g} ms, "
+              f"{truth['sigma']:g}; {truth['spike_prob']:.0%} at {truth['spike_median_ms']:g} ms, "
+              f"{truth['spike_sigma']:g})")
+    naive = fit_mixture(np.log(obs.feed_lag_s * 1000.0))
+    print(f"feed: {f.feed.n} updates, {obs.feed_held.mean():.0%} held; the lags as they were (the holds taken as "
+          f"latency): median {math.exp(naive[0]):.0f} ms, spikes {naive[2]:.0%}")
+    for what, seen, again in replay_check(f, CFG, max_s=2 * 3600.0).rows:
+        if what.startswith(("book update lag", "round trip")):
+            print(f"replayed: {what} {seen:.1f} seen, {again:.1f} replayed ({again / seen - 1:+.1%})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
     ap.add_argument("--seeds", type=int, default=30)
     ap.add_argument("--only", default="")
     ap.add_argument("--compare", nargs=2)
+    ap.add_argument("--two-hours", action="store_true")
     a = ap.parse_args()
+    if a.two_hours:
+        two_hours()
+        return
     if a.compare:
         base, head = (json.loads(Path(p).read_text()) for p in a.compare)
         for name, rows in head.items():

@@ -93,7 +93,8 @@ def test_the_feeds_latency_is_recovered_under_the_sockets_in_order_delivery(fitt
     another frame (of any channel: an order update makes no event, but the update says how long after the frame
     before it it came), and count for the fit as "at most this" (censored). With the bbo channel on the socket
     too (some ten frames a second with the book's), most updates are held: the fitted leg is still the one the
-    twin drew, not the holds, which make the lags as they were look 43% spiked and 35% slower than the 5% drawn.
+    twin drew, not the holds, which make the lags as they were look 45% spiked and 36% slower than the 5% drawn
+    (7 December: ``python tests/calibration/mixture_errors.py --two-hours``).
     It is set as the twin's feed, and the fitted twin replayed shows the lags that were seen."""
     from calibration.fit import fit_mixture, replay_check
     obs = fitted.observations
