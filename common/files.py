@@ -22,12 +22,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from common.stop_signals import removed_if_stopped_at_once
 
 
-def describe_invalid(path: str | Path, what: str, error: ValidationError) -> str:
+def describe_invalid(path: str | Path, what: str, error: ValidationError, heading: str | None = None) -> str:
     """``FILE: invalid WHAT:`` and, per problem, ``  field.path: message (got value)`` (a missing field has
     no value of its own: pydantic's input there is the whole enclosing mapping, which says nothing). A check
     across fields (a model validator of the file's top level) names its fields and values itself: its line is
-    its message alone, without pydantic's "Value error, " and the whole file's mapping shown as the value."""
-    lines = [f"{path}: invalid {what}:"]
+    its message alone, without pydantic's "Value error, " and the whole file's mapping shown as the value.
+    ``heading``: the first line's words in place of ``invalid WHAT``, for a file that is not of the format at all."""
+    lines = [f"{path}: {heading or f'invalid {what}'}:"]
     for err in error.errors():
         loc = field_path(err["loc"])
         if not loc and err["type"] == "value_error" and isinstance(err.get("input"), dict):

@@ -136,13 +136,12 @@ class TwinParams(FileModel):
         try:
             params = cls.model_validate_json(text)
         except ValidationError as e:
-            said = describe_invalid(p, "twin parameters", e)
+            heading = None
             if any(err["type"] == "json_invalid" for err in e.errors()):
                 # (a YAML file, an agent config's format, given to --params: "Invalid JSON" alone did not say that
                 # JSON is all this reads)
-                said = said.replace(f"{p}: invalid twin parameters:", f"{p}: not JSON: a twin parameters file "
-                                    f"(--params, calibration's --base) is JSON only, not YAML:", 1)
-            raise ValueError(said) from None
+                heading = "not JSON: a twin parameters file (--params, calibration's --base) is JSON only, not YAML"
+            raise ValueError(describe_invalid(p, "twin parameters", e, heading)) from None
         if params.version != PARAMS_VERSION:
             raise ValueError(f"{p}: field 'version' is {params.version}, this code reads {PARAMS_VERSION}")
         return params
