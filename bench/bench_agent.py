@@ -54,7 +54,7 @@ from common.cli_errors import print_out
 from twin.faults.rejections import RejectionParams
 from common.files import ArgumentParser
 from twin.params import TwinParams
-from common.units import MAX_DURATION_S, bounded, positive_float
+from common.units import MAX_DURATION_S, bounded, positive_float, positive_int
 from bench_twin import market_only, raw_simpy_timeouts, raw_timeout_cpu_us
 
 
@@ -91,12 +91,19 @@ def recorded_events(cfg: AgentConfig, params: TwinParams, minutes: float) -> tup
     return events, ex.instruments[cfg.session.coin]
 
 
+# a --minutes of a session the bench runs (session_options', bench_arrival_session's, bench_feed_blocks',
+# bench_p_fill's): a minute at the least, the longest run the twin takes at the most; and a --seed, or a --seeds
+# (seeds 1 on), of theirs
+session_minutes = bounded(positive_float, MAX_DURATION_S / 60, "a minute to a year, the longest run the twin takes",
+                          lowest=1.0)
+session_seeds = bounded(positive_int, 10_000, "seeds 1 to 10000")
+
+
 def session_options(ap: argparse.ArgumentParser, minutes: float) -> None:
     """--minutes (``minutes`` by default) and --profile (stress by default) for a script that runs one profile's
     session to measure or hash it (bench_bytecodes, decisions_hash)."""
-    ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60,
-                                              "a minute to a year, the longest run the twin takes", lowest=1.0),
-                    default=minutes, help=f"simulated minutes of the session (default {minutes:g}; 1 to a year)")
+    ap.add_argument("--minutes", type=session_minutes, default=minutes,
+                    help=f"simulated minutes of the session (default {minutes:g}; 1 to a year)")
     ap.add_argument("--profile", choices=list(PROFILES), default="stress",
                     help="bench_agent's agent profile, at Full: stress (the default: a 100 ms cycle, 5 levels a "
                          "side) or default (the config as shipped, a 500 ms cycle)")

@@ -24,10 +24,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from agent.gateway.events import Side, TradeObserved  # noqa: E402
 from agent.quoting.estimators import ArrivalEstimator, EstimatorConfig  # noqa: E402
 from agent.session import build_session  # noqa: E402
-from bench_agent import PROFILES, profile_session  # noqa: E402
+from bench_agent import PROFILES, profile_session, session_minutes, session_seeds  # noqa: E402
 from common.cli_errors import print_out  # noqa: E402
 from common.files import ArgumentParser  # noqa: E402
-from common.units import MAX_DURATION_S, bounded, positive_float, positive_int  # noqa: E402
 import twin.exchange  # noqa: E402
 from twin.market import BOOK  # noqa: E402
 
@@ -97,10 +96,9 @@ def fit_k(prints, mid: str, t_end: float) -> float | None:
 
 def main() -> None:
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=bounded(positive_int, 10_000, "seeds 1 to 10000"), default=3,
+    ap.add_argument("--seeds", type=session_seeds, default=3,
                     help="sessions a profile, seeds 1 on (default 3)")
-    ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60, "a minute to a year, the longest "
-                                              "run the twin takes", lowest=1.0), default=10.0,
+    ap.add_argument("--minutes", type=session_minutes, default=10.0,
                     help="simulated minutes a session (default 10)")
     ap.add_argument("--profile", choices=["both", *PROFILES], default="both",
                     help="bench_agent's agent profile, at Full (default both: default, then stress)")

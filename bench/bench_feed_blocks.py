@@ -23,10 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from agent.config import AgentConfig  # noqa: E402
 from agent.session import build_session  # noqa: E402
-from bench_agent import PROFILES, profile_session  # noqa: E402
+from bench_agent import PROFILES, profile_session, session_minutes, session_seeds  # noqa: E402
 from common.cli_errors import print_out  # noqa: E402
 from common.files import ArgumentParser  # noqa: E402
-from common.units import MAX_DURATION_S, bounded, positive_float, positive_int  # noqa: E402
 from twin.messages import BboPush, TradePush  # noqa: E402
 
 
@@ -94,10 +93,9 @@ def measure(profile: str, seed: int, minutes: float) -> dict:
 
 def main() -> None:
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seed", type=bounded(positive_int, 10_000, "seeds 1 to 10000"), default=1,
+    ap.add_argument("--seed", type=session_seeds, default=1,
                     help="the twin's and the agent's seed (default 1)")
-    ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60, "a minute to a year, the longest "
-                                              "run the twin takes", lowest=1.0), default=10.0,
+    ap.add_argument("--minutes", type=session_minutes, default=10.0,
                     help="simulated minutes (default 10)")
     ap.add_argument("--profile", choices=["config", *PROFILES], default="config",
                     help="the agent: the default config (python -m agent's), or a bench_agent profile (default config)")

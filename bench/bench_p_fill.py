@@ -33,10 +33,9 @@ from agent.report import trading_summary  # noqa: E402
 from agent.session import build_session  # noqa: E402
 from agent.shadow import p_fill  # noqa: E402
 from agent.shadow.p_fill import PFillScore  # noqa: E402
-from bench_agent import profile_session  # noqa: E402
+from bench_agent import profile_session, session_minutes, session_seeds  # noqa: E402
 from common.cli_errors import print_out  # noqa: E402
 from common.files import ArgumentParser  # noqa: E402
-from common.units import MAX_DURATION_S, bounded, positive_float, positive_int  # noqa: E402
 
 SETUPS = ("stress", "default", "micro")
 _EDGES = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, float("inf"))
@@ -133,10 +132,9 @@ def by_delta(core) -> str:
 
 def main() -> None:
     ap = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=bounded(positive_int, 10_000, "seeds 1 to 10000"), default=3,
+    ap.add_argument("--seeds", type=session_seeds, default=3,
                     help="sessions a setup, seeds 1 on (default 3)")
-    ap.add_argument("--minutes", type=bounded(positive_float, MAX_DURATION_S / 60, "a minute to a year, the longest "
-                                              "run the twin takes", lowest=1.0), default=10.0,
+    ap.add_argument("--minutes", type=session_minutes, default=10.0,
                     help="simulated minutes a session (default 10)")
     ap.add_argument("--by-delta", action="store_true", help="also the reliability by the quote's distance")
     ap.add_argument("--crossed", action="store_true", help="also the share of the quotes the twin's book crossed "
