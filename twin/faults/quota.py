@@ -97,8 +97,11 @@ class AddressQuota:
     def try_spend(self, n: int, t: float, is_cancel: bool = False, action: str = "", sent: float | None = None) -> bool:
         """Charge ``n`` requests at time ``t`` for ``action`` (its type's name, for ``charges``, with ``sent``, when
         the client sent it: ``t`` when not given); False (and no charge) when refused."""
-        # (the cap as the property gives it, written out: a property is a Python call under 3.11, every action's)
-        limit = self.cancel_cap if is_cancel else self._buffer + int(self.cum_volume_usd // self._usd_per_req)
+        # the cap as the property gives it, written out (a property is a Python call under 3.11, every action's), and
+        # a cancel's limit (cancel_cap) made of it: the cap worked out once, not again inside cancel_cap
+        limit = self._buffer + int(self.cum_volume_usd // self._usd_per_req)
+        if is_cancel:
+            limit = min(limit + self._cancel_extra, 2 * limit)
         if self.used + n > limit and t - self._last_pass < self._interval:
             return False
         self._last_pass = t
