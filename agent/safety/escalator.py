@@ -196,16 +196,15 @@ class SafetyEscalator:
     (``Graduation.check_triggers``): the escalator does not say it twice.
     """
 
-    __slots__ = ("cfg", "level", "raw_level", "hits", "safety_confidence", "history",
+    __slots__ = ("cfg", "level", "raw_level", "hits", "history",
                  "peak_equity", "base_equity", "_rebase", "_entered_ts", "_last_escalation_ts", "_clear_since",
-                 "_dwell", "_rules", "_level_confidence", "_penalty_s", "_penalty")
+                 "_dwell", "_rules", "_level_confidence", "_penalty_s", "_penalty", "_confidence_ts")
 
     def __init__(self, config: SafetyConfig) -> None:
         self.cfg = config
         self.level = _G
         self.raw_level = _G
         self.hits: list[RuleHit] = []
-        self.safety_confidence = config.level_confidence[0]
         self.history: list[SafetyTransition] = []
         self.peak_equity = math.nan
         # after a manual reset that rebased: the first equity seen since, which 'start' measures from (nan: the start)
@@ -213,6 +212,9 @@ class SafetyEscalator:
         self._rebase = False  # the next equity seen is the new peak and base
         self._entered_ts = -math.inf
         self._last_escalation_ts = -math.inf
+        # the time safety_confidence is of: the last update's or manual reset's (before any, -inf: less the last
+        # escalation's, -inf too, a fade of nan, which is not under 1: Green's confidence)
+        self._confidence_ts = -math.inf
         # per level: since when the raw level has been below it without a break (nan: it holds now)
         self._clear_since = [math.nan, -math.inf, -math.inf, -math.inf, -math.inf]
         self._dwell = (0.0, config.dwell_yellow_s, config.dwell_orange_s, config.dwell_red_s, math.inf)
@@ -223,10 +225,8 @@ class SafetyEscalator:
                        config.degraded_orange, config.reconnect_window_s, config.position_orange_frac,
                        config.position_kill_frac, config.cascade_errors, config.health_critical,
                        math.nan if stressed is None else stressed, config.stale_kill_s)
-        # what _confidence reads, read once as the thresholds are: it runs on every update for
-        # escalation_penalty_decay_s after an escalation (94% of the shipped profile's ticks in bench_bytecodes'
-        # session), and read off the config it read three attributes of a pydantic model, some 200 machine
-        # instructions each
+        # what safety_confidence reads, read once as the thresholds are: read off the config it read three attributes
+        # of a pydantic model, some 200 machine instructions each
         self._level_confidence = config.level_confidence
         self._penalty_s = config.escalation_penalty_decay_s
         self._penalty = config.escalation_penalty
@@ -324,15 +324,7 @@ class SafetyEscalator:
                                    f"recovered: {cur.name} clear for {clear_for:.6g} s (window "
                                    f"{self.cfg.recovery_window_s:.6g} s), dwell {in_level:.6g} s "
                                    f"≥ {self._dwell[cur]:.6g} s")
-        since = ts - self._last_escalation_ts
-        if since < self._penalty_s:  # (_confidence(ts), written out)
-            base = self._level_confidence[self.level]
-            fade = since / self._penalty_s
-            if fade < 1.0:
-                base *= 1.0 - self._penalty * (1.0 - max(fade, 0.0))
-            self.safety_confidence = base
-        else:  # the last escalation's cut has faded out (_confidence's fade ≥ 1: division rounds monotonically)
-            self.safety_confidence = self._level_confidence[self.level]
+        self._confidence_ts = ts
         return self.level
 
     def manual_reset(self, ts: float, to: SafetyLevel = SafetyLevel.RED, *, rebase_peak: bool = False) -> SafetyLevel:
@@ -349,7 +341,7 @@ class SafetyEscalator:
             self.peak_equity = math.nan
             self._rebase = True
         self._move(ts, SafetyLevel(to), "manual reset")
-        self.safety_confidence = self._confidence(ts)
+        self._confidence_ts = ts
         return self.level
 
     def _move(self, ts: float, to: SafetyLevel, reason: str) -> None:
@@ -357,9 +349,15 @@ class SafetyEscalator:
         self.level = to
         self._entered_ts = ts
 
-    def _confidence(self, ts: float) -> float:
+    @property
+    def safety_confidence(self) -> float:
+        """The level's confidence (``level_confidence``), cut by ``escalation_penalty`` at an escalation and the cut
+        fading out over ``escalation_penalty_decay_s``: as of the last update or manual reset. Worked out here, when
+        it is read (the governor's evaluations, one every few seconds), not by each of them: update, every tick,
+        worked it out in the penalty's window (94% of the shipped profile's ticks in bench_bytecodes' session), and
+        manual_reset in a copy of its own."""
         base = self._level_confidence[self.level]
-        fade = (ts - self._last_escalation_ts) / self._penalty_s
+        fade = (self._confidence_ts - self._last_escalation_ts) / self._penalty_s
         if fade < 1.0:
             base *= 1.0 - self._penalty * (1.0 - max(fade, 0.0))
         return base

@@ -269,16 +269,16 @@ def test_the_rules_as_the_tick_checks_them_are_the_plain_rules(dy, d_extra, oran
 @given(st.sampled_from([1.0, 30.0, 300.0]), st.floats(0.0, 1.0),
        st.lists(st.tuples(st.integers(1, 400), st.sampled_from([G, G, Y, O, R])), min_size=1, max_size=40))
 def test_the_confidence_after_each_update_is_the_plain_computation(decay_s, penalty, seq):
-    """``update`` reads the confidence straight from the level once the last escalation's cut has faded, and works
-    the fade out itself before that, from the config's values read once: after every update it is the confidence
-    computed plainly from the config (``_confidence_plain``), at the fade's end to the second too (whole seconds);
-    and so is ``_confidence``'s (a manual reset's)."""
+    """``safety_confidence`` reads the confidence straight from the level once the last escalation's cut has faded,
+    and works the fade out itself before that, from the config's values read once: after every update it is the
+    confidence computed plainly from the config (``_confidence_plain``), at the fade's end to the second too (whole
+    seconds)."""
     esc = SafetyEscalator(SafetyConfig(escalation_penalty_decay_s=decay_s, escalation_penalty=penalty))
     ts = 0.0
     for dt, raw in seq:
         ts += dt
         esc.update(inputs(ts, raw))
-        assert esc.safety_confidence == _confidence_plain(esc, ts) == esc._confidence(ts)
+        assert esc.safety_confidence == _confidence_plain(esc, ts)
 
 
 def _confidence_plain(esc: SafetyEscalator, ts: float) -> float:
@@ -292,8 +292,8 @@ def _confidence_plain(esc: SafetyEscalator, ts: float) -> float:
 
 
 def _update_plain(esc: SafetyEscalator, inp: SafetyInputs) -> SafetyLevel:
-    """``SafetyEscalator.update`` as first written (every step taken every tick, the rules and the confidence as
-    first written too): what the one that skips must do."""
+    """``SafetyEscalator.update`` as first written (every step taken every tick, the rules as first written too):
+    what the one that skips must do. Its confidence is ``_confidence_plain`` at ``inp.ts``."""
     from agent.safety.escalator import _LEVELS
     ts = inp.ts
     eq = inp.equity
@@ -328,7 +328,6 @@ def _update_plain(esc: SafetyEscalator, inp: SafetyInputs) -> SafetyLevel:
                           f"recovered: {cur.name} clear for {clear_for:.6g} s (window "
                           f"{esc.cfg.recovery_window_s:.6g} s), dwell {in_level:.6g} s "
                           f"≥ {esc._dwell[cur]:.6g} s")
-    esc.safety_confidence = _confidence_plain(esc, ts)
     return esc.level
 
 
@@ -353,7 +352,11 @@ def test_the_ladder_that_stays_at_green_without_a_rule_is_the_ladder_stepped_eve
     for step in steps:
         if step[0] == "reset":
             _, to, rebase = step
+            killed = fast.level is K
+            ts += 1.0  # (a second after the tick: a reset out of Kill has the confidence of its own time)
             assert fast.manual_reset(ts, to, rebase_peak=rebase) == plain.manual_reset(ts, to, rebase_peak=rebase)
+            if killed:
+                assert fast.safety_confidence == _confidence_plain(plain, ts)
             continue
         _, dt, move, degraded, pos, errors, health, age = step
         ts += float(dt)
@@ -362,7 +365,7 @@ def test_the_ladder_that_stays_at_green_without_a_rule_is_the_ladder_stepped_eve
                            errors, health, age, 0.0)
         assert fast.update(inp) == _update_plain(plain, inp)
         assert (fast.raw_level, fast.hits, fast.history) == (plain.raw_level, plain.hits, plain.history)
-        assert fast.safety_confidence == plain.safety_confidence
+        assert fast.safety_confidence == _confidence_plain(plain, ts)
         assert all(_same(a, b) for a, b in zip(fast._clear_since, plain._clear_since))
         assert _same(fast.peak_equity, plain.peak_equity) and _same(fast.base_equity, plain.base_equity)
 
