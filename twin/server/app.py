@@ -143,18 +143,23 @@ class TwinServer:
         """``info_reply`` as the venue gives it: from the state when the request arrives, after the latencies the
         twin draws (None: lost in transport, at its rate, more often while ``host``'s path is down)."""
         now = self.clock.catch_up()
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future = loop.create_future()
+        reply = await self._replied(self.exchange.request_computed, lambda: self.info_reply(body),
+                                    link_down=self.link(host).is_down(now))
+        return None if isinstance(reply, TransportFailure) else reply
+
+    async def _replied(self, send: Callable[..., None], *args: Any, **kwargs: Any) -> Any:
+        """The reply the exchange gives to ``send(*args, on_reply=..., **kwargs)`` (a request to it: ``submit``,
+        ``request_computed``), after the latencies the twin draws; None when none comes within reply_timeout_s."""
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
 
         def on_reply(reply: Any) -> None:
             if not fut.done():
                 fut.set_result(reply)
-        self.exchange.request_computed(lambda: self.info_reply(body), on_reply, link_down=self.link(host).is_down(now))
+        send(*args, on_reply=on_reply, **kwargs)
         try:
-            reply = await asyncio.wait_for(fut, self.reply_timeout_s)
+            return await asyncio.wait_for(fut, self.reply_timeout_s)
         except asyncio.TimeoutError:
             return None
-        return None if isinstance(reply, TransportFailure) else reply
 
     def info_reply(self, body: bytes | Any) -> tuple[int, Any]:
         """(HTTP status, JSON payload or text) for an /info body (bytes, or already parsed JSON)."""
@@ -308,22 +313,11 @@ class TwinServer:
         if error is not None:
             return self._refuse(error, n)
         expires_s = None if env.expires_after_ms is None else (env.expires_after_ms - ex.epoch_ms) / 1000.0
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future = loop.create_future()
-
-        def on_reply(reply: Any) -> None:
-            if not fut.done():
-                fut.set_result(reply)
-
-        ex.submit(user, action, on_reply, expires_after_s=expires_s, fifo=fifo, link_down=link_down)
-        try:
-            reply = await asyncio.wait_for(fut, self.reply_timeout_s)
-        except asyncio.TimeoutError:
+        reply = await self._replied(ex.submit, user, action, expires_after_s=expires_s, fifo=fifo, link_down=link_down)
+        if reply is None or isinstance(reply, TransportFailure):  # (none within reply_timeout_s, or lost)
             return 0, None
         if isinstance(reply, HttpError):
             return reply.status, None if reply.body == "null" else reply.body
-        if isinstance(reply, TransportFailure):
-            return 0, None
         if isinstance(reply, (ActionOk, ActionErr)):
             return 200, wire.action_reply_json(reply, kind)
         return 200, wire.err(f"Unexpected twin reply {type(reply).__name__}")
