@@ -75,10 +75,7 @@ def positive_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """A positive finite number from a command line."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _float_or_nan(text)
     if not 0.0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
@@ -86,13 +83,18 @@ def positive_float(text: str) -> float:
 
 def non_negative_float(text: str) -> float:
     """A finite number, zero or more, from a command line (0 often meaning "none of it")."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = _float_or_nan(text)
     if not 0.0 <= value < math.inf:
         raise argparse.ArgumentTypeError(f"expected a number, zero or more, got {text!r}")
     return value
+
+
+def _float_or_nan(text: str) -> float:
+    """The float types' number: nan for a text that is none, which their bounds refuse as they refuse nan given."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def bounded(parse: Callable[[str], float], highest: float, why: str,
