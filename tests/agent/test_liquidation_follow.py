@@ -319,17 +319,29 @@ def test_both_gateways_tell_an_isolated_positions_raw_usd():
     assert snap.raw_usd < 0.0  # (a long's: its margin less what buying it cost)
 
 
+# what follows the 1,500 ms snapshot's state, in venue time order: ("pay", usdc, ms), a funding payment, or
+# (signed size, price, ms), a fill
+_PAID_AMONG_FILLS = {
+    "closed and opened again": [("pay", -0.2, 2_000), (-SIZE, MID, 3_000), (0.003, 100_200.0, 4_000)],
+    "reduced": [("pay", -0.2, 2_000), (-0.002, MID, 3_000)],
+    # a fill on either side of the payment: one program that worked every payment before the fills, or every one
+    # after them, is off by 0.05 or 0.1 in Z (the payment shared out by the second reduce alone, or not at all)
+    "reduced, paid, reduced": [(-0.002, MID, 1_800), ("pay", -0.2, 2_000), (-0.001, MID, 3_000)],
+}
+
+
 @pytest.mark.parametrize("isolated", [False, True], ids=["cross", "isolated"])
-@pytest.mark.parametrize("after", ["closed and opened again", "reduced"])
+@pytest.mark.parametrize("after", list(_PAID_AMONG_FILLS))
 def test_funding_before_a_fill_since_the_snapshot_moves_the_price_in_its_time_order(isolated, after):
     """A long 0.004 BTC (20x, 50x coin) pays funding (-0.2 USD, at 2,000 ms) and then is closed and a new long of 0.003
-    opened at 100,200 (3,000 and 4,000 ms), or half sold (3,000 ms), the core told each as it came; then a snapshot
-    whose state is older than them all (1,500 ms: asked before them, answered after) has the core work the price
-    again from it, the fills past its watermark and the funding past its time. An isolated position pays funding from
-    its own margin, which a close discards and a reduce shares out (twin/accounts.py): worked in time order the price
-    is the twin's (rel 1e-9); the funding put after the fills was paid again into the new position's margin (Z off by
-    0.2: 96,218.86 against the twin's 96,151.52), or not shared out by the reduce (Z off by 0.1). A cross one's Z
-    moves alike in any order."""
+    opened at 100,200 (3,000 and 4,000 ms), or half sold (3,000 ms), or is half sold before it (1,800 ms) and a
+    quarter after it (3,000 ms), the core told each as it came; then a snapshot whose state is older than them all
+    (1,500 ms: asked before them, answered after) has the core work the price again from it, the fills past its
+    watermark and the funding past its time. An isolated position pays funding from its own margin, which a close
+    discards and a reduce shares out (twin/accounts.py): worked in time order the price is the twin's (rel 1e-9); the
+    funding put after the fills was paid again into the new position's margin (Z off by 0.2: 96,218.86 against the
+    twin's 96,151.52), or not shared out by the reduce (Z off by 0.1); put before them all, it was shared out by the
+    reduce made before it was paid (Z off by 0.05 in the third case). A cross one's Z moves alike in any order."""
     from agent.gateway.events import FundingPaid
     from agent.gateway.fills import fill_key
     from twin.accounts import Account
@@ -351,12 +363,13 @@ def test_funding_before_a_fill_since_the_snapshot_moves_the_price_in_its_time_or
     def worked() -> float:
         return core._liq_z / (core._liq_pos - 0.01 * abs(core._liq_pos))
     snapshot(0.05, 1_000)
-    acct.apply_funding("BTC", -0.2)
-    core.handle(FundingPaid(1.0, "BTC", -0.2, p.szi, 0.0005, 2_000))
-    fills = [(-SIZE, MID, 3_000), (0.003, 100_200.0, 4_000)] if after != "reduced" else [(-0.002, MID, 3_000)]
-    for i, (sz, px, ms) in enumerate(fills):
+    for i, (sz, px, ms) in enumerate(_PAID_AMONG_FILLS[after]):
+        if sz == "pay":
+            acct.apply_funding("BTC", px)
+            core.handle(FundingPaid(1.0 + i, "BTC", px, p.szi, 0.0005, ms))
+            continue
         acct.apply_fill("BTC", sz > 0, px, abs(sz), 0.0)
-        core.handle(FillReceived(2.0 + i, f"0x{i:032x}", 1000 + i, px, abs(sz), Side.BUY if sz > 0 else Side.SELL, 0.0,
+        core.handle(FillReceived(1.0 + i, f"0x{i:032x}", 1000 + i, px, abs(sz), Side.BUY if sz > 0 else Side.SELL, 0.0,
                                  True, fill_key(ms, 10 + i)))
         marks["BTC"] = px
     twin = acct.liquidation_px("BTC", marks)
