@@ -389,8 +389,9 @@ class AccountSnapshot:
     # docs trading/liquidations: price = mark - cross_available / (s - m|s|)). 0: not told
     mark_px: float = 0.0
     # an isolated position's rawUsd (its row's leverage.rawUsd: its own margin less s x entry, so that its equity is
-    # rawUsd + s x mark): where the venue gives it no price (null: its margin at least its notional less maintenance),
-    # Z = -rawUsd all the same (equity(L) = m|s|L solved for L). None: not told (a cross position, or a reply without)
+    # rawUsd + s x mark): where the venue gives it no price (null: its margin at least s x entry, rawUsd >= 0; one
+    # short of it by less than its maintenance still has a price), Z = -rawUsd all the same (equity(L) = m|s|L
+    # solved for L). None: not told (a cross position, or a reply without)
     raw_usd: float | None = None
 
 

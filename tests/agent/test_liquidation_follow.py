@@ -230,7 +230,7 @@ def test_an_isolated_position_or_one_without_its_mark_the_venue_gives_no_price_i
 
 @pytest.mark.parametrize("seed", range(6))
 def test_an_isolated_long_the_venue_gives_no_price_is_followed_from_its_raw_usd(seed):
-    """An isolated long (2x) whose margin was added to past its notional less its maintenance: the venue gives it no
+    """An isolated long (2x) whose margin was added to past its notional at entry (rawUsd >= 0): the venue gives it no
     liquidation price (null), and its own margin is not in the cross figures, but the row's rawUsd (leverage.rawUsd:
     its margin less s x entry, so that its equity is rawUsd + s x mark) is: equity(L) = m|s|L solves to L = -rawUsd /
     (s - m|s|), so Z = -rawUsd. Then random fills that add, reduce, close and flip, fees paid: the core's worked price
