@@ -470,7 +470,7 @@ def _lane_exits(unmatched: list, ro_buys: list, ro_sells: list, tracker: OrderTr
     modifies: list[Command] = []
     for side, px, sz, _, _ in quotes[:max_items]:
         pool = held[side]
-        if not pool:
+        if not pool or side in refused:  # (rule 4 holds for a modify's new order too: moved, it would be refused)
             continue
         o = pool.pop(0)
         buy = side > 0

@@ -359,9 +359,11 @@ def test_the_live_consoles_dead_man_row_says_the_kills_arms_held_past_the_cap():
                                 "only once the lane opened, what rested left to the pulls until then)")
 
 
-def _lane_cycle(position: float, live: tuple, desired: list, lane: bool = True, exposures=None) -> list:
+def _lane_cycle(position: float, live: tuple, desired: list, lane: bool = True, exposures=None,
+                refused: tuple = ()) -> list:
     """Reconcile past the cap (15,000 used of a 10,000 cap: no place nor modify within the budget), the tracker at
-    ``position`` with ``live`` orders acknowledged ((side, px, sz, reduce_only) each): the commands, flattened."""
+    ``position`` with ``live`` orders acknowledged ((side, px, sz, reduce_only) each), and a reduce-only order
+    refused on each side of ``refused`` as increasing the position (OrderTracker.ro_refused): the commands."""
     from agent.execution.orders import CloidFactory, OrderTracker
     from agent.execution.reconcile import ReconcileConfig, reconcile
     from agent.gateway.events import OrderAcknowledged, PlaceOrder
@@ -370,6 +372,8 @@ def _lane_cycle(position: float, live: tuple, desired: list, lane: bool = True, 
     for i, (side, px, sz, ro) in enumerate(live):
         t.on_command(PlaceOrder(f"0x{i:032x}", side, px, sz, reduce_only=ro), 0.0)
         t.on_event(OrderAcknowledged(0.1, f"0x{i:032x}", i + 1, True))
+    for side in refused:
+        t.ro_refused[side] = 0.15
     b = RequestBudget(BudgetConfig())
     b.on_quota(QuotaStatus(0.2, 15_000, 10_000, 0.0))
     out = reconcile(desired, t, tick=1.0, lot=0.00001, max_position=0.02, budget=b, cloids=CloidFactory(1),
@@ -405,6 +409,24 @@ def test_past_the_cap_reconcile_sends_the_exits_in_the_slow_lanes_one_request():
     # a quote not reduce-only drifted (a Red pull missed): its cancel goes, and takes the lane; the exits wait
     ask = (Side.SELL, 101_000.0, 0.005, False)
     assert _lane_cycle(-0.01, (exit_, ask), quotes) == [CancelOrder("0x" + "0" * 31 + "1")]
+
+
+def test_past_the_cap_no_exit_is_moved_in_the_slow_lane_on_a_side_the_venue_refused_one():
+    """Rule 4: no reduce-only order goes on a side where the venue refused one as increasing the position, until a
+    snapshot says the position (OrderTracker.ro_refused): the position it would reduce is not the venue's. Within the
+    cap reconcile neither places nor moves one there (the drifted exit is cancelled, its modify cut to nothing). In
+    the slow lane past the cap the places kept the rule, but the modify batch moved a drifted exit there all the same
+    (its own remaining taken for its room): an order the venue would refuse, in the one request the lane lets through
+    in 10 s, which a pull or the other side's exit then waited for."""
+    from agent.execution.reconcile import DesiredQuote
+    from agent.gateway.events import ModifyOrder, Side
+    exit_ = (Side.BUY, 99_000.0, 0.004, True)  # a short's exit, drifted 500 below the quote
+    quotes = [DesiredQuote(Side.BUY, 99_500.0, 0.005, 0, True)]
+    assert [type(c) for c in _lane_cycle(-0.004, (exit_,), quotes)] == [ModifyOrder]  # (not refused: moved)
+    assert _lane_cycle(-0.004, (exit_,), quotes, refused=(Side.BUY,)) == []  # (before: the ModifyOrder all the same)
+    assert _lane_cycle(-0.01, (exit_,), quotes, refused=(Side.BUY,)) == []  # (nor placed: as before)
+    # the other side's refusal leaves this side's exit to move
+    assert [type(c) for c in _lane_cycle(-0.004, (exit_,), quotes, refused=(Side.SELL,))] == [ModifyOrder]
 
 
 def test_past_the_cap_the_position_its_exits_leave_gets_an_exit_in_the_slow_lane():
