@@ -11,6 +11,8 @@ from typing import Callable, Iterable, Protocol
 
 from agent.gateway.events import AFTER_CYCLE, Command, Event, Timer
 
+_new_timer = Timer.make  # (two a cycle: common.message's ``make``, a Timer without the class call)
+
 
 class Core(Protocol):
     winding_down: bool  # stopped, with orders it still counts live: it needs its timer until they are gone
@@ -85,8 +87,8 @@ class SimDriver:
                 drop_records()  # (what the events since the last wake made: see on_event)
                 continue  # stopped with nothing left to pull: the core is not woken (see stop)
             now = env._now  # (the attribute behind the property)
-            on_event(Timer(now))
-            on_event(Timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
+            on_event(_new_timer(now))
+            on_event(_new_timer(now, AFTER_CYCLE))  # the cycle's commands are sent: the rest of its work
             drop_records()
         from twin.calls import loop_ended  # (the twin's, as start)
         loop_ended(env)

@@ -82,7 +82,17 @@ def test_a_message_is_the_dataclass_its_fields_make(cls, data):
             setattr(made, specs[-1].name, 1)
         by_name = cls(**{f.name: v for f, v in zip(specs, values)})
         assert [getattr(by_name, f.name) for f in specs] == values
+        assert cls.make(**{f.name: v for f, v in zip(specs, values)}) == by_name
     assert str(inspect.signature(cls)) == str(inspect.signature(plain))
+    # its ``make``, the hot paths' way to build one without the class call: the very message the class makes
+    by_make = cls.make(*values[:given_n])
+    assert type(by_make) is cls and not hasattr(by_make, "__dict__")
+    assert by_make == made and repr(by_make) == repr(made) and hash(by_make) == hash(made)
+    assert [getattr(by_make, f.name) for f in specs] == [getattr(made, f.name) for f in specs]
+    assert str(inspect.signature(cls.make)) == str(inspect.signature(plain))
+    if specs:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(by_make, specs[-1].name, 1)
 
 
 # hashable values of several kinds (a message is hashed by its fields)
