@@ -1777,15 +1777,14 @@ class AgentCore:
         if f is not None:
             self._forecast = None
             f_ts, parts, mid = f
-            cfg = self.cfg  # (the quote cycle derived from it: _derive; a retune since replaces it, read it then)
-            horizon_s = self._horizon_s if cfg is self._derived_of else cfg.quoting.signals.horizon_s
             # each signal's card keeps a forecast only past its spacing since the last it kept (ModelScorecard._queue's
             # first test): asked here for the three (the parts are theirs, in their order), predict_parts is not
             # called on the cycles all three would refuse (at a spacing of 5 s, 49 in 50)
             c0, c1, c2 = self._cards
             if not (f_ts - c0._last_pred_ts < c0._spacing_s and f_ts - c1._last_pred_ts < c1._spacing_s
                     and f_ts - c2._last_pred_ts < c2._spacing_s):
-                self.validation.predict_parts(f_ts, parts, horizon_s, mid)  # (the parts' names are unique, as cards')
+                # (the parts' names are unique, as cards')
+                self.validation.predict_parts(f_ts, parts, self._forecast_horizon_s(), mid)
             # the blend's own forecast is scored too: its Brier and information ratio are promotion evidence. Its card
             # keeps a forecast only past its spacing since the last it kept (ModelScorecard._queue's first test, asked
             # here first: at a spacing of 5 s it refuses 49 cycles in 50, and the blend need not be made for those)
@@ -1797,20 +1796,23 @@ class AgentCore:
                 w_sum = 0.0 + w0 + w1 + w2
                 p_sum = 0.0 + w0 * (p0 - 0.5) + w1 * (p1 - 0.5) + w2 * (p2 - 0.5)
                 p_blend = 0.5 + p_sum / w_sum if w_sum > 0.0 else 0.5
-                blend.predict(f_ts, p_blend, horizon_s, mid)  # (GraduationGovernor.predict, without its frame)
+                # (GraduationGovernor.predict, without its frame)
+                blend.predict(f_ts, p_blend, self._forecast_horizon_s(), mid)
         g = self.graduation
         rec = self._recent[-1] if self._recent else None
-        if rec is not None and rec.cycle != self._p_fill_cycle:
+        if rec is not None and rec.commands and rec.cycle != self._p_fill_cycle:  # (a cycle that sent nothing: most)
             # the cycle's quotes, at a level that places them (Shadow's exits are not GLFT's quotes at their price)
             self._p_fill_cycle = rec.cycle
-            if rec.note != "shadow" and rec.commands:
+            if rec.note != "shadow":
                 seen = rec.seen  # (INPUT_KEYS: mid, ..., sigma, A, k)
                 g.p_fill.on_cycle(rec.commands, seen[0], seen[4], seen[5], self.tracker.orders, seen[3])
         pf = g.p_fill
         if ts >= pf._next_ts and pf._pending:  # (settle's once a second, asked here: most cycles skip the call)
             pf.settle(ts, self.tracker.orders)  # (before the prune: an order ended 600 s ago is forgotten)
-        self.tracker.prune(ts - 600.0)
-        if g.evaluate_due(ts):
+        ended = self.tracker._ended  # (prune's first test and evaluate_due, asked here: most cycles skip both calls)
+        if ended and ended[0][0] < ts - 600.0:
+            self.tracker.prune(ts - 600.0)
+        if ts >= g._next_eval_ts:
             stale = sum(1 for o in self.tracker.live_set.values() if o.state is OrderState.STALE)
             # blind (socket down, book stale, account not reconciled, stopped), the sample is no evidence: it fails
             seeing = self.connected and self.reconciled and not self.stopped \
@@ -1820,6 +1822,12 @@ class AgentCore:
         if g.records:
             self._records.extend(g.records)
             g.records.clear()
+
+    def _forecast_horizon_s(self) -> float:
+        """The horizon of the forecasts the after-cycle work offers (asked on the cycles a card keeps one, a few in a
+        hundred): the quote cycle's config's (_derive), or a retune's since."""
+        cfg = self.cfg
+        return self._horizon_s if cfg is self._derived_of else cfg.quoting.signals.horizon_s
 
     def _postmortem(self, ts: float) -> dict:
         """Why we killed, and the state we killed in, with the decision records that led here."""
