@@ -229,8 +229,8 @@ class ArrivalEstimator:
             d = mid - px
         else:
             d = abs(px - mid)
-        if not (-math.inf < d < math.inf):
-            return  # NaN or infinite price: nothing learned
+        if d - d != 0.0:  # NaN or infinite price: nothing learned (d - d is 0.0 for a finite d, nan for any other:
+            return  # half the bytecodes of -inf < d < inf, on every print)
         if self.fixed:
             self._count(ts, d)
             return
