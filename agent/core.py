@@ -453,7 +453,7 @@ class AgentCore:
             # (a cancel-all's items: the orders counted live before it; it leaves them live until answered)
             weight, n, cancels_only = request_cost(c, len(self.tracker.live_set))
             self.tracker.on_command(c, ts)
-            self.budget.note_request(ts, weight, n)
+            self.budget.note_request(ts, weight, n, cmd=c)
             if n:
                 self.graduation.note_request(ts, n)
                 adds = adds or not cancels_only
@@ -671,6 +671,8 @@ class AgentCore:
         t = type(event)  # (acks have their handlers: _on_order_ack, _on_modify_ack)
         self.tracker.on_event(event)
         if t is RateLimited:
+            if event.kind == "address":  # (took nothing at the venue: not its slow lane)
+                self.budget.note_refused(event)
             self.errors.note(event.ts)
             self.graduation.note_rate_limited(event.ts)
             if event.request in _SNAPSHOT_PARTS and event.for_command != FOR_CANCEL_ALL and self.snapshot_pending \
@@ -992,7 +994,7 @@ class AgentCore:
                 if tr.live_set:
                     self._pull_forbidden(ts, cmds)
                 # past the cap (Red): the exits' request goes as the slow lane opens, not at the next requote
-                if self._lane_waits is None or not self._lane_due(ts, cmds):
+                if (self._lane_waits is None and budget.used < budget.cap) or not self._lane_due(ts, cmds):
                     return
             else:
                 return
@@ -1065,14 +1067,20 @@ class AgentCore:
 
     def _lane_due(self, ts: float, cmds: list) -> bool:
         """Between requotes past the cap: a requote now, as the slow lane opens for the exits (``_exit_lane``), where
-        the last requote found it shut or the position has moved since (an exit filled: what is left may need one).
-        Past the cap the requotes stretch to ``budget.max_stretch`` cycles (10 s), and the lane opens 11 s after the
-        last request (``budget.exit_lane_margin_s``): at the requotes alone, one in two found it shut."""
+        the last requote found it shut or the position has moved since (an exit filled: what is left may need one),
+        or, at Red, was made within the cap by the core's count (``_lane_waits`` None: a quota report put it past since,
+        and what that requote sent past the venue's cap was refused). Past the cap the requotes stretch to
+        ``budget.max_stretch`` cycles (10 s), and the lane opens 11 s after the last request
+        (``budget.exit_lane_margin_s``): at the requotes alone, one in two found it shut; and told of the cap between
+        two requotes, the exits waited for the second, the lane open 7 s of the 10 (tests/agent/test_slow_lane.py's
+        red_with_exits at 25,000 used of the 10,000 cap)."""
         budget = self.budget
         if budget.used < budget.cap:  # (a quota report freed room: the requotes place as ever)
             self._lane = False
             self._lane_waits = None
             return False
+        if self._lane_waits is None:
+            return self.overlay.reduce_only and self._exit_lane(ts, cmds)
         waits, pos = self._lane_waits
         return (waits or pos != self.tracker.position) and self._exit_lane(ts, cmds)
 

@@ -17,8 +17,11 @@ from collections import deque
 from pydantic import Field
 
 from common.files import FileModel
-from agent.execution.weights import INFO_WEIGHT, SNAPSHOT_SENT_WEIGHT
-from agent.gateway.events import QuotaStatus
+from agent.execution.weights import INFO_WEIGHT, SNAPSHOT_SENT_WEIGHT, address_actions
+from agent.gateway.events import (
+    MODIFY_REQUESTS, Batch, CancelAll, CancelOrder, Command, ModifyOrder, PlaceOrder, QuotaStatus, RateLimited,
+    ScheduleCancel,
+)
 
 
 def poll_weight_per_minute(quota_poll_s: float) -> int:
@@ -85,22 +88,41 @@ def quoting_leaves_snapshot_room(cfg: BudgetConfig) -> bool:
     return most + SNAPSHOT_SENT_WEIGHT <= cfg.ip_snapshot_frac * cfg.ip_weight_per_minute
 
 
+def _refused_in(c: Command, ev: RateLimited) -> bool:
+    """Whether ``ev``, a refusal for the address budget, answers one of the actions command ``c`` went out in: the
+    gateways name a refused place, cancel or modify by its orders' cloids (the first will do: an action is made of one
+    command), and a scheduleCancel by its arm's time or its clear's send."""
+    request = ev.request
+    if request == "scheduleCancel":
+        return type(c) is ScheduleCancel and (c.at_ts == ev.at_ts if c.at_ts is not None else c.sent_ts == ev.sent_ts)
+    if not ev.cloids:
+        return False
+    cloid = ev.cloids[0]
+    kind = PlaceOrder if request == "order" else ModifyOrder if request in MODIFY_REQUESTS else CancelOrder
+    for x in (c.commands if type(c) is Batch else (c,)):
+        tx = type(x)
+        if (tx is kind and x.cloid == cloid) or (tx is CancelAll and kind is CancelOrder and cloid in x.known):
+            return True
+    return False
+
+
 class RequestBudget:
     """The address budget and the IP weight of the last minute. The weight counts what the core sends, what the
     gateways and drivers tell it they sent of their own (quota polls, recoveries, the live shutdown's snapshots
     and cancel-alls, whose cancels count in ``used`` too), and on top a background share nobody tells:
     ``background_weight_per_minute``, other programs on the IP."""
     __slots__ = ("cfg", "cap", "used", "_recent", "_ip_total", "_background", "_quote_ip", "_reserve", "_cancel_cap",
-                 "awaiting_report", "reported", "_knee_frac", "_slow_ts")
+                 "awaiting_report", "reported", "_knee_frac", "_slow_ts", "_refusals")
 
     def __init__(self, cfg: BudgetConfig) -> None:
         self.cfg = cfg
         self._knee_frac = cfg.knee_frac  # (read every quote cycle: a pydantic model's attribute costs more)
         self.used = 0
         self._set_cap(cfg.assumed_cap)
-        # (ts, IP weight, address items) of the requests sent in the last minute: the IP limit's window, and
-        # what a quota poll cannot have seen (its reply is never a minute late: its timeout is shorter)
-        self._recent: deque[tuple[float, int, int]] = deque()
+        # (ts, IP weight, address items, the command: None for one the core was told of) of the requests sent in the
+        # last minute: the IP limit's window, and what a quota poll cannot have seen (its reply is never a minute
+        # late: its timeout is shorter); the items 0 for one the venue refused whole (note_refused)
+        self._recent: deque[tuple[float, int, int, Command | None]] = deque()
         self._ip_total = 0
         # read every quote cycle: the background weight, and the weight requoting may bring the minute's up to
         self._background = cfg.background_weight_per_minute
@@ -112,19 +134,25 @@ class RequestBudget:
         self.awaiting_report = False
         self.reported = False
         self._slow_ts = -math.inf  # the last request this budget let go outside the cycle (pull_room, may_arm, ...)
+        # id(command) -> (the command, how many of its actions the venue refused, when it was sent): those with some
+        # refused and some not yet answered (note_refused)
+        self._refusals: dict[int, tuple[Command, int, float]] = {}
 
     def note_poll(self) -> None:
         """A quota poll has been sent: until the venue's first report comes, nothing but cancels may spend."""
         if not self.reported:
             self.awaiting_report = True
 
-    def note_request(self, ts: float, weight: int, items: int = 0, answered: bool = False) -> None:
+    def note_request(self, ts: float, weight: int, items: int = 0, answered: bool = False,
+                     cmd: Command | None = None) -> None:
         """A request sent at ``ts``: its REST IP weight (actions weigh 1 + n//40; info requests 2-20) and its
         address items (n per batch element, as the venue counts; 0 for an info request). ``answered``: known to have
         reached the venue before any later poll is sent (a live run's set-up), so that a poll's count has its items,
-        and ``on_quota`` does not add them again as unseen (the set-up's noop was counted twice, 2 used for 1)."""
+        and ``on_quota`` does not add them again as unseen (the set-up's noop was counted twice, 2 used for 1).
+        ``cmd``: the core's command it is, which a refusal names (``note_refused``); None for one the core is told
+        of."""
         self._prune(ts)
-        self._recent.append((ts, weight, 0 if answered else items))
+        self._recent.append((ts, weight, 0 if answered else items, cmd))
         self._ip_total += weight
         self.used += items
 
@@ -161,7 +189,7 @@ class RequestBudget:
         ``in_flight_s`` before (a poll of unknown send time counts from its reply)."""
         since = (ev.requested_ts if ev.requested_ts >= 0 else ev.ts) - self.cfg.in_flight_s
         unseen = 0
-        for t, _, items in reversed(self._recent):
+        for t, _, items, _ in reversed(self._recent):
             if t < since:
                 break
             unseen += items
@@ -206,12 +234,13 @@ class RequestBudget:
         (``pull_room``, ``pull_sent``, ``may_arm``: sent this tick and not yet noted). The venue times its lane from
         every request that passes, within the budget or in the lane (hyperliquid.md §5, twin/faults/quota.py): timed
         from the pulls alone, a Kill's re-arm or a quote cycle's request let through took the lane's one request, and
-        the pull sent after it was refused. (A request the venue refused does not restart its clock, but the core
-        cannot tell it from one that passed until it is answered: counted, the lane opens a little late, never
-        early.) The window is the budget's minute: a ``slow_lane_s`` longer than that sees only the pulls'.
-        ``margin``: open that long past it (the exits', ``exit_lane_margin_s``)."""
+        the pull sent after it was refused. A request the venue refused does not restart its clock: once its refusal
+        is in (``note_refused``) it is not counted; until then the core cannot tell it from one that passed, and
+        counts it (the lane opens a little late, never early). The window is the budget's minute: a ``slow_lane_s``
+        longer than that sees only the pulls'. ``margin``: open that long past it (the exits', ``exit_lane_margin_s``).
+        """
         last = self._slow_ts
-        for t, _, items in reversed(self._recent):
+        for t, _, items, _ in reversed(self._recent):
             if items:
                 if t > last:
                     last = t
@@ -221,12 +250,42 @@ class RequestBudget:
     def last_request_ts(self, ts: float) -> float:
         """When the last address request noted before ``ts`` was sent (-inf: none in the last minute): between the
         cap and the cancels' limit, one that passed took the venue's slow lane, and an arm sent within
-        ``slow_lane_s`` of it is refused (``AgentCore._kill_arm`` holds it). (One the venue refused took nothing: the
-        core cannot tell until answered, and holds the arm a little long, never sends it to be refused.)"""
-        for t, _, items in reversed(self._recent):
+        ``slow_lane_s`` of it is refused (``AgentCore._kill_arm`` holds it). One the venue refused took nothing, and
+        once its refusal is in is not counted (``note_refused``); until then the core holds the arm a little long,
+        never sends it to be refused."""
+        for t, _, items, _ in reversed(self._recent):
             if items and t < ts:
                 return t
         return -math.inf
+
+    def note_refused(self, ev: RateLimited) -> None:
+        """A request refused for the address budget (``ev``, kind "address"): an action of a command noted
+        (``note_request``'s ``cmd``, the newest one it names) took nothing at the venue. Once every action the command
+        went out in is refused (``address_actions``), it is counted neither as taking the slow lane (``lane_open``,
+        ``last_request_ts``) nor in a count the venue reports (``on_quota``'s unseen): the venue's refusals do not
+        restart its lane's 10 s and use no budget (hyperliquid.md §5, measured; twin/faults/quota.py). Counted as
+        passed, a refused exit held the next one 10 s longer than the venue would have: the red_with_exits session at
+        25,000 of the 10,000 cap (tests/agent/test_slow_lane.py), its exits refused before the quota report told the
+        core it was past the cap, rested 12.9 s with no exit. ``used`` keeps its items until the next report (one sent
+        before that report's poll left may or may not be in its count: taken off, the count could fall short, the
+        unsafe side). A refusal naming no command noted (the gateways' own requests, a cancel-all's listed cancels)
+        changes nothing: the lane is timed from it, late, never early."""
+        w = self._recent
+        for k in range(len(w) - 1, -1, -1):
+            t, weight, items, c = w[k]
+            if not (items and c is not None and _refused_in(c, ev)):
+                continue
+            done = self._refusals.pop(id(c), None)
+            refused = (done[1] if done is not None else 0) + 1
+            if refused < address_actions(c):  # (a batch of kinds: the rest of its actions may yet pass)
+                if len(self._refusals) >= 16:  # (those the minute's window has let go of are never matched again)
+                    self._refusals = {i: r for i, r in self._refusals.items() if r[2] > ev.ts - 60.0}
+                self._refusals[id(c)] = (c, refused, t)
+                return
+            w[k] = (t, weight, 0, None)
+            if self._slow_ts <= t:  # (the let-go it stood for is that request, or one of its tick's noted beside)
+                self._slow_ts = -math.inf
+            return
 
     def pull_room(self, ts: float, n: int) -> int:
         """How many of ``n`` cancels a pull outside the quote cycle (the orders a level forbids between requotes, a

@@ -18,7 +18,7 @@ from itertools import count, filterfalse
 from enum import Enum
 
 from agent.gateway.events import (
-    AccountSnapshot, Batch, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, FillReceived,
+    AccountSnapshot, Batch, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected, FillReceived, MODIFY_REQUESTS,
     ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected,
     PlaceOrder, RateLimited, Reason, RequestAccountSnapshot, Side, Tif,
 )
@@ -56,7 +56,6 @@ _PENDING_MODIFY = OrderState.PENDING_MODIFY
 _RESTING = OrderState.RESTING
 _PARTIALLY_FILLED = OrderState.PARTIALLY_FILLED
 _STALE = OrderState.STALE
-_MODIFY_REQUESTS = frozenset({"batchModify", "modify"})  # RateLimited.request of a refused modify
 _BUY = Side.BUY
 _SELL = Side.SELL
 _REDUCE_ONLY = Reason.REDUCE_ONLY
@@ -575,7 +574,7 @@ class OrderTracker:
                     continue
                 # a cancel or a modify refused: it says nothing of the order's own place (a cancel-all's cancel
                 # can name an order whose ack is still on its way), only that what was asked did not happen
-                if ev.request in _MODIFY_REQUESTS:
+                if ev.request in MODIFY_REQUESTS:
                     # (which modify: the gateways name each one's new order; without them, the latest sent)
                     new = ev.new_cloids[k] if k < len(ev.new_cloids) else o.replaced_by
                     self._modify_did_nothing(o, new, ev.ts)

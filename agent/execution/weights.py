@@ -28,7 +28,7 @@ of a minute with 429s in it is above the twin's, never under.)
 """
 from __future__ import annotations
 
-from agent.gateway.base import MAX_ITEMS_PER_ACTION, listed_oid
+from agent.gateway.base import MAX_ITEMS_PER_ACTION, cancel_actions, in_actions, listed_oid, split_batch
 from agent.gateway.events import (
     Batch, CancelAll, CancelOrder, Command, ModifyOrder, PlaceOrder, RequestAccountSnapshot, ScheduleCancel,
 )
@@ -136,6 +136,22 @@ def request_items(c: Command, n_live: int = 0) -> int:
     if isinstance(c, CancelAll):
         return n_live
     return 0
+
+
+def address_actions(c: Command) -> int:
+    """The venue actions a command carrying address items goes out in, as ``CommandRouter`` sends it: a batch one a
+    kind (cancels by cloid and by oid apart), at most MAX_ITEMS_PER_ACTION items each; a cancel-all those of the orders
+    it names (``known``: the cancels of what its listing finds go later, the gateway's own, ``LISTED_CANCELS``); any
+    other one. Only once every one is refused has the command taken nothing at the venue
+    (``RequestBudget.note_refused``)."""
+    t = type(c)
+    if t is Batch:
+        cancels, modifies, places, rest = split_batch(c)
+        return (len(cancel_actions(cancels)) + len(in_actions(modifies)) + len(in_actions(places))
+                + sum(address_actions(x) for x in rest))
+    if t is CancelAll:
+        return len(cancel_actions([CancelOrder(k) for k in c.known]))
+    return 1
 
 
 def ip_weight(c: Command, n_live: int = 0) -> int:

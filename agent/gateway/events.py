@@ -301,6 +301,10 @@ class RateLimited:
     for_command: str = ""
 
 
+# RateLimited.request of a refused modify, as the gateways name it (the SDK's modify goes as batchModify)
+MODIFY_REQUESTS = frozenset({"batchModify", "modify"})
+
+
 @event
 class QuotaStatus:
     """The address budget as the venue reports it (userRateLimit). ``requested_ts``: when the poll was sent, on
