@@ -1337,6 +1337,10 @@ class AgentCore:
         its switch."""
         self._dead_man_armed_until = -math.inf  # (refused: it stands nowhere; its late answer matches nothing)
         self._dead_man_unacked_ts = math.inf
+        # the switch is as the venue's last arm taken left it: the refused one's time kept as the latest it may fire, a
+        # stopped core whose orders were gone said it "lapsing ... fires at" that time, and then "expired ... it fired",
+        # of a switch never armed (feb09_kill_switch's seed 3)
+        self._dead_man_standing(ts)
         budget = self.budget
         self._hold_arm(ts, budget.used, f"refused by the venue's slow lane (past the cap: {budget.used}, the cap "
                                         f"{budget.cap}), a request of ours landing first")
@@ -1662,6 +1666,14 @@ class AgentCore:
         it). Left outstanding, the next tick's ``_clear_dead_man_again`` took the switch's time (-inf) as past, and
         the log said "expired ... (-inf): it fired then" of a switch that never stood (and a stopped core, an hour
         on, wound down again to say it)."""
+        self._dead_man_standing(ts)
+        self._note_dead_man(ts, "refused", message[:200])
+
+    def _dead_man_standing(self, ts: float) -> None:
+        """A command of ours refused (for the venue's policy, ``_dead_man_as_before_refusal``; for the address budget,
+        ``_on_arm_refused_in_lane``): the latest the venue's switch may fire (``_dead_man_fire_by``) is that of the
+        last arm it took, or of one in doubt (see there); with none standing, a clear still unanswered is neither
+        sent again nor waited for."""
         fire_by = self._dead_man_acked_until
         doubt = max(self._dead_man_doubt_arm, self._dead_man_unanswered_arm)  # (-inf: none)
         if doubt > fire_by and doubt > ts:
@@ -1669,7 +1681,6 @@ class AgentCore:
         self._dead_man_fire_by = fire_by
         if fire_by == -math.inf:
             self._dead_man_clear_ts = math.inf  # (the window's first kept: _on_dead_man_cleared)
-        self._note_dead_man(ts, "refused", message[:200])
 
     def _on_dead_man_unanswered(self, ev: ScheduleCancelUnanswered, cmds: list) -> None:
         """A scheduleCancel with no answer (lost in transport, a 5xx) may still land at the venue until ``late_ts``,

@@ -636,7 +636,11 @@ def test_feb09s_kill_gets_its_switch_when_the_slow_lane_refused_or_would_refuse_
     arm went 8.5 s behind its exits, which had taken the venue's lane, and seed 3's behind the Kill's cancels by name,
     which landed first; both were refused, and the stopped core, its orders gone, never armed again: the switch stayed
     unarmed to the run's end (seeds 3, 6, 7 and 8 of 0-9; armed in all ten before the exits took the lane). Now seed
-    6's arm is held from the Kill, and seed 3's held when refused, and each sent as the lane opens: armed 11 s on."""
+    6's arm is held from the Kill, and seed 3's held when refused, and each sent as the lane opens: armed 11 s on.
+    Seed 3's refused arm was kept as the latest the switch could fire, and the log said of a switch never armed that
+    it was "lapsing" (the stopped core's snapshot, the venue listing none of its orders: "not cleared, it fires at
+    92.500 ... on nothing") and then "expired" ("it fired then"). Now a refusal for the address budget leaves the
+    switch as the venue's last arm taken left it: off, said by nothing until the held arm is armed."""
     from pathlib import Path
     import scenarios.runner as runner
     from scenarios.schema import load_scenario
@@ -649,3 +653,5 @@ def test_feb09s_kill_gets_its_switch_when_the_slow_lane_refused_or_would_refuse_
         held = [r["t"] for r in records if r.get("type") == "dead_man_held"]
         assert len(held) == 1 and kill <= held[0] < kill + 1.0, seed  # (before: no hold)
         assert len(armed) == 1 and kill + 10.0 < armed[0] < kill + 12.0, seed  # (before: none)
+        said = [r["state"] for r in records if r.get("type") == "dead_man" and kill <= r["t"] < armed[0]]
+        assert said == [], seed  # (seed 3 before: lapsing, expired)
