@@ -946,10 +946,9 @@ class AgentCore:
             self._records.extend(g.records)
             g.records.clear()
         if self.stopped or not self.connected:
-            if tr.live_set:
+            # (a Kill's arm held, _arm_held_ts not nan: it may go before the pulls again, or with none left)
+            if not (self._arm_held_ts == self._arm_held_ts and self._send_held_arm(ts, cmds)) and tr.live_set:
                 self._pull_again(ts, cmds)
-            elif self._arm_held_ts == self._arm_held_ts:  # (nan: none) a Kill's arm held, and no pull left to take it
-                self._send_held_arm(ts, cmds)
         if ts >= self._dead_man_fire_by > -math.inf and self._dead_man_lapses:
             self._dead_man_lapsed(ts)  # (before the pauses below: a stopped or blind agent's switch fires as well)
         if ts > self._dead_man_doubt_ts:
@@ -1355,16 +1354,36 @@ class AgentCore:
                 "type": "dead_man_held", "ts": ts, "request": "arm", "used": used, "cap": self.budget.cap,
                 "why": f"{why}; not armed, the switch {self._dead_man_state} as it was, until the lane opens"})
 
-    def _send_held_arm(self, ts: float, cmds: list) -> None:
-        """A Kill's arm held (``_kill_arm``) and no order left to pull: sent as the slow lane opens for it, by the
-        core's clock with the exits' margin (the venue times the lane from each request's landing), and no request of
-        this tick's in it. The pulls again, which re-arm with them, run only while orders remain: a hold that
-        outlasted them was never sent, and the Kill's orders-to-come (a place in flight landing) had no switch."""
+    def _send_held_arm(self, ts: float, cmds: list) -> bool:
+        """A Kill's arm held (``_kill_arm``): sent as the slow lane opens for it, by the core's clock with the exits'
+        margin (the venue times the lane from each request's landing), and no request of this tick's in it. Whether
+        the pulls again wait for it this tick (it goes now, or the lane is kept free for it).
+
+        No order left to pull: the pulls again, which re-arm with them, run only while orders remain; a hold that
+        outlasted them was never sent, and the Kill's orders-to-come (a place in flight landing) had no switch.
+
+        Orders left, between the cap and the cancels' limit, and no switch that may fire (``_dead_man_fire_by``): the
+        arm comes before the pulls again. There the pulls pass without the lane, but each that passes times it anew
+        (the venue's lane runs from every request that passed, a cancel within its limit too), and a scheduleCancel,
+        not a cancel to the venue, passes only in it: pulled again every ``risk.pull_retry_s`` (2 s), the orders held
+        the lane shut for as long as their pulls went unanswered, and the Kill had no switch all that time, when the
+        switch, which cancels all at its time with no answer of ours needed, is what would pull them. So the pulls
+        again wait while the lane opens (11 s from our last request), the arm goes alone, and they resume
+        ``pull_retry_s`` after it (not in its tick: one landing first took the lane, and the arm was refused). Past
+        the cancels' limit the pulls wait for the lane themselves, and have it first (``_kill_arm``); a switch armed
+        before the Kill fires at its time whatever the pulls do."""
         if not self.overlay.cancel_all or ts < self._dead_man_retry_ts or self._dead_man_clear_ts < math.inf:
-            return
-        if self.budget.used >= self.budget.cap and not self._exit_lane(ts, cmds):
-            return
+            return False
+        budget = self.budget
+        pulls = bool(self.tracker.live_set)
+        if pulls and not (budget.cap <= budget.used < budget._cancel_cap and self._dead_man_fire_by <= ts):
+            return False
+        if budget.used >= budget.cap and not self._exit_lane(ts, cmds):
+            return pulls
         self._kill_arm(cmds, ts, 0)
+        if pulls:
+            self._last_pull_ts = ts  # (the pulls again: risk.pull_retry_s behind the arm)
+        return pulls
 
     @property
     def last_quotes(self) -> tuple:

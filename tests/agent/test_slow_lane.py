@@ -208,35 +208,66 @@ def test_past_the_cancels_limit_a_kills_arm_of_the_switch_waits_for_the_slow_lan
     # through (before: sent with the Kill at 41.0 s, refused, and never again: the switch left unconfirmed)
     assert arms and not [a for a in arms if a[1]] and core.dead_man_arms_held == 1
     def kill(used: int) -> tuple[list, int, list]:
-        """A core fed events: its ladder resting, the venue's count ``used`` of a 10,000 cap, the book stale from
-        0.1 s (Kill at 1.5 s), no answer to any pull to 22 s: the ticks at which it sent an arm, its holds, and the
-        ticks at which it sent a pull."""
-        core, placed = _full_ladder_resting(quoting({"safety": {"stale_kill_s": 1.0},
-                                                     "graduation": {"start_level": "FULL", "ceiling": "FULL"}}))
-        assert len(placed) == 6
-        core.handle(QuotaStatus(0.7, used, 10_000, 0.0))
-        sent, pulls = [], []
-        for i in range(2, 45):
-            ts = i * 0.5
-            out = core.handle(Timer(ts))
-            core.handle(Timer(ts, AFTER_CYCLE))
-            cmds = [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
-            if any(isinstance(c, ScheduleCancel) and c.at_ts is not None for c in cmds):
-                assert any(isinstance(c, (CancelOrder, CancelAll)) for c in cmds)  # (behind a pull, in the tick)
-                sent.append(ts)
-            if any(isinstance(c, (CancelOrder, CancelAll)) for c in cmds):
-                pulls.append(ts)
-        assert core.stopped and core.tracker.live_set  # (nothing answered: the orders still counted live)
-        return sent, core.dead_man_arms_held, pulls
+        sent, pulls, core = _kill_unanswered(used)
+        assert all(not alone for _, alone in sent[1:])  # (behind a pull, in the tick, but the first)
+        return [ts for ts, _ in sent], core.dead_man_arms_held, pulls
 
     assert kill(25_000) == ([], 3, [1.5, 11.5, 21.5])  # (before: an arm with each of the lane's three pulls)
     # between the cap and the limit: each arm 2 s behind a pull of ours that passed there (the Red pull at 1.0 s, then
-    # the Kill's), which took the venue's lane: held, to go when the orders are gone and the lane open (before: 11
-    # sent, each bound to be refused where the pull before it passed)
+    # the Kill's), which took the venue's lane: held (before: 11 sent, each bound to be refused where the pull before
+    # it passed), and sent alone as the lane opens, the pulls again waiting for it (the next test)
     sent, held, pulls = kill(15_000)
-    assert sent == [] and held == 11 and pulls[:3] == [1.0, 1.5, 3.5]
+    assert sent == [12.5] and held == 5 and pulls[:3] == [1.0, 1.5, 14.5]
     sent, held, _ = kill(5_000)  # within the cap: the arms go, as before
     assert len(sent) == 11 and held == 0
+
+
+def _kill_unanswered(used: int, overrides: dict | None = None, ack: bool = False) -> tuple[list, list, object]:
+    """A core fed events: its ladder resting, the venue's count ``used`` of a 10,000 cap, the book stale from 0.1 s
+    (Kill at 1.5 s), no answer to any pull to 22 s (each arm acknowledged 0.1 s on with ``ack``; ``overrides``: more
+    of the config): ([(the tick of each arm sent, whether it went alone)], the ticks of the pulls, the core)."""
+    from agent.gateway.events import ScheduleCancelAcknowledged
+    core, placed = _full_ladder_resting(quoting({"safety": {"stale_kill_s": 1.0},
+                                                 "graduation": {"start_level": "FULL", "ceiling": "FULL"},
+                                                 **(overrides or {})}))
+    assert len(placed) == 6
+    if ack and core._dead_man_armed_until > 0:  # (the heartbeat's, sent with the ladder)
+        core.handle(ScheduleCancelAcknowledged(0.6, core._dead_man_armed_until))
+    core.handle(QuotaStatus(0.7, used, 10_000, 0.0))
+    sent, pulls = [], []
+    for i in range(2, 45):
+        ts = i * 0.5
+        out = core.handle(Timer(ts))
+        core.handle(Timer(ts, AFTER_CYCLE))
+        cmds = [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
+        for c in cmds:
+            if isinstance(c, ScheduleCancel) and c.at_ts is not None:
+                sent.append((ts, len(cmds) == 1))
+                if ack:
+                    core.handle(ScheduleCancelAcknowledged(ts + 0.1, c.at_ts))
+        if any(isinstance(c, (CancelOrder, CancelAll)) for c in cmds):
+            pulls.append(ts)
+    assert core.stopped and core.tracker.live_set  # (nothing answered: the orders still counted live)
+    return sent, pulls, core
+
+
+def test_between_the_cap_and_the_limit_a_kills_arm_goes_before_its_pulls_again_while_no_switch_stands():
+    """Between the cap and the cancels' limit the pulls pass without the venue's slow lane, but each that passes times
+    the lane anew (the venue's lane runs from every request that passed), and a scheduleCancel, not a cancel to the
+    venue, passes only in it. A Kill's arm held behind a request of ours (``_kill_arm``) waited for the orders to be
+    gone, and while their pulls went unanswered, pulled again every 2 s, it never went: fed events, 15,000 used of the
+    10,000 cap, no pull answered, the Kill at 1.5 s, a pull every 2 s to the end and no arm, the switch off throughout.
+    Now, while no switch stands, the arm comes first: no pull again while the lane opens, the arm alone as it does (11
+    s after the Kill's pull: ``exit_lane_margin_s`` past the lane's 10 s), and the pulls again 2 s after it (not in its
+    tick: a pull landing first took the lane from it). A switch armed before the Kill and standing (the heartbeat's,
+    acknowledged, its time to come) fires at its time whatever the pulls do: they go on every 2 s, as before."""
+    sent, pulls, core = _kill_unanswered(15_000, ack=True)
+    assert sent == [(12.5, True)]  # (before: [])
+    assert pulls == [1.0, 1.5, 14.5, 16.5, 18.5, 20.5]  # (before: every 2 s from 1.5 s: 3.5, 5.5, ...)
+    assert core.dead_man_state == "armed"  # (its time, 22.5 s, to come; before: off)
+    # the heartbeat's switch, armed at 0.5 s for 30 s, acknowledged: it stands, and the pulls go on
+    sent, pulls, core = _kill_unanswered(15_000, {"risk": {"dead_man_min_volume_usd": 0.0}}, ack=True)
+    assert sent == [] and pulls == [1.0] + [1.5 + 2 * k for k in range(11)] and core.dead_man_state == "armed"
 
 
 def test_a_stopped_core_past_the_cancels_limit_sends_no_arm_and_no_pull_the_lane_would_refuse():
