@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from bisect import insort
 from collections import Counter, deque
 
 import numpy as np
@@ -225,6 +226,9 @@ class AgentCore:
         # (venue time ms, usdc): the next snapshot's account holds those not past its own time (_liq_fund)
         self._liq_state_ms = 0
         self._fundings: list[tuple[int, float]] = []
+        # the snapshot's model before the fills and funding since were replayed on it (_liq_paid_late): position, Z,
+        # each side's nearest, the price in use and its side, the tracker's watermark then
+        self._liq_base: tuple = (0.0, 0.0, [0.0, 0.0], 0.0, False, -1)
         self.best_bid = math.nan
         self.best_ask = math.nan
         self.mid = math.nan
@@ -723,8 +727,8 @@ class AgentCore:
         rules watch), and the decision log. Hourly: nothing here is on a per-event path."""
         self.ledger.on_funding(ev.usdc)
         if self._liq_state_ms and ev.time_ms > self._liq_state_ms:  # not in the last snapshot's account
-            self._fundings.append((ev.time_ms, ev.usdc))
-            if self._liq_margin is not None:
+            insort(self._fundings, (ev.time_ms, ev.usdc))
+            if self._liq_margin is not None and not self._liq_paid_late(ev.time_ms):
                 self._liq_fund(ev.usdc)
         self._records.append({"type": "funding", "ts": ev.ts, "coin": ev.coin, "usdc": ev.usdc, "szi": ev.szi,
                               "rate": ev.rate, "time_ms": ev.time_ms, "position": self.tracker.position,
@@ -2242,8 +2246,8 @@ class AgentCore:
             del fill_px[tid]
         state_ms = self._liq_state_ms = ev.venue_time_ms
         fundings = self._fundings
-        if fundings:
-            fundings[:] = sorted(f for f in fundings if f[0] > state_ms) if state_ms else []
+        if fundings:  # (kept in time order: _on_funding)
+            fundings[:] = [f for f in fundings if f[0] > state_ms] if state_ms else []
         pos, lq = ev.position, ev.liquidation_px
         # the venue's null (no positive price liquidates it: a well-collateralised long) on a cross position: Z from
         # the mark and the cross collateral beyond maintenance, as the venue's formula has the price (mark -
@@ -2267,15 +2271,28 @@ class AgentCore:
             # account's value less its other positions' maintenance margin (an isolated one margins afresh)
             self._liq_near = [0.0, 0.0]
             self._liq_z = -ev.cross_available
-        # the fills and the funding past the snapshot in their venue time order (a fill's is its tid's high bits:
-        # fill_key; one at a payment's ms before it): a cross position's Z moves alike in any order, but an isolated
-        # one pays funding from its own margin, which a close discards and a reduce shares out (a payment put after
-        # a close and an opening was paid again into the new position's margin)
+        # (what the replay starts from, kept for a payment pushed after a later fill: _liq_paid_late)
+        self._liq_base = (self._liq_pos, self._liq_z, self._liq_near[:], self._liq_px, self._liq_long,
+                          self.tracker.tid_watermark)
+        if not self._liq_replay():  # (booked before the core kept prices: a journal of older code, replayed)
+            self._liq_margin = None
+
+    def _liq_replay(self, base: tuple | None = None) -> bool:
+        """The fills and the funding past the snapshot, from its margin model, in their venue time order (a fill's is
+        its tid's high bits: fill_key; one at a payment's ms before it): a cross position's Z moves alike in any order,
+        but an isolated one pays funding from its own margin, which a close discards and a reduce shares out (a payment
+        put after a close and an opening was paid again into the new position's margin). From ``base`` (``_liq_base``)
+        where given, else from the model as it stands. False, with nothing done, where a fill's price is not kept."""
+        fill_px = self._fill_px
+        recent = self.tracker.recent_fills
+        if any(tid not in fill_px for tid in recent):
+            return False
+        if base is not None:
+            self._liq_pos, self._liq_z, near, self._liq_px, self._liq_long, _ = base
+            self._liq_near = near[:]
+        fundings = self._fundings
         paid = 0
         for tid in sorted(recent):
-            if tid not in fill_px:  # (booked before the core kept prices: a journal of older code, replayed)
-                self._liq_margin = None
-                return
             while paid < len(fundings) and fundings[paid][0] < tid >> _TID_BITS:
                 self._liq_fund(fundings[paid][1])
                 paid += 1
@@ -2284,6 +2301,21 @@ class AgentCore:
         self._liq_pos = self.tracker.position  # (summed in another order: the one the next fill is booked on)
         for _, usdc in fundings[paid:]:
             self._liq_fund(usdc)
+        return True
+
+    def _liq_paid_late(self, time_ms: int) -> bool:
+        """A payment (at ``time_ms``, in ``_fundings`` already) pushed after a fill since the snapshot with a later
+        venue time (funding and fills come on different channels): the price worked again from the snapshot's model,
+        the payment in its time order among the fills (``_liq_replay``), as the next snapshot would. Applied as it
+        came, an isolated position closed and opened again since was paid it again in the new position's margin.
+        False (the caller applies it as it came: off by one payment until the next snapshot) where no fill since is
+        later, or the tracker took another snapshot's watermark since (one asked before a reconnect: the fills past
+        the model's are not all in ``recent_fills``), or a fill's price is not kept. Hourly: nothing per event."""
+        recent = self.tracker.recent_fills
+        base = self._liq_base
+        if not recent or max(recent) >> _TID_BITS <= time_ms or base[5] != self.tracker.tid_watermark:
+            return False
+        return self._liq_replay(base)
 
     def _liq_follow(self, s1: float, booked: float, px: float, fee: float) -> None:
         """The liquidation price moved by a fill of ``booked`` (signed) at ``px`` paying ``fee``, which took the

@@ -330,12 +330,17 @@ _PAID_AMONG_FILLS = {
 }
 
 
+@pytest.mark.parametrize("late", [False, True], ids=["told in time order", "payment told last"])
 @pytest.mark.parametrize("isolated", [False, True], ids=["cross", "isolated"])
 @pytest.mark.parametrize("after", list(_PAID_AMONG_FILLS))
-def test_funding_before_a_fill_since_the_snapshot_moves_the_price_in_its_time_order(isolated, after):
+def test_funding_before_a_fill_since_the_snapshot_moves_the_price_in_its_time_order(isolated, after, late):
     """A long 0.004 BTC (20x, 50x coin) pays funding (-0.2 USD, at 2,000 ms) and then is closed and a new long of 0.003
     opened at 100,200 (3,000 and 4,000 ms), or half sold (3,000 ms), or is half sold before it (1,800 ms) and a
-    quarter after it (3,000 ms), the core told each as it came; then a snapshot whose state is older than them all
+    quarter after it (3,000 ms), the core told each as it came: in their time order, or the payment after every fill
+    (``late``: funding and fills come on different channels, so a payment's push can follow a later fill's). Told
+    late, the core works the price again from the snapshot with the payment in its time order (_liq_paid_late): the
+    twin's at once (rel 1e-9), where applied as it came an isolated one was off as below until the next snapshot.
+    Then a snapshot whose state is older than them all
     (1,500 ms: asked before them, answered after) has the core work the price again from it, the fills past its
     watermark and the funding past its time. An isolated position pays funding from its own margin, which a close
     discards and a reduce shares out (twin/accounts.py): worked in time order the price is the twin's (rel 1e-9); the
@@ -363,18 +368,21 @@ def test_funding_before_a_fill_since_the_snapshot_moves_the_price_in_its_time_or
     def worked() -> float:
         return core._liq_z / (core._liq_pos - 0.01 * abs(core._liq_pos))
     snapshot(0.05, 1_000)
+    told = []  # (the core's events, in the order it is told them)
     for i, (sz, px, ms) in enumerate(_PAID_AMONG_FILLS[after]):
         if sz == "pay":
             acct.apply_funding("BTC", px)
-            core.handle(FundingPaid(1.0 + i, "BTC", px, p.szi, 0.0005, ms))
+            told.append(FundingPaid(1.0 + i, "BTC", px, p.szi, 0.0005, ms))
             continue
         acct.apply_fill("BTC", sz > 0, px, abs(sz), 0.0)
-        core.handle(FillReceived(1.0 + i, f"0x{i:032x}", 1000 + i, px, abs(sz), Side.BUY if sz > 0 else Side.SELL, 0.0,
+        told.append(FillReceived(1.0 + i, f"0x{i:032x}", 1000 + i, px, abs(sz), Side.BUY if sz > 0 else Side.SELL, 0.0,
                                  True, fill_key(ms, 10 + i)))
         marks["BTC"] = px
+    for ev in sorted(told, key=lambda e: type(e) is FundingPaid) if late else told:
+        core.handle(ev)
     twin = acct.liquidation_px("BTC", marks)
     assert core.tracker.position == pytest.approx(p.szi, abs=1e-12)
-    assert worked() == pytest.approx(twin, rel=1e-9)  # (told live, in the order they came)
+    assert worked() == pytest.approx(twin, rel=1e-9)  # (told live, in the order told)
     snapshot(5.0, 1_500)
     assert core.tracker.position == pytest.approx(p.szi, abs=1e-12)
     assert worked() == pytest.approx(twin, rel=1e-9), (worked(), twin)
