@@ -216,10 +216,10 @@ def test_a_long_the_venue_gives_no_price_is_followed_from_its_mark_and_the_cross
     _follows_the_twin(core, acct, p, rng, marks)
 
 
-def test_an_isolated_position_or_one_without_its_mark_the_venue_gives_no_price_is_not_followed():
-    """The venue's null on an isolated position (its own margin at least its notional: 1x, or margin added) is not
-    told by the cross figures, and one not told its rawUsd (None: a reply without it) or a cross one without the mark
-    (not told: 0) says no Z: the core follows neither, the next snapshot says (as before)."""
+def test_a_null_price_not_told_its_raw_usd_or_its_mark_is_not_followed():
+    """The venue's null on an isolated position (its own margin at least its notional: 1x, or margin added) is followed
+    from its rawUsd alone, the cross figures not holding its margin: one not told it (None: a reply without it), or a
+    cross one not told its mark (0), says no Z: the core follows neither, the next snapshot says (as before)."""
     core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
     for iso, mark in ((True, MID), (False, 0.0)):
         core.handle(AccountSnapshot(0.05, SIZE, MID, 1e3, 0.0, (), liquidation_px=0.0, max_leverage=50.0,
@@ -272,9 +272,12 @@ def test_both_gateways_tell_an_isolated_positions_raw_usd():
     from agent.gateway.hyperliquid.parse import AssetInfo, VenueParser
     user = "0x" + "ab" * 20
     parser = VenueParser("BTC", user)
+    # (a row as the venue's: its liquidationPx the formula's from its rawUsd, -rawUsd / (szi x (1 - 1 / (2 x
+    # maxLeverage))) = 95.05 / (0.0335 x 0.99), asserted below; its rawUsd its margin at 20x less szi x entryPx,
+    # 100.04 / 20 - 100.04 = -95.04, but for a cent)
     summary = {"accountValue": "13109.48", "totalMarginUsed": "4.967", "totalNtlPos": "100.02", "totalRawUsd": "1"}
     row = {"coin": "BTC", "szi": "0.0335", "entryPx": "2986.3", "leverage": {"type": "isolated", "value": 20,
-           "rawUsd": "-95.05"}, "liquidationPx": "2848.9", "marginUsed": "4.967", "maxLeverage": 50,
+           "rawUsd": "-95.05"}, "liquidationPx": "2865.97", "marginUsed": "4.967", "maxLeverage": 50,
            "positionValue": "100.02", "returnOnEquity": "0", "unrealizedPnl": "0",
            "cumFunding": {"allTime": "0", "sinceChange": "0", "sinceOpen": "0"}}
 
@@ -282,7 +285,9 @@ def test_both_gateways_tell_an_isolated_positions_raw_usd():
         return {"assetPositions": [{"type": "oneWay", "position": dict(row, **p)}],
                 "crossMaintenanceMarginUsed": "0.0", "crossMarginSummary": summary, "marginSummary": summary,
                 "time": 1708622398623, "withdrawable": "13104.5"}
-    assert parser.account_state(state()).raw_usd == -95.05
+    told = parser.account_state(state())
+    assert told.raw_usd == -95.05
+    assert told.liquidation_px == pytest.approx(-told.raw_usd / (0.0335 * (1.0 - 0.5 / 50)), abs=0.005)
     for lev in ({"type": "cross", "value": 20}, {"type": "isolated", "value": 20},
                 {"type": "isolated", "value": 20, "rawUsd": "x"}, {"type": "isolated", "value": 20, "rawUsd": None}):
         assert parser.account_state(state(leverage=lev)).raw_usd is None, lev
