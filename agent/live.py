@@ -106,6 +106,16 @@ _POLL_WAIT_S = 5.0  # the most one of the stop's polls waits for its answer (non
 KILL_STOP = "kill"  # the stop_reason of a run a Kill ended: its work done (no order of ours listed, flat or held)
 
 
+def _positive_s(name: str, value: float) -> float:
+    """``value`` (seconds), which must be positive and finite: a 0 poll_wait_s timed every stop poll out at once (the
+    stop read no account, and reported orders that may rest), a 0 shutdown_poll_s polled as fast as answers came (42
+    of the IP's weight each), an inf one polled once, and nan compares false with every time. ValueError naming the
+    parameter and the value."""
+    if not 0.0 < value < math.inf:  # (nan fails it too)
+        raise ValueError(f"LiveDriver: {name} must be a positive, finite number of seconds, got {value!r}")
+    return value
+
+
 class LiveDriver:
     """Run a core against an async gateway until stopped; a ``Timer`` every ``cycle_s``.
 
@@ -122,8 +132,9 @@ class LiveDriver:
         self.gateway = gateway
         # (wall s) the stop's (and a Kill's) own snapshot polls at most this often: the venue's IP weight sets the
         # shipped 1 s; a test against a twin with weight to spare gives a shorter one, not to wait out its spacing
-        self.shutdown_poll_s = shutdown_poll_s
-        self.poll_wait_s = poll_wait_s  # (wall s) and waits at most this long for each one's answer
+        self.shutdown_poll_s = _positive_s("shutdown_poll_s", shutdown_poll_s)
+        # (wall s) and waits at most this long for each one's answer
+        self.poll_wait_s = _positive_s("poll_wait_s", poll_wait_s)
         self.core = core
         self.cycle_s = cycle_s
         self.clock = clock
