@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from common.files import FileModel
 from agent.execution.weights import INFO_WEIGHT, SNAPSHOT_SENT_WEIGHT, address_actions
@@ -46,14 +46,18 @@ class BudgetConfig(FileModel):
     cancel_extra: int = Field(100000, ge=0, le=1_000_000_000, description=(
         "Cancels may go on to min(cap + cancel_extra, 2 x cap) (the venue's rule: 100000). With the cap spent, "
         "the agent can still pull its quotes up to there."))
-    slow_lane_s: float = Field(10.0, ge=0, le=3600.0, description=(
-        "Past the cancels' limit the venue lets one request through this often (its slow lane: 10 s) and refuses the "
-        "rest: the pulls outside the quote cycle then send one request a period (RequestBudget.pull_room)."))
-    exit_lane_margin_s: float = Field(1.0, ge=0, le=3600.0, description=(
+    slow_lane_s: float = Field(10.0, ge=0, le=60.0, description=(
+        "Past the cancels' limit the venue lets one request through this often (its slow lane: 10 s, about 11 s "
+        "measured) and refuses the rest: the pulls outside the quote cycle then send one request a period "
+        "(RequestBudget.pull_room). At most 60 s: the budget keeps the last minute's requests, which the lane is "
+        "timed from (a longer period found none, and let a request go that the lane would refuse); with "
+        "exit_lane_margin_s, at most 60 s together."))
+    exit_lane_margin_s: float = Field(1.0, ge=0, le=60.0, description=(
         "Past the cap the quote cycle's exits (a place or a modify) take the slow lane only this long after it opens "
         "by the core's clock: the venue times the lane from when each request lands, which a latency spike moves "
         "(the probe measured about 11 s between passes). Sent as it opened, one exit in three was refused on the "
-        "twin, and the lane was counted taken for 10 s more. The pulls come first and take it as it opens."))
+        "twin, and the lane was counted taken for 10 s more. The pulls come first and take it as it opens. With "
+        "slow_lane_s, at most 60 s together (the budget's minute)."))
     ip_weight_per_minute: int = Field(1200, ge=1, le=10_000_000,
                                       description="The venue's REST weight per IP per minute.")
     ip_quote_frac: float = Field(0.75, ge=0.01, le=1, description=(
@@ -70,6 +74,17 @@ class BudgetConfig(FileModel):
         "goes regardless); the rest is kept for cancels. A snapshot weighs 42 (and 1 per 20 fills it reads, counted "
         "when it comes): asked for at every tick, they "
         "once spent the whole minute's weight, and the end's pull was refused with HTTP 429."))
+
+
+    @model_validator(mode="after")
+    def _lane_within_the_minute(self) -> "BudgetConfig":
+        """The slow lane is timed from the requests the budget keeps, the last minute's (``RequestBudget.lane_open``,
+        ``last_request_ts``): a lane, with the exits' margin, longer than that found no request and opened early. The
+        venue's is 10 s (hyperliquid.md §5: about 11 s measured)."""
+        if self.slow_lane_s + self.exit_lane_margin_s > 60.0:
+            raise ValueError("budget: slow_lane_s + exit_lane_margin_s must be at most 60 s (the venue's slow lane is "
+                             "10 s; the budget times it from the last minute's requests)")
+        return self
 
 
 def quoting_leaves_snapshot_room(cfg: BudgetConfig) -> bool:
@@ -236,9 +251,8 @@ class RequestBudget:
         from the pulls alone, a Kill's re-arm or a quote cycle's request let through took the lane's one request, and
         the pull sent after it was refused. A request the venue refused does not restart its clock: once its refusal
         is in (``note_refused``) it is not counted; until then the core cannot tell it from one that passed, and
-        counts it (the lane opens a little late, never early). The window is the budget's minute: a ``slow_lane_s``
-        longer than that sees only the pulls'. ``margin``: open that long past it (the exits', ``exit_lane_margin_s``).
-        """
+        counts it (the lane opens a little late, never early). The window is the budget's minute, which the config
+        bounds ``slow_lane_s`` to. ``margin``: open that long past it (the exits', ``exit_lane_margin_s``)."""
         last = self._slow_ts
         for t, _, items, _ in reversed(self._recent):
             if items:
@@ -248,11 +262,11 @@ class RequestBudget:
         return ts - last >= self.cfg.slow_lane_s + margin
 
     def last_request_ts(self, ts: float) -> float:
-        """When the last address request noted before ``ts`` was sent (-inf: none in the last minute): between the
-        cap and the cancels' limit, one that passed took the venue's slow lane, and an arm sent within
-        ``slow_lane_s`` of it is refused (``AgentCore._kill_arm`` holds it). One the venue refused took nothing, and
-        once its refusal is in is not counted (``note_refused``); until then the core holds the arm a little long,
-        never sends it to be refused."""
+        """When the last address request noted before ``ts`` was sent (-inf: none in the last minute, longer than any
+        ``slow_lane_s`` the config allows): between the cap and the cancels' limit, one that passed took the venue's
+        slow lane, and an arm sent within ``slow_lane_s`` of it is refused (``AgentCore._kill_arm`` holds it). One the
+        venue refused took nothing, and once its refusal is in is not counted (``note_refused``); until then the core
+        holds the arm a little long, never sends it to be refused."""
         for t, _, items, _ in reversed(self._recent):
             if items and t < ts:
                 return t

@@ -145,6 +145,23 @@ def test_past_the_cancels_limit_the_slow_lane_is_timed_from_every_request_that_p
     assert refused[:1] == [40.0] and len(refused) <= 2  # (the cycle's one at 40.0 s, sent before the core knew)
 
 
+def test_the_slow_lane_with_the_exits_margin_is_bounded_to_the_minute_the_budget_keeps():
+    """The budget times the slow lane from the requests it keeps, the last minute's (``lane_open``,
+    ``last_request_ts``): a ``slow_lane_s`` (or with ``exit_lane_margin_s``) longer than that found no request once it
+    was a minute old, and let go what the lane would refuse (the venue's is 10 s). The config refuses it now; a lane of
+    the minute whole still sees the request that took it. (Before: 120 s accepted, the lane open 70 s after.)"""
+    import pytest
+    from pydantic import ValidationError
+    for kw in ({"slow_lane_s": 120.0}, {"slow_lane_s": 55.0, "exit_lane_margin_s": 6.0}, {"exit_lane_margin_s": 61.0}):
+        with pytest.raises(ValidationError):
+            BudgetConfig(**kw)
+    b = RequestBudget(BudgetConfig(slow_lane_s=59.0, exit_lane_margin_s=1.0))
+    b.on_quota(QuotaStatus(0.5, 25_000, 10_000, 0.0))
+    b.note_request(1.0, 1, 1)
+    assert b.last_request_ts(59.5) == 1.0 and not b.lane_open(59.5, 1.0) and not b.lane_open(59.5)
+    assert b.lane_open(60.0) and b.lane_open(61.0, 1.0)
+
+
 def test_a_request_the_venue_refused_takes_no_slow_lane():
     """The venue's refusals for the address budget do not restart its slow lane's 10 s, nor use any of the budget
     (hyperliquid.md §5, measured; twin/faults/quota.py); the core counted each as a request that took the lane, and
