@@ -1313,23 +1313,20 @@ class AgentCore:
         tick, which took the lane as it passed: held there too.) A hold is sent as the lane opens once no order is
         left to pull (``_send_held_arm``)."""
         budget = self.budget
-        lane_s = budget.cfg.slow_lane_s
-        # between the cap and the cancels' limit the arm goes whatever the lane (may_arm), but one sent less than a
-        # lane period after a request of ours of an earlier tick (every pass takes the venue's lane) is bound to be
-        # refused: feb09_kill_switch's seeds 6, 7 and 8, the exits in the lane 8.5 s before the Kill, lost its switch
-        # that way, and the stopped core, its orders gone, never armed it again. (This tick's pull races it: the arm
-        # lands first as often as not, and one refused is held then, _on_arm_refused_in_lane)
-        own = budget.cap <= budget.used and budget.used + ahead < budget._cancel_cap
-        last = budget.last_request_ts(ts) if own else -math.inf
-        own = own and ts - last < lane_s
-        if not own and budget.may_arm(ts, ahead):
+        # (between the cap and the cancels' limit, held within a lane period of a request of ours of an earlier tick:
+        # feb09_kill_switch's seeds 6, 7 and 8 lost their switch so, the stopped core, its orders gone, never arming it
+        # again. This tick's pull races it: the arm lands first as often as not, and one refused is held then,
+        # _on_arm_refused_in_lane)
+        if budget.may_arm(ts, ahead):
             self._arm_held_ts = math.nan
             self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
             return
+        lane_s = budget.cfg.slow_lane_s
         used = budget.used + ahead
         self._hold_arm(ts, used, f"past the cap ({used}, the cap {budget.cap}) the venue's slow lane lets one request "
-                                 f"through every {lane_s:g} s, and a request of ours took it {ts - last:.1f} s ago"
-                       if own else
+                                 f"through every {lane_s:g} s, and a request of ours took it "
+                                 f"{ts - budget.last_request_ts(ts):.1f} s ago"
+                       if used < budget._cancel_cap else
                        f"the address budget is past the cancels' limit ({used}, the cap {budget.cap}): the venue's "
                        f"slow lane lets one request through every {lane_s:g} s, which the pulls take")
 

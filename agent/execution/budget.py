@@ -264,9 +264,9 @@ class RequestBudget:
     def last_request_ts(self, ts: float) -> float:
         """When the last address request noted before ``ts`` was sent (-inf: none in the last minute, longer than any
         ``slow_lane_s`` the config allows): between the cap and the cancels' limit, one that passed took the venue's
-        slow lane, and an arm sent within ``slow_lane_s`` of it is refused (``AgentCore._kill_arm`` holds it). One the
-        venue refused took nothing, and once its refusal is in is not counted (``note_refused``); until then the core
-        holds the arm a little long, never sends it to be refused."""
+        slow lane, and an arm sent within ``slow_lane_s`` of it is refused (``may_arm`` holds it). One the venue
+        refused took nothing, and once its refusal is in is not counted (``note_refused``); until then the core holds
+        the arm a little long, never sends it to be refused."""
         for t, _, items, _ in reversed(self._recent):
             if items and t < ts:
                 return t
@@ -328,16 +328,26 @@ class RequestBudget:
 
     def may_arm(self, ts: float, ahead: int = 0) -> bool:
         """Whether a Kill's scheduleCancel (an arm of the dead-man's switch, sent with its pulls) may go at ``ts``,
-        ``ahead`` items of this tick's sent before it: within the cancels' limit, always; past it, in the slow lane
-        only, which it then takes. Past the limit the lane is the pulls' too: an arm let through there took the
-        lane's one request, and the pull behind it was refused for 10 s. Between the cap and the limit the pulls pass
-        without the lane, so an arm costs them nothing: the venue counts a scheduleCancel as any action there, and it
-        passes when the lane is open at the venue, which the core cannot see exactly (its count holds the requests
-        the venue refused: the twin's feb09_kill_switch runs, at the cap by the core's count, armed the switch with
-        each Kill, the arm landing before the cancel-all's listed cancels). Held there too, a Kill went without its
-        switch where it could have had one; sent, an arm the venue refuses costs an error record, not a request."""
-        if self.used + ahead < self._cancel_cap:
-            return True
+        ``ahead`` address items of this tick's sent before it. The venue passes a scheduleCancel within the cap, and
+        past it only in its slow lane, timed from every request that passed (hyperliquid.md §5).
+
+        Within the cap by the count before this tick's (``used``): it goes. Landing before this tick's pulls it passes
+        within the cap, whatever the lane; landing behind them it is refused whatever an earlier tick sent, as they have
+        just taken the lane (the core holds it then, ``AgentCore._on_arm_refused_in_lane``). Held for an earlier
+        request, it lost the arm that lands first, as often as not.
+
+        Between the cap and the cancels' limit (with ``ahead``): the pulls pass without the lane, and the arm needs it.
+        It goes unless a request of ours of an earlier tick went less than ``slow_lane_s`` ago (``last_request_ts``):
+        that one took the lane as it passed, and the arm is bound to be refused (feb09_kill_switch's seeds 6, 7 and 8,
+        the exits in the lane 8.5 s before the Kill). Otherwise it goes whatever the lane by the core's clock, which
+        cannot see the venue's exactly (its count holds requests the venue refused): held there, a Kill went without
+        its switch where it could have had one; sent, one the venue refuses costs an error record, not a request.
+
+        Past the cancels' limit: in the slow lane only, which it then takes (``lane_open``). The lane is the pulls'
+        there: an arm let through took its one request, and the pull behind it was refused for 10 s."""
+        used = self.used
+        if used + ahead < self._cancel_cap:
+            return used < self.cap or ts - self.last_request_ts(ts) >= self.cfg.slow_lane_s
         if self.lane_open(ts):
             self._slow_ts = ts
             return True
