@@ -950,7 +950,7 @@ class AgentCore:
             self._records.extend(g.records)
             g.records.clear()
         if self.stopped or not self.connected:
-            # (a Kill's arm held, _arm_held_ts not nan: it may go before the pulls again, or with none left)
+            # (a Kill's arm held, _arm_held_ts not nan: it may go before the pulls again; with none left, not at all)
             if not (self._arm_held_ts == self._arm_held_ts and self._send_held_arm(ts, cmds)) and tr.live_set:
                 self._pull_again(ts, cmds)
         if ts >= self._dead_man_fire_by > -math.inf and self._dead_man_lapses:
@@ -1310,13 +1310,12 @@ class AgentCore:
         hold (a ``dead_man_held`` record). Sent there, an arm that landed first took the lane's one request, and the
         pull behind it was refused for 10 s. (Between the cap and the limit the pulls need no lane: the arm goes, and
         the venue takes it when its lane is open; but not within ``slow_lane_s`` of a request of ours of an earlier
-        tick, which took the lane as it passed: held there too.) A hold is sent as the lane opens once no order is
-        left to pull (``_send_held_arm``)."""
+        tick, which took the lane as it passed: held there too.) A hold is sent as the lane opens while orders of
+        ours are left to pull, and not once none is (``_send_held_arm``)."""
         budget = self.budget
         # (between the cap and the cancels' limit, held within a lane period of a request of ours of an earlier tick:
-        # feb09_kill_switch's seeds 6, 7 and 8 lost their switch so, the stopped core, its orders gone, never arming it
-        # again. This tick's pull races it: the arm lands first as often as not, and one refused is held then,
-        # _on_arm_refused_in_lane)
+        # feb09_kill_switch's seeds 6, 7 and 8 sent theirs so, to be refused. This tick's pull races it: the arm lands
+        # first as often as not, and one refused is held then, _on_arm_refused_in_lane)
         if budget.may_arm(ts, ahead):
             self._arm_held_ts = math.nan
             self._arm_dead_man(cmds, ts, self.cfg.risk.dead_man_s)
@@ -1353,15 +1352,23 @@ class AgentCore:
             self._arm_held_ts = ts
             self._records.append({
                 "type": "dead_man_held", "ts": ts, "request": "arm", "used": used, "cap": self.budget.cap,
-                "why": f"{why}; not armed, the switch {self._dead_man_state} as it was, until the lane opens"})
+                "why": f"{why}; not armed, the switch {self._dead_man_state} as it was, until the lane opens "
+                       f"(and not once no order of ours is left: it would fire on nothing)"})
 
     def _send_held_arm(self, ts: float, cmds: list) -> bool:
         """A Kill's arm held (``_kill_arm``): sent as the slow lane opens for it, by the core's clock with the exits'
         margin (the venue times the lane from each request's landing), and no request of this tick's in it. Whether
         the pulls again wait for it this tick (it goes now, or the lane is kept free for it).
 
-        No order left to pull: the pulls again, which re-arm with them, run only while orders remain; a hold that
-        outlasted them was never sent, and the Kill's orders-to-come (a place in flight landing) had no switch.
+        No order of ours left (``tracker.live_set`` empty): not sent, and kept while none turns up. A stopped core sends
+        no re-arm, so an arm then fires ``risk.dead_man_s`` on, on nothing: one of the venue's ten triggers a day
+        (feb09_kill_switch's seed 3, every order gone by the Kill's cancels and a snapshot listing none, armed at
+        93.5 s and fired at 103.5 s). The switch is for orders the core cannot pull, and with none left there are none
+        it could cancel: a place in flight, or unanswered, is live until the venue answers it or a snapshot taken more
+        than an ack timeout (the action's expiresAfter) after its send lists it not, and so is a cancel not yet
+        answered; a resting order a snapshot turns up (one ended wrongly, another program's) is taken in as live, and
+        one in flight at the stop that comes to rest is pulled as its push comes. Such an order is pulled again and the
+        hold sent with it (below, or ``_pull_again``'s ``_kill_arm``).
 
         Orders left, between the cap and the cancels' limit, and no switch that may fire (``_dead_man_fire_by``): the
         arm comes before the pulls again. There the pulls pass without the lane, but each that passes times it anew
@@ -1376,15 +1383,13 @@ class AgentCore:
         if not self.overlay.cancel_all or ts < self._dead_man_retry_ts or self._dead_man_clear_ts < math.inf:
             return False
         budget = self.budget
-        pulls = bool(self.tracker.live_set)
-        if pulls and not (budget.cap <= budget.used < budget._cancel_cap and self._dead_man_fire_by <= ts):
+        if not (self.tracker.live_set and budget.cap <= budget.used < budget._cancel_cap
+                and self._dead_man_fire_by <= ts):
             return False
-        if budget.used >= budget.cap and not self._exit_lane(ts, cmds):
-            return pulls
-        self._kill_arm(cmds, ts, 0)
-        if pulls:
+        if self._exit_lane(ts, cmds):
+            self._kill_arm(cmds, ts, 0)
             self._last_pull_ts = ts  # (the pulls again: risk.pull_retry_s behind the arm)
-        return pulls
+        return True
 
     @property
     def last_quotes(self) -> tuple:

@@ -1295,8 +1295,8 @@ def arms_held_text(held: int | None) -> str:
     """What the dead-man switch's row adds for a Kill's arms held for the venue's slow lane past the address cap (the
     summary's ``dead_man_arms_held``, ``AgentCore.dead_man_arms_held``): summary.json counted them and the row said
     nothing, so a run whose Kill left what rested to its pulls alone for a while read as one whose switch stood as
-    asked ("" when none). A hold is sent once the lane opens and the pulls are done (``AgentCore._send_held_arm``):
-    the row's state says whether it was."""
+    asked ("" when none). A hold is sent as the lane opens while orders of ours are left, and not once the pulls have
+    taken them all (it would fire on nothing: ``AgentCore._send_held_arm``): the row's state says whether it was."""
     if not held:
         return ""
     return (f"; {held:,} arm{'s' if held != 1 else ''} held for the venue's slow lane past the address cap (a Kill's: "

@@ -221,9 +221,10 @@ def test_past_the_cancels_limit_a_kills_arm_of_the_switch_waits_for_the_slow_lan
     assert core.stopped and core.safety.level is SafetyLevel.KILL and 0 < core.budget.cancel_headroom
     assert not ex.open_orders(gw.user) and not core.tracker.live_set
     arms = [(ts, refused) for ts, kind, refused in acts if kind == "ScheduleCancelAction"]
-    # between the cap and the limit: held behind the Red pull that passed at 40.5 s, and sent as the lane opened, let
-    # through (before: sent with the Kill at 41.0 s, refused, and never again: the switch left unconfirmed)
-    assert arms and not [a for a in arms if a[1]] and core.dead_man_arms_held == 1
+    # between the cap and the limit: held behind the Red pull that passed at 40.5 s (once sent with the Kill at 41.0 s,
+    # refused), and not sent: the Kill's pull took every order before the lane opened, and with none left the switch
+    # would fire on nothing (at 4a190624, sent as the lane opened, and fired)
+    assert arms == [] and core.dead_man_arms_held == 1 and not ex.schedule_cancel_fired.get(gw.user)
     def kill(used: int) -> tuple[list, int, list]:
         sent, pulls, core = _kill_unanswered(used)
         assert all(not alone for _, alone in sent[1:])  # (behind a pull, in the tick, but the first)
@@ -292,8 +293,9 @@ def test_a_stopped_core_past_the_cancels_limit_sends_no_arm_and_no_pull_the_lane
     whatever the budget (it must), and its arm is held, the lane being the pull's. Before, the arm went with it: with
     the lane open the two raced for its one request (the arm won when it landed first, and the next pull, timed from
     the Kill's, was refused). Every later request goes a lane period after the last sent, and passes; the arm held
-    goes once the pulls are done, in the lane as it opens (before, never: only the pulls again re-armed, and they
-    stop with the orders)."""
+    is not sent once the pulls are done: no order of ours is left for the switch to cancel, and a stopped core sends no
+    re-arm, so it would fire on nothing, one of the venue's ten triggers a day (at 4a190624 it went in the lane as it
+    opened, and fired)."""
     ex, gw, core, driver, records = _session({"safety": {"stale_kill_s": 1.0}})
     ex.env.run(until=40.0)
     acts = _past_the_cap(ex, gw, 25_000)
@@ -302,8 +304,9 @@ def test_a_stopped_core_past_the_cancels_limit_sends_no_arm_and_no_pull_the_lane
     assert core.stopped and not ex.open_orders(gw.user) and not core.tracker.live_set
     arms = [a for a in acts if a[1] == "ScheduleCancelAction"]
     pulls = [a for a in acts if a[1] == "CancelByCloidAction"]
-    # (once the Kill's, at 41.0 s, refused; then held, and never sent: 51.0 s passed the last pull, 62.0 s the arm)
-    assert len(arms) == 1 and arms[0][0] > pulls[-1][0] and not arms[0][2]
+    # (held from the Kill, the lane the pull's, and never sent: the pulls left no order; at 4a190624 it went once they
+    # were done, in the lane as it opened, and the switch fired on nothing)
+    assert arms == [] and pulls and core.dead_man_arms_held >= 1 and not ex.schedule_cancel_fired.get(gw.user)
     kill_ts = next(r["ts"] for r in records if isinstance(r, dict) and r.get("type") == "postmortem")
     later = [a for a in acts if a[0] > kill_ts + 1.0]  # after the Kill's own pull (and its listed leg, once)
     assert later and not [a for a in later if a[2]]  # each let through
@@ -649,46 +652,48 @@ def test_past_the_cap_held_to_cancels_the_requotes_stay_stretched():
 def test_between_the_cap_and_the_limit_a_kills_arm_behind_our_exits_in_the_lane_waits_for_it_to_open():
     """Between the cap and the cancels' limit (15,000 used) a Kill's arm of the switch goes whatever the lane
     (``RequestBudget.may_arm``: the core cannot see the venue's lane exactly), but one sent less than a lane period
-    after the core's own exits took it is bound to be refused, and a stopped core with no order left never sent
-    another: feb09_kill_switch's seeds 6, 7 and 8, the exits in the lane 8.5 s before the Kill, went without their
-    switch. Fed events: the exits at 12.0 s, the book stale from 13.45 s (Kill at 15.0 s), the Kill's cancels
-    answered. Now the arm is held (a dead_man_held record, said once) and sent alone as the lane opens by the core's
-    clock: 11 s (``exit_lane_margin_s``) after the Kill's pull, whose named cancels pass at the venue and take its
-    lane too. The Kill's pull still goes at once."""
+    after the core's own exits took it is bound to be refused: feb09_kill_switch's seeds 6, 7 and 8, the exits in the
+    lane 8.5 s before the Kill, went without their switch. Fed events: the exits at 12.0 s, the book stale from 13.45 s
+    (Kill at 15.0 s). The arm is held (a dead_man_held record, said once) and, the Kill's cancels unanswered, sent
+    alone as the lane opens by the core's clock: 11 s (``exit_lane_margin_s``) after the Kill's pull, whose named
+    cancels pass at the venue and take its lane too. The Kill's pull still goes at once. Its cancels answered, no
+    order of ours is left to cancel: the hold is not sent (at 4a190624, at 26.0 s: a stopped core sends no re-arm,
+    and the switch fired 10 s on, on nothing, one of the venue's ten triggers a day)."""
     from agent.gateway.events import CancelAcknowledged, PlaceOrder
-    core, placed = _long_core_past_the_cap(15_000, {"safety": {"stale_kill_s": 1.5}})
-    sent, _ = _ticks(core, 13.5, drift=1.0)
-    assert list(sent) == [1.0, 12.0] and all(isinstance(c, PlaceOrder) and c.reduce_only for c in sent[12.0])
-    arms, pulls = [], []
-    for i in range(28, 81):  # 14.0 s to 40.0 s, no book
-        ts = i * 0.5
-        out = core.handle(Timer(ts))
-        core.handle(Timer(ts, AFTER_CYCLE))
-        cmds = [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
-        if any(isinstance(c, ScheduleCancel) and c.at_ts is not None for c in cmds):
-            arms.append((ts, len(cmds)))
-        for c in cmds:
-            if isinstance(c, CancelAll):
-                pulls.append(ts)
-                for cloid in c.known:
-                    core.handle(CancelAcknowledged(ts + 0.1, cloid))
-    assert core.stopped and core.safety.level is SafetyLevel.KILL and not core.tracker.live_set
-    assert pulls[:1] == [15.0]  # the Kill's pull at once
-    assert arms == [(26.0, 1)]  # (before: [(15.0, 2)], 3 s behind the exits, to be refused; none after)
-    held = [r for r in core.drain_records() if isinstance(r, dict) and r.get("type") == "dead_man_held"]
-    assert len(held) == 1 and held[0]["ts"] == pulls[0] and "took it 3.0 s ago" in held[0]["why"]
+    for answered in (False, True):
+        core, placed = _long_core_past_the_cap(15_000, {"safety": {"stale_kill_s": 1.5}})
+        sent, _ = _ticks(core, 13.5, drift=1.0)
+        assert list(sent) == [1.0, 12.0] and all(isinstance(c, PlaceOrder) and c.reduce_only for c in sent[12.0])
+        arms, pulls = [], []
+        for i in range(28, 81):  # 14.0 s to 40.0 s, no book
+            ts = i * 0.5
+            out = core.handle(Timer(ts))
+            core.handle(Timer(ts, AFTER_CYCLE))
+            cmds = [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
+            if any(isinstance(c, ScheduleCancel) and c.at_ts is not None for c in cmds):
+                arms.append((ts, len(cmds)))
+            for c in cmds:
+                if isinstance(c, CancelAll):
+                    pulls.append(ts)
+                    for cloid in c.known if answered else ():
+                        core.handle(CancelAcknowledged(ts + 0.1, cloid))
+        assert core.stopped and core.safety.level is SafetyLevel.KILL and bool(core.tracker.live_set) is not answered
+        assert pulls[:1] == [15.0]  # the Kill's pull at once
+        # (before the hold: [(15.0, 2)], 3 s behind the exits, to be refused; none after)
+        assert arms == ([] if answered else [(26.0, 1)]), answered  # (answered, at 4a190624: [(26.0, 1)])
+        held = [r for r in core.drain_records() if isinstance(r, dict) and r.get("type") == "dead_man_held"]
+        assert held[0]["ts"] == pulls[0] and "took it 3.0 s ago" in held[0]["why"]
+        assert len(held) == (1 if answered else 2)  # (the second: the pulls again's re-arm, 2 s behind the arm)
 
 
-def test_feb09s_kill_gets_its_switch_when_the_slow_lane_refused_or_would_refuse_its_arm():
+def test_feb09s_kill_holds_its_arm_the_slow_lane_refused_or_would_refuse_and_sends_none_on_nothing():
     """scenarios/feb09_kill_switch (the address at the cap, its exits in the slow lane, a Kill at 20.5-22.5 s): seed 6's
-    arm went 8.5 s behind its exits, which had taken the venue's lane, and seed 3's behind the Kill's cancels by name,
-    which landed first; both were refused, and the stopped core, its orders gone, never armed again: the switch stayed
-    unarmed to the run's end (seeds 3, 6, 7 and 8 of 0-9; armed in all ten before the exits took the lane). Now seed
-    6's arm is held from the Kill, and seed 3's held when refused, and each sent as the lane opens: armed 11 s on.
-    Seed 3's refused arm was kept as the latest the switch could fire, and the log said of a switch never armed that
-    it was "lapsing" (the stopped core's snapshot, the venue listing none of its orders: "not cleared, it fires at
-    92.500 ... on nothing") and then "expired" ("it fired then"). Now a refusal for the address budget leaves the
-    switch as the venue's last arm taken left it: off, said by nothing until the held arm is armed."""
+    arm would go 8.5 s behind its exits, which had taken the venue's lane, and seed 3's went behind the Kill's cancels
+    by name, which landed first, and was refused. Both are held (a dead_man_held record at the Kill), and neither is
+    sent: the Kill's cancels took every order before the lane opened (a snapshot at 30.8 s lists none), and a stopped
+    core sends no re-arm, so an arm would only fire 10 s on, on nothing, one of the venue's ten triggers a day. At
+    4a190624 each was sent as the lane opened and fired: seed 3 armed at 33.6 s, "expired ... it fired" at 43.5 s.
+    Nothing is said of the switch after the Kill: it is off, as the venue's last arm taken left it."""
     from pathlib import Path
     import scenarios.runner as runner
     from scenarios.schema import load_scenario
@@ -697,9 +702,10 @@ def test_feb09s_kill_gets_its_switch_when_the_slow_lane_refused_or_would_refuse_
     for seed in (3, 6):
         records = runner.run_scenario(scenario, seed, base_dir=path.parent).log.records
         kill = next(r["t"] for r in records if r.get("type") == "safety" and r.get("to") == int(SafetyLevel.KILL))
-        armed = [r["t"] for r in records if r.get("type") == "dead_man" and r.get("state") == "armed"]
         held = [r["t"] for r in records if r.get("type") == "dead_man_held"]
-        assert len(held) == 1 and kill <= held[0] < kill + 1.0, seed  # (before: no hold)
-        assert len(armed) == 1 and kill + 10.0 < armed[0] < kill + 12.0, seed  # (before: none)
-        said = [r["state"] for r in records if r.get("type") == "dead_man" and kill <= r["t"] < armed[0]]
-        assert said == [], seed  # (seed 3 before: lapsing, expired)
+        assert len(held) == 1 and kill <= held[0] < kill + 1.0, seed
+        said = [r["state"] for r in records if r.get("type") == "dead_man" and r["t"] >= kill]
+        assert said == [], seed  # (at 4a190624: armed, expired)
+        sent = [r["t"] for r in records if r.get("type") == "commands" and r["t"] > kill + 1.0
+                and "ScheduleCancel" in r["commands"]]
+        assert sent == [], seed  # (at 4a190624: one, 11 s after the Kill)
