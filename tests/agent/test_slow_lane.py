@@ -162,6 +162,24 @@ def test_the_slow_lane_with_the_exits_margin_is_bounded_to_the_minute_the_budget
     assert b.lane_open(60.0) and b.lane_open(61.0, 1.0)
 
 
+def test_a_kills_arm_within_the_cap_before_its_pulls_goes_whatever_an_earlier_request_of_ours():
+    """``RequestBudget.may_arm`` checks the cap on the count before this tick's items and the cancels' limit with them.
+    Within the cap before this tick's pulls (9,998 used of 10,000, six cancels ahead), an arm landing before the pulls
+    passes within the cap whatever the lane, and one landing behind them is refused whatever an earlier tick sent (the
+    pulls have just taken the lane): a request of ours 3 s before does not hold it, as holding it would lose the arm
+    that lands first. At the cap by the count before them, the same request holds it (it took the lane); past the
+    cancels' limit with them, the lane alone decides, the pull's this tick."""
+    b = RequestBudget(BudgetConfig())
+    b.on_quota(QuotaStatus(0.5, 9_998, 10_000, 0.0))
+    b.note_request(5.0, 1, 1)
+    assert b.may_arm(8.0, 6)
+    b.note_request(8.0, 1, 2)  # (10,000 used: at the cap)
+    assert not b.may_arm(11.0, 6) and b.may_arm(18.0, 6)
+    b.on_quota(QuotaStatus(20.0, 109_998, 10_000, 0.0))  # (the cancels' limit 20,000: past it)
+    b.pull_sent(20.0, 6)
+    assert not b.may_arm(20.0, 6) and not b.may_arm(29.9) and b.may_arm(30.0)
+
+
 def test_a_request_the_venue_refused_takes_no_slow_lane():
     """The venue's refusals for the address budget do not restart its slow lane's 10 s, nor use any of the budget
     (hyperliquid.md §5, measured; twin/faults/quota.py); the core counted each as a request that took the lane, and
