@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import functools
+import inspect
 import json
 import logging
 import math
@@ -18,7 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 import aiohttp
 import numpy as np
@@ -1778,12 +1779,15 @@ def test_a_lead_past_a_ttl_measured_at_a_snapshot_is_capped_and_warned_of(caplog
 def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again_once_it_can_land_no_more():
     """A scheduleCancel that fails in transport may still reach the venue, after the one sent behind it (sent as soon
     as it failed), until its expiresAfter: each replaces the switch whole, so the stale one has the last word. Here a
-    heartbeat re-arm is held in the proxy past the gateway's request timeout (1 s wall) and then passed on, inside its
-    ttl; a stop sent meanwhile clears the switch once the venue lists none of our orders, the clear goes once the arm
-    has failed, the venue takes it, and then the arm lands: the venue's switch is armed, to fire on nothing (one of its
-    ten a day), while the core read "cleared" and the run ended. The gateway now tells the core of the unanswered arm
-    (ScheduleCancelUnanswered, naming it and the latest it can land), and the core sends its clear again once that
-    time is past: the venue's switch ends cleared, and the log says cleared after that second clear."""
+    heartbeat re-arm is held in the proxy past the gateway's request timeout (1 s wall), until the venue has taken
+    the clear of a stop sent meanwhile (sent once the venue lists none of our orders and the arm has failed), and then
+    passed on, inside its ttl: the venue's switch is armed, to fire on nothing (one of its ten a day), while the core
+    read "cleared" and the run ended. The gateway now tells the core of the unanswered arm (ScheduleCancelUnanswered,
+    naming it and the latest it can land), and the core sends its clear again once that time is past, not before
+    (nor each retry): the venue's switch ends cleared, and the log says cleared after that second clear.
+
+    (Held a fixed 1.5 s, the arm landed before the clear on a loaded host, and the switch ended cleared with no clear
+    sent again; and a core that held its clear back until no arm could land, sending one clear, passed too.)"""
     from agent.gateway.events import ScheduleCancelUnanswered
     from agent.live import live_summary
     speed = 2.0
@@ -1798,9 +1802,22 @@ def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again
                 events: list = []
                 gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, gw_kw={"request_timeout_s": 1.0},
                                                     record_sink=records.append, shutdown_poll_s=POLL_S)
-                arms, held = [], []
+                arms, held, landed = [], [], []
 
-                def delay(body: dict) -> float:
+                def switch() -> float | None:
+                    return bg.call(lambda: ex.schedule_cancel.get(ADDR))
+
+                async def armed_again() -> None:
+                    landed.append(await until(lambda: switch() is not None, 5.0))
+
+                async def until_the_clear_is_taken() -> None:
+                    # (the venue's switch cleared by the stop's clear; then, this arm passed on, armed: watched)
+                    if await until(lambda: any(r.get("type") == "dead_man" and r["state"] == "cleared"
+                                               for r in records) and switch() is None, 5.0):
+                        watching.append(asyncio.ensure_future(armed_again()))
+                watching: list = []
+
+                def delay(body: dict) -> float | Awaitable:
                     action = body["action"]
                     if action["type"] != "scheduleCancel" or "time" not in action:
                         return 0.0
@@ -1809,7 +1826,7 @@ def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again
                         return 0.0
                     held.append(action["time"] / 1000.0)
                     driver.request_stop("test")  # the stop comes while the re-arm is on its way
-                    return 1.5  # (wall s: past the gateway's 1 s timeout, inside the 5 s ttl, 2.5 s wall at 2x)
+                    return until_the_clear_is_taken()
                 proxy.delay_exchange = delay
                 real = core.handle
 
@@ -1822,21 +1839,27 @@ def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again
                 summary = live_summary(core, gw, driver, coin="BTC", network="twin", execution_level=4,
                                        start_level="MICRO_LIVE")
                 assert await proxy.landed()  # (anything still held up in the proxy lands meanwhile)
+                await asyncio.gather(*watching)
                 left_armed = bg.call(lambda: ex.schedule_cancel.get(ADDR))
-                clears = [b for k, b in proxy.requests if k == "scheduleCancel" and "time" not in b["action"]]
-                return held, events, records, summary, left_armed, clears
-        held, events, records, summary, left_armed, clears = asyncio.run(scenario())
+                clears = [b["nonce"] / 1000.0 for k, b in proxy.requests
+                          if k == "scheduleCancel" and "time" not in b["action"]]
+                return held, landed, events, records, summary, left_armed, clears
+        held, landed, events, records, summary, left_armed, clears = asyncio.run(scenario())
     assert held  # the second arm was held, past the gateway's timeout
     unanswered = [e for e in events if type(e) is ScheduleCancelUnanswered]
     # (the held arm's time is the core's plus the most the host's clock can be behind: in step, up to the account
     # snapshot's window, so that the switch never fires before the core's time; a loaded host's window passed 0.5 s)
     window = max(e.ts - e.requested_ts for e in events if type(e) is AccountSnapshot and e.ts <= unanswered[0].ts)
     assert len(unanswered) == 1 and 0.0 <= held[0] - unanswered[0].at_ts <= window + 1e-3, (held, unanswered, window)
-    assert unanswered[0].late_ts == pytest.approx(unanswered[0].ts + 1.5 * 5.0)  # its ttl and the skew allowed
+    late = unanswered[0].late_ts
+    assert late == pytest.approx(unanswered[0].ts + 1.5 * 5.0)  # its ttl and the skew allowed
+    cleared = [r["ts"] for r in records if r.get("type") == "dead_man" and r["state"] == "cleared"]
+    # the stop's clear, sent and taken before the arm could land no more; none again while it could; then one again
+    assert clears[0] < cleared[0] < late, (clears, cleared, late)
+    assert [t for t in clears if cleared[0] < t <= late] == [] and clears[-1] > late, (clears, cleared, late)
+    assert landed == [True]  # the arm landed after the venue took that clear: the switch armed, the core read cleared
     assert left_armed is None  # the clear sent once the arm could land no more had the last word
-    assert clears and clears[-1]["nonce"] / 1000.0 > unanswered[0].late_ts  # (the stop's, again: or, slow, first)
-    cleared = [r for r in records if r.get("type") == "dead_man" and r["state"] == "cleared"]
-    assert cleared and cleared[-1]["ts"] > unanswered[0].late_ts and summary["dead_man_switch"] == "cleared"
+    assert cleared[-1] > late and summary["dead_man_switch"] == "cleared"
 
 
 @pytest.mark.parametrize("poll_s", [0.0, 1.5])
@@ -2026,7 +2049,8 @@ class InjectingProxy:
     ``fault_exchange`` (the /exchange body in, None to pass it on) answers a request with the HTTP status it gives
     instead, without passing it on; 0 resets the connection (a request lost in transport, as ``twin serve`` loses
     one). ``delay_exchange`` (the /exchange body in) holds a request that many seconds before passing it on (a slow
-    connection: REST requests sent side by side may overtake one another); ``delay_info`` an /info request, and
+    connection: REST requests sent side by side may overtake one another), or until the awaitable it gives is done
+    (held until something else has happened); ``delay_info`` an /info request, and
     ``delay_info_answer`` its answer, on its way back (the venue's time in it that much older when it comes).
     ``requests``: each /info and /exchange request as it came, (its type, its JSON body). ``passing``: how many it
     holds or has passed on unanswered (``landed``: none, a loop's turn after the last came)."""
@@ -2039,7 +2063,7 @@ class InjectingProxy:
         self.rewrite_frame: Callable[[str], str] = lambda text: text
         self.rewrite_exchange: Callable[[str], str] = lambda text: text
         self.fault_exchange: Callable[[dict], int | None] = lambda body: None
-        self.delay_exchange: Callable[[dict], float] = lambda body: 0.0
+        self.delay_exchange: Callable[[dict], float | Awaitable] = lambda body: 0.0
         self.delay_info: Callable[[dict], float] = lambda body: 0.0
         self.delay_info_answer: Callable[[dict], float] = lambda body: 0.0
         self.requests: list[tuple[str, dict]] = []
@@ -2099,7 +2123,9 @@ class InjectingProxy:
                 request.transport.close()
             return web.Response(status=status or 502, text="injected")
         held = (self.delay_exchange if request.path == "/exchange" else self.delay_info)(json.loads(body))
-        if held > 0:
+        if inspect.isawaitable(held):
+            await held
+        elif held > 0:
             await asyncio.sleep(held)
         async with self.session.post(self.upstream + request.path, data=body,
                                      headers={"Content-Type": "application/json"}) as resp:
