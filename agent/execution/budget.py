@@ -82,8 +82,9 @@ class BudgetConfig(FileModel):
         ``last_request_ts``): a lane, with the exits' margin, longer than that found no request and opened early. The
         venue's is 10 s (hyperliquid.md §5: about 11 s measured)."""
         if self.slow_lane_s + self.exit_lane_margin_s > 60.0:
-            raise ValueError("budget: slow_lane_s + exit_lane_margin_s must be at most 60 s (the venue's slow lane is "
-                             "10 s; the budget times it from the last minute's requests)")
+            raise ValueError(f"budget: slow_lane_s {self.slow_lane_s:g} + exit_lane_margin_s "
+                             f"{self.exit_lane_margin_s:g} must be at most 60 s (the venue's slow lane is 10 s; the budget times it from the last "
+                             f"minute's requests)")
         return self
 
 

@@ -155,6 +155,8 @@ def test_the_slow_lane_with_the_exits_margin_is_bounded_to_the_minute_the_budget
     for kw in ({"slow_lane_s": 120.0}, {"slow_lane_s": 55.0, "exit_lane_margin_s": 6.0}, {"exit_lane_margin_s": 61.0}):
         with pytest.raises(ValidationError):
             BudgetConfig(**kw)
+    with pytest.raises(ValidationError, match=r"slow_lane_s 55 \+ exit_lane_margin_s 6 must be at most 60 s"):
+        BudgetConfig(slow_lane_s=55.0, exit_lane_margin_s=6.0)  # (the error names both values)
     b = RequestBudget(BudgetConfig(slow_lane_s=59.0, exit_lane_margin_s=1.0))
     b.on_quota(QuotaStatus(0.5, 25_000, 10_000, 0.0))
     b.note_request(1.0, 1, 1)
