@@ -15,7 +15,7 @@ from scipy import stats
 
 from agent.audit.records import write_all_whole
 from calibration.fit import Fit, goodness, market_kept, sample_leg, sample_round_trips
-from calibration.numbers_text import figure_text
+from calibration.numbers_text import durations_text, figure_text
 from calibration.observe import VENUE_TIME_ASSUMED
 
 OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what write_report writes, all of it
@@ -229,9 +229,11 @@ def outages_text(o: dict) -> str:
     """The outages' fitted length as the printout and the report say it, each parameter with its 95% interval
     and the count it is from (a bare "sigma 0.128" from two outages read as a fit), and where the agent's reconnect
     backoff is in the lengths though the run said when the venue refused (the twin's outages then too long), or a
-    silent socket's silence before its drop was declared is out of them (then too short)."""
+    silent socket's silence before its drop was declared is out of them (then too short). The median and its
+    interval in ms under a second (``durations_text``): "median 0.00 s (95%: 0.00 – 0.01)" was a 3 ms one."""
     quiet = o.get("silence_out_s") or 0.0
-    return (f"outages log-normal, median {o['median_s']:.2f} s (95%: {o['median_lo']:.2f} – {o['median_hi']:.2f}), "
+    (median, lo, hi), unit = durations_text(o["median_s"], o["median_lo"], o["median_hi"])
+    return (f"outages log-normal, median {median} {unit} (95%: {lo} – {hi}), "
             f"sigma {o['sigma']:.3f} ({o['sigma_lo']:.3f} – {o['sigma_hi']:.3f}), from {o['n']} outages"
             + (" (drop to reconnect, the agent's backoff in them: the venue's part alone determined no fit)"
                if o.get("backoff_in") else "")

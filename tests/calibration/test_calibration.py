@@ -2080,6 +2080,32 @@ def test_the_outages_length_is_fitted_with_its_intervals_and_the_bases_kept_from
     assert text in capsys.readouterr().out
 
 
+def test_outages_of_a_few_ms_are_said_in_ms_not_as_a_zero_second_median(tmp_path, capsys):
+    """Outages of median 3 ms (a loopback venue's) read "median 0.00 s (95%: 0.00 – 0.00)" in report.html and the
+    printout: two decimals of a second, nothing a reader could use. Under a second the median and its interval are
+    given in ms to three significant figures (calibration.numbers_text.durations_text), from a second on as before.
+    Fails at 06169538."""
+    from calibration.__main__ import _say
+    from calibration.report import write_report
+    z = np.zeros(0)
+    lengths = np.exp(np.random.default_rng(4).normal(math.log(0.003), 0.8, 40))
+    obs = Observations(z, 0, 0, {}, 0, 0, z, len(lengths), lengths, 3600.0, 3600.0)
+    f = fit(obs)
+    s = write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0))
+    o = s["outages"]
+    assert 0.002 < o["median_lo"] < o["median_s"] < o["median_hi"] < 0.005, o
+    text = (f"outages log-normal, median {o['median_s'] * 1000:.2f} ms (95%: {o['median_lo'] * 1000:.2f} – "
+            f"{o['median_hi'] * 1000:.2f}), sigma {o['sigma']:.3f}")
+    _say(s, obs, f, None, tmp_path / "out", False)
+    out = capsys.readouterr().out
+    for said in ((tmp_path / "out" / "report.html").read_text(), out):
+        assert text in said and "0.00 s" not in said, said
+    from calibration.numbers_text import durations_text
+    assert durations_text(0.0123, 0.00098, 1.5, None) == (["12.3", "0.98", "1,500", "–"], "ms")
+    assert durations_text(0.9996, 0.5) == (["1,000", "500"], "ms")  # (under a second: in ms, however it rounds)
+    assert durations_text(4.0, 0.75, 12.345) == (["4.00", "0.75", "12.35"], "s")  # (a second on: as before)
+
+
 def test_the_outages_fitted_from_a_live_run_are_the_venues_without_the_agents_reconnect_backoff():
     """A live run measures an outage from the drop to the reconnect, which has the agent's own backoff in it (0.5 s
     doubling to 30 s, jittered); twin serve adds the agent's backoff again to the outages it draws, so the fitted
