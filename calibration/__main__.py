@@ -143,7 +143,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
     from calibration.fit import MIN_KS_ROUND_TRIPS, market_kept
     from calibration.report import (OUTPUT_FILES, figure_text as _figure, json_ready, length_text as _length,
-                                    outages_text, reach_text, spikes_text)
+                                    outages_text, reach_text, rejections_of, spikes_text)
 
     lat = s["latency"]
     print_out(f"{obs.runs} run(s), {_length(obs.duration_s)}, {obs.places} places ({obs.answered} answered) in "
@@ -170,7 +170,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         print_out("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():
         print_out(f"rejections {k}: {_figure(r.rate, 4)} ({_figure(r.lo, 4)} – {_figure(r.hi, 4)}), {r.count} of "
-                  f"{r.n}")
+                  f"{r.n} {rejections_of(obs, k)}")
     for k, why in f.kept:
         print_out(f"{k}: the base's kept ({why})")
     m = f.market

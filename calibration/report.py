@@ -16,7 +16,8 @@ from scipy import stats
 from agent.audit.records import write_all_whole
 from calibration.fit import Fit, goodness, market_kept, sample_leg, sample_round_trips
 from calibration.numbers_text import durations_text, figure_text
-from calibration.observe import VENUE_TIME_ASSUMED
+from calibration.observe import VENUE_TIME_ASSUMED, Observations
+from twin.faults.rejections import RejectReason, can_refuse
 
 OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what write_report writes, all of it
 
@@ -97,7 +98,8 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
     summary = json_ready(summary)
     return summary, {"twin_params.json": f.params.model_dump_json(indent=2),
                      "calibration.json": json.dumps(summary, indent=2, allow_nan=False),
-                     "report.html": _html(summary, fig, feed_fig)}
+                     "report.html": _html(summary, fig, feed_fig,
+                                          {k: rejections_of(o, k) for k in f.rejections})}
 
 
 def write_files(out: Path, texts: dict[str, str]) -> None:
@@ -199,9 +201,31 @@ def _fig(v, digits: int) -> str:
     return "–" if v is None else figure_text(v, digits)
 
 
-def _rate_row(name: str, r: dict, unit: str = "") -> str:
-    return (f"<tr><td>{html.escape(name)}</td><td>{r['count']}</td><td>{r['n']}</td><td>{_fig(r['rate'], 4)}{unit}</td>"
-            f"<td>{_fig(r['lo'], 4)} – {_fig(r['hi'], 4)}{unit}</td></tr>")
+def _rate_row(name: str, r: dict, of_what: str | None = None) -> str:
+    """A share's row: its name, count, of how many, (``of_what``: what those are, where rows differ), share,
+    interval."""
+    what = "" if of_what is None else f"<td>{html.escape(of_what)}</td>"
+    return (f"<tr><td>{html.escape(name)}</td><td>{r['count']}</td><td>{r['n']}</td>{what}<td>{_fig(r['rate'], 4)}</td>"
+            f"<td>{_fig(r['lo'], 4)} – {_fig(r['hi'], 4)}</td></tr>")
+
+
+TRANSPORT_OF = "requests of places"  # what the transport failures' share is of (fit.venue_rates)
+
+
+def rejections_of(o: Observations, reason: str) -> str:
+    """What a random rejection's share is of (``fit.venue_rates``), as its row in report.html and its printed line
+    say it: the places that passed the twin's rules, or of those the ones the venue could refuse with ``reason``
+    (``Observations.eligible_for``): a margin or open-interest refusal's are the places adding to the position. The
+    table's heading said "share of the places that passed the rules" over every row, the transport failures' (a
+    share of requests) and PerpMargin's (of the places adding to the position: 1,867 of 3,455 in a half-hour twin
+    run) too."""
+    passed = "places that passed the rules"
+    if o.eligible_for(reason) == o.eligible:
+        return passed
+    r = RejectReason(reason)  # (eligible_for narrows only a reason the twin knows)
+    if can_refuse(r, "Gtc", False, True) and not can_refuse(r, "Gtc", False, False):
+        return f"{passed}, adding to the position"
+    return f"{passed}, of a kind the venue refuses so"
 
 
 def _notes_html(s: dict) -> str:
@@ -260,7 +284,8 @@ def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
             f"{spikes_text(leg, of)}.{roles}{ks}</p><img alt='latencies' src='data:image/png;base64,{fig}'>")
 
 
-def _html(s: dict, fig: str, feed_fig: str) -> str:
+def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
+    """report.html's text; ``rejected_of``: each rejection reason's ``rejections_of``."""
     lat = s["latency"]
     parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {s['runs']} run(s), "
              f"{length_text(s['duration_s'])}, {s['places']} places, {s['round_trips']} requests of places "
@@ -287,10 +312,13 @@ def _html(s: dict, fig: str, feed_fig: str) -> str:
                    f"a latency (clocks apart), left out. " if feed.get("dropped") else "")
         parts.append(_leg_html(f"{feed['n']} updates, {feed['held']} ({feed['held_share']:.0%}) of them right behind "
                                f"another frame on the socket.{dropped} ", feed, "", against, feed_fig))
-    parts.append("<h2>Rejections (share of the places that passed the rules, Wilson 95%)</h2><table border=1 cellpadding=4>"
-                 "<tr><th>reason</th><th>count</th><th>of</th><th>rate</th><th>interval</th></tr>")
-    parts += [_rate_row(k, v) for k, v in s["rejections"].items()] or ["<tr><td colspan=5>none</td></tr>"]
-    parts.append(_rate_row("requests lost in transport", s["transport"]) + "</table>")
+    parts.append("<h2>Rejections and transport failures (each a share of what its row counts, Wilson 95%)</h2>"
+                 "<table border=1 cellpadding=4><tr><th>reason</th><th>count</th><th>of</th><th>of what</th>"
+                 "<th>share</th><th>interval</th></tr>")
+    parts += [_rate_row(k, v, rejected_of[k]) for k, v in s["rejections"].items()] or \
+        ["<tr><td colspan=6>none</td></tr>"]
+    parts.append(_rate_row("requests lost in transport (none of their places answered)", s["transport"],
+                           TRANSPORT_OF) + "</table>")
     d = s["disconnects"]
     outage = outages_text(s["outages"]) if s["outages"] is not None else \
         "too few outages to fit their length (the base's kept)"

@@ -1372,8 +1372,38 @@ def test_the_market_and_rejection_figures_read_alike_in_report_html_and_on_the_c
     for v, digits in ((3.2094e-6, 3), (9.8765e-6, 3), (12345.6, 4), (2.5e-5, 4), (lo, 4), (hi, 4)):
         assert figure_text(v, digits) in market_html + rows_html and figure_text(v, digits) in market_out, (v, out)
     assert "Volatility 0.00000321 per √s" in page and "volatility 0.00000321 per √s" in out
-    assert "<td>Tiny</td><td>1</td><td>40000</td><td>0.000025</td>" in page and "rejections Tiny: 0.000025 (" in out
+    assert "<td>Tiny</td><td>1</td><td>40000</td><td>places that passed the rules</td><td>0.000025</td>" in page
+    assert "rejections Tiny: 0.000025 (" in out
     assert "12,350 shown at the touch" in page and "12,350 at the touch" in out
+
+
+def test_each_rejection_row_says_what_its_share_is_of_as_its_count_is(tmp_path, capsys):
+    """report.html's rejections table was headed "share of the places that passed the rules" over every row: the
+    transport row under it is a share of requests of places (none of whose places was answered), and PerpMargin's of
+    the places adding to the position (fit.venue_rates: a margin refusal only to those), 1,867 of 3,455 in a half-hour
+    twin run. Each row now says what it counts, the heading that the rows differ, and the printout's line alike.
+    Fails at 06169538."""
+    from calibration.__main__ import _say
+    from calibration.report import write_report
+    z = np.zeros(0)
+    kinds = {"Alo|0|1": 300, "Alo|0|0": 600, "Ioc|1|0": 100}  # 1,000 passed the rules, 300 adding to the position
+    obs = Observations(np.full(1000, 0.1), 1050, 1050, {"PerpMargin": 6, "Oracle": 10, "BadAloPx": 50}, 1010, 4, z, 0,
+                       z, 3600.0, 3600.0, eligible_kinds=kinds)
+    f = fit(obs)
+    assert (f.rejections["PerpMargin"].n, f.rejections["Oracle"].n, f.transport.n) == (300, 1000, 1010)
+    write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0))
+    page = (tmp_path / "out" / "report.html").read_text()
+    table = page[page.index("<h2>Rejections"):page.index("<h2>Disconnects")]
+    assert "share of the places that passed the rules" not in table, table
+    assert "<th>of</th><th>of what</th><th>share</th>" in table, table
+    assert "<td>Oracle</td><td>10</td><td>1000</td><td>places that passed the rules</td><td>0.01</td>" in table
+    assert ("<td>PerpMargin</td><td>6</td><td>300</td><td>places that passed the rules, adding to the position</td>"
+            "<td>0.02</td>") in table, table
+    assert "<td>4</td><td>1010</td><td>requests of places</td><td>0.00396</td>" in table, table
+    _say(json.loads((tmp_path / "out" / "calibration.json").read_text()), obs, f, None, tmp_path / "out", False)
+    out = capsys.readouterr().out
+    assert ", 6 of 300 places that passed the rules, adding to the position\n" in out, out
+    assert ", 10 of 1000 places that passed the rules\n" in out, out
 
 
 def test_a_dry_runs_orders_are_not_measured_as_fills_by_distance_from_the_touch(tmp_path, capsys, lines):
