@@ -143,7 +143,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
     from calibration.fit import MIN_KS_ROUND_TRIPS, market_kept
     from calibration.report import (OUTPUT_FILES, figure_text as _figure, json_ready, length_text as _length,
-                                    outages_text, reach_text, rejections_of, spikes_text)
+                                    outages_text, reach_text, rejections_of, spikes_text, spread_text)
 
     lat = s["latency"]
     print_out(f"{obs.runs} run(s), {_length(obs.duration_s)}, {obs.places} places ({obs.answered} answered) in "
@@ -177,8 +177,8 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     if m is not None:
         print_out(f"market {m.coin}, {m.updates} book updates and {m.trades} trades: volatility "
                   f"{_figure(m.vol_per_sqrt_s, 3)} per √s, {_figure(m.trade_rate_per_s.rate, 3)} trades/s (sizes "
-                  f"median {_figure(m.trade_size_median, 4)}), {_figure(m.depth_at_touch, 4)} at the touch, half "
-                  f"spread {m.half_spread_ticks:.2f} ticks")
+                  f"median {_figure(m.trade_size_median, 4)} {m.coin}), {_figure(m.depth_at_touch, 4)} {m.coin} at the "
+                  f"touch, {spread_text(m.half_spread_ticks)}")
         if m.reach is not None and not m.reach.why:  # (not fitted: the kept lines above say why)
             print_out(reach_text(json_ready(vars(m.reach)), m.market.depth_decay_per_usd))
         if f.tick_why:

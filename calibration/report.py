@@ -161,12 +161,22 @@ def reach_text(r: dict | None, k: float) -> str:
     from, or why the base's ``k`` (scaled to the run's price) is kept."""
     if r is None:
         return f"prints' reach: no print came with a touch seen before it; the base's {_fig(k, 4)} per price unit kept"
-    seen = (f"{r['beyond']} of {r['n']} prints past the touch seen; {_num(r['beyond_share'], '.1%')} past the "
-            f"touch in force, {_num(r['stale_share'], '.0%')} seen against a stale touch")
-    if r["why"]:
-        return f"prints' reach not fitted ({r['why']}; {seen}): the base's {_fig(k, 4)} per price unit kept"
+    shares = (f"{_num(r['beyond_share'], '.1%')} past the touch in force, {_num(r['stale_share'], '.0%')} seen "
+              f"against a stale touch")
+    seen = f"{r['beyond']} of {r['n']} prints past the touch seen; {shares}"
+    if r["why"]:  # (the why begins with the counts: "1256 of 6730 prints past the touch seen" was said twice)
+        return f"prints' reach not fitted ({r['why']}; {shares}): the base's {_fig(k, 4)} per price unit kept"
     return (f"prints' reach depth_decay_per_usd {_fig(r['k'], 4)} per price unit (95%: {_fig(r['lo'], 4)} – "
             f"{_fig(r['hi'], 4)}; mean reach past the mid {_fig(1 / r['k'], 4)}), from {seen}")
+
+
+def spread_text(half_spread_ticks: float) -> str:
+    """The book's calm spread as the printout and the report say it, with the twin's parameter fitted from it: its
+    book is the floor and the ceiling of the mid ± ``half_spread_ticks_calm``, a one-tick spread at 0, so the fit
+    sets it to half the median spread past one tick (0 where the median is one tick or less). Both said it as "half
+    spread 0.00 ticks", a book with no spread, of BTC's one-tick book."""
+    return (f"median spread {1.0 + 2.0 * half_spread_ticks:.2f} ticks (the twin's half_spread_ticks_calm "
+            f"{half_spread_ticks:.2f}: half the spread past one tick)")
 
 
 def _regimes_text(r: dict | None) -> str:
@@ -344,13 +354,14 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         r = m["trade_rate_per_s"]
         two = m["regimes"] is not None and m["regimes"]["separated"]
         vol_source = "the two-regime fit's calm one" if two else "robust: a calm regime's diffusion"
-        parts.append(f"<p>{html.escape(m['coin'])}: {m['updates']} book updates, {m['trades']} trades. Volatility "
+        coin = html.escape(m["coin"])
+        parts.append(f"<p>{coin}: {m['updates']} book updates, {m['trades']} trades. Volatility "
                      f"{_fig(m['vol_per_sqrt_s'], 3)} per √s ({vol_source}); {_fig(r['rate'], 3)} trades a "
                      f"second (95%: {_fig(r['lo'], 3)} – {_fig(r['hi'], 3)}), sizes log-normal with median "
-                     f"{_fig(m['trade_size_median'], 4)} and log std {m['trade_size_log_std']:.3f}; "
-                     f"{_fig(m['depth_at_touch'], 4)} shown at the touch (median), growing "
+                     f"{_fig(m['trade_size_median'], 4)} {coin} and log std {m['trade_size_log_std']:.3f}; "
+                     f"{_fig(m['depth_at_touch'], 4)} {coin} shown at the touch (median), growing "
                      f"{m['depth_growth_per_level']:.3f} of it a level, log noise "
-                     f"{m['depth_noise_log_std']:.3f}; half spread {m['half_spread_ticks']:.2f} ticks; "
+                     f"{m['depth_noise_log_std']:.3f}; {spread_text(m['half_spread_ticks'])}; "
                      f"{html.escape(reach_text(m.get('reach'), m['depth_decay_per_usd']), quote=False)}. "
                      f"{_regimes_text(m['regimes'])} {_informed_text(s['informed'])} Jumps and the latent alpha stay "
                      f"the base's.</p>")

@@ -713,6 +713,35 @@ def test_a_short_reach_is_recovered_from_an_hour_of_prints_and_not_from_ten_minu
     assert summary["market"]["book_interval_s"] == 0.1
 
 
+def test_the_markets_spread_and_sizes_are_said_with_their_units_and_the_reachs_counts_once(tmp_path, capsys):
+    """Read on a half-hour twin run's report, the market's figures said "half spread 0.00 ticks" of a book one tick
+    wide (the twin's half_spread_ticks_calm, half the spread past one tick, as the spread's half), sizes with no unit
+    ("median 0.02992", "0.5001 shown at the touch"), and a reach not fitted "(1256 of 6730 prints past the touch
+    seen: they do not bound it ...; 1256 of 6730 prints past the touch seen; ...)". Now the median spread with the
+    parameter beside it, the sizes in the coin, and the counts once; report.html and the printout alike. Fails at
+    06169538."""
+    from calibration.__main__ import _say
+    from calibration.numbers_text import figure_text
+    from calibration.report import report_files
+    obs = reach_run(2, 2.0, 600.0)[2]
+    f = fit(obs)
+    m = f.market
+    assert m is not None and m.half_spread_ticks == 0.0 and np.median(obs.spread) == 1.0  # (BTC's one-tick book)
+    assert m.reach.why.startswith(f"{m.reach.beyond} of {m.reach.n} prints past the touch seen: ")
+    s, texts = report_files(f, "run", np.random.default_rng(0))
+    page = texts["report.html"]
+    _say(s, obs, f, None, tmp_path, False)
+    out = capsys.readouterr().out
+    spread = "median spread 1.00 ticks (the twin's half_spread_ticks_calm 0.00: half the spread past one tick)"
+    sizes = f"median {figure_text(m.trade_size_median, 4)} BTC"
+    for said in (page, out):
+        assert spread in said and "half spread 0.00 ticks" not in said and sizes in said, said
+    assert f"and log std {m.trade_size_log_std:.3f}; {figure_text(m.depth_at_touch, 4)} BTC shown at the touch" in page
+    assert f"{figure_text(m.depth_at_touch, 4)} BTC at the touch, {spread}" in out, out
+    assert page.count("prints past the touch seen") == 2, page  # (the kept list's and the market's, once each)
+    assert f"prints' reach not fitted ({m.reach.why}; {m.reach.beyond_share:.1%} past the touch in force" in page
+
+
 def test_the_touchs_moves_under_a_second_are_set_beside_the_fitted_twins_which_keeps_the_bases_path():
     """The mid's path under a second (book_interval_s, the size of its steps) is not fitted: the feed shows the touch
     at blocks and in ticks, not the mid inside the spread. What it shows, how often the bbo's touch moves and by how
@@ -1374,7 +1403,7 @@ def test_the_market_and_rejection_figures_read_alike_in_report_html_and_on_the_c
     assert "Volatility 0.00000321 per √s" in page and "volatility 0.00000321 per √s" in out
     assert "<td>Tiny</td><td>1</td><td>40000</td><td>places that passed the rules</td><td>0.000025</td>" in page
     assert "rejections Tiny: 0.000025 (" in out
-    assert "12,350 shown at the touch" in page and "12,350 at the touch" in out
+    assert "12,350 BTC shown at the touch" in page and "12,350 BTC at the touch" in out
 
 
 def test_each_rejection_row_says_what_its_share_is_of_as_its_count_is(tmp_path, capsys):
