@@ -406,7 +406,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
                      f"much as from twin to venue (in the twin, two-hour runs of one configuration on different seeds "
                      f"used 3,300 to 7,100 requests an hour): --replay-seeds gives each row its range over seeds, and a "
                      f"seen value inside it is as near as the twin can come. Round trips, observed against replayed (the "
-                     f"first seed): Kolmogorov-Smirnov distance {cell(rp['round_trip_ks'])}.</p>"
+                     f"first seed): Kolmogorov-Smirnov distance {_num(rp['round_trip_ks'], '.3f')}.</p>"
                      f"<table border=1 cellpadding=4><tr><th></th><th>observed</th><th>replayed</th>"
                      + ("<th>replayed, range over the seeds</th>" if rp["seeds"] > 1 else "") + "</tr>"
                      + "".join(f"<tr><td>{html.escape(r['what'])}</td><td>{cell(r['observed'])}</td><td>{cell(r['replayed'])}"

@@ -1042,6 +1042,9 @@ def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path,
     lo, _, hi = spans["requests used per hour"]
     assert lo < hi
     assert "The fitted twin replayed" in report
+    # the replay's KS distance to three decimals as every other in the report and the printout (it read "0.02615")
+    ks = f"{replay['round_trip_ks']:.3f}"
+    assert f"(the first seed): Kolmogorov-Smirnov distance {ks}.</p>" in report and f"round trips KS {ks} " in text
     assert main([str(tmp_path / "nothing")]) == 2  # (a folder not there is said so, not "no events.jsonl")
     assert capsys.readouterr().err == f"error: {tmp_path / 'nothing'}: no such folder\n"
     (tmp_path / "afile").write_text("")
