@@ -374,9 +374,11 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
                      f"comes at least 0.5 s apart (2-5 s reported since 2026-07), bbo at blocks (~70 ms) and only "
                      f"when the touch changed, both in whole ticks, so the mid inside the spread and its steps "
                      f"within a block are never seen. What it shows, how often the bbo's touch moves and by how many "
-                     f"ticks, the replay sets beside the fitted twin's (a 0.4 s path moves the touch some 2 times a "
-                     f"second by 4-5 ticks, the default 0.1 s one 8 times by 2.5), with the maker fills and "
-                     f"markouts: the checks of it there are.</p>")
+                     f"ticks, the replay sets beside the fitted twin's (watched at Shadow, none of our quotes at the "
+                     f"touch, a 0.4 s path moves the touch some 2 times a second by 4-5 ticks, the default 0.1 s one "
+                     f"8 times by 2.5; quoting at Full, the pushes with one of our quotes at a side left out, the "
+                     f"default read 4.4 times by 2.8: the replay, quoting alike, is the one to set it against), with "
+                     f"the maker fills and markouts: the checks of it there are.</p>")
     fl = s["fills"]
     if fl is not None:
         parts.append("<h2>Fills (measured: the replay below sets the fitted twin's beside them)</h2><p>Of the orders the "

@@ -1438,6 +1438,22 @@ def test_each_rejection_row_says_what_its_share_is_of_as_its_count_is(tmp_path, 
     assert ", 10 of 1000 places that passed the rules\n" in out, out
 
 
+def test_the_reports_touch_moves_of_the_default_path_are_said_for_shadow_and_for_full(fitted):
+    """report.html's "not calibrated" paragraph gave the default 0.1 s path's touch as moving "8 times by 2.5" a
+    second, measured at Shadow (test_the_touchs_moves_under_a_second_...): a run quoting at Full on that very path
+    read 4.4 by 2.8 (a push with one of our quotes at a side is no touch of the market's, left out), which against
+    the 8 looked like a slower path than the default. The report now says both, and to set a run against its replay.
+    Fails at 06169538 (the text)."""
+    from calibration.fit import touch_moves
+    from calibration.report import report_files
+    moves, ticks = touch_moves(fitted.observations, 1.0)  # (two hours at Full of the default path: seed 11)
+    assert 4.0 < moves < 4.8 and 2.6 < ticks < 3.0, (moves, ticks)
+    page = report_files(fitted, "run", np.random.default_rng(0))[1]["report.html"]
+    assert ("watched at Shadow, none of our quotes at the touch, a 0.4 s path moves the touch some 2 times a second by "
+            "4-5 ticks, the default 0.1 s one 8 times by 2.5; quoting at Full, the pushes with one of our quotes at a "
+            "side left out, the default read 4.4 times by 2.8") in page
+
+
 def test_a_dry_runs_orders_are_not_measured_as_fills_by_distance_from_the_touch(tmp_path, capsys, lines):
     """A dry run (execution level 2, the README's first live step) sends its orders 5% beyond the touch and
     cancels them as they rest, but the replayed core knows them at its quoted prices: calibration printed "filled,
