@@ -37,3 +37,8 @@ def test_venue_texts_take_their_reasons():
     assert classify(MODIFY_NEW_ORDER_FAILED + "Post only order would have immediately matched, bbo was 1@2") \
         is Reason.BAD_ALO_PX
     assert classify("Order has invalid size.") is Reason.INVALID_SIZE and classify("nonsense") is Reason.OTHER
+    # a modify of an order gone: bare as the venue sends it (twin/faults/rejections.py's UNSUFFIXED), and with a full
+    # stop or the suffix the other order errors carry, as other captures have it
+    for text in ("Cannot modify canceled or filled order", "Cannot modify canceled or filled order.",
+                 "Cannot modify canceled or filled order asset=3", "Cannot modify canceled or filled order. asset=3"):
+        assert classify(text) is Reason.MODIFY_CANCELED_OR_FILLED, text

@@ -6,8 +6,8 @@ import pytest
 from scipy import stats
 
 from twin.faults.rejections import (
-    ACTION_REASONS, ORDER_REASONS, VENUE_TEXT, RejectionModel, RejectionParams, RejectReason, classify_venue_text,
-    order_error_text)
+    ACTION_REASONS, ORDER_REASONS, UNSUFFIXED, VENUE_TEXT, RejectionModel, RejectionParams, RejectReason,
+    classify_venue_text, order_error_text)
 
 
 def test_reason_values_are_their_names():
@@ -23,15 +23,17 @@ def test_texts_carry_the_live_asset_suffix():
         "Post only order would have immediately matched, bbo was 64143@64144. asset=0"
     assert order_error_text(RejectReason.InvalidSize, 1) == "Order has invalid size. asset=1"
     assert order_error_text(RejectReason.ZeroSize, 1) == "Order has zero size. asset=1"
-    assert order_error_text(RejectReason.ModifyCanceledOrFilled, 2) == "Cannot modify canceled or filled order asset=2"
+    # ... but for a modify of an order canceled or filled, which the venue words bare (UNSUFFIXED's sources)
+    assert order_error_text(RejectReason.ModifyCanceledOrFilled, 2) == "Cannot modify canceled or filled order"
 
 
 @pytest.mark.parametrize("reason", sorted(ORDER_REASONS))
 def test_every_order_text_classifies_back_to_its_reason(reason):
     text = order_error_text(reason, 7, bbo="1@2")
-    assert text.endswith(". asset=7") or text.endswith(" asset=7")
+    assert text.endswith(" asset=7") != (reason in UNSUFFIXED)
     assert classify_venue_text(text) == reason
     assert classify_venue_text(text.rsplit(" asset=", 1)[0]) == reason  # the docs' form, no suffix
+    assert classify_venue_text(text.rsplit(" asset=", 1)[0].rstrip(".") + ". asset=7") == reason  # any other
 
 
 def test_action_level_texts_are_the_venues_and_classify_back():

@@ -50,6 +50,12 @@ class RejectReason(str, Enum):
 
 # Reasons that refuse a whole action and never carry the per-order ` asset=N` suffix.
 ACTION_REASONS = frozenset({RejectReason.RateLimited, RejectReason.NonceInvalid, RejectReason.Other})
+# Per-order reasons the venue words without the ` asset=N` suffix: a modify of an order canceled or filled is
+# `{"error":"Cannot modify canceled or filled order"}` in a batchModify's statuses, bare, where the cancel beside it
+# in the same block says `Order was never placed, already canceled, or filled. asset=0` (a node's replica_cmds
+# fixture, find_string id 63133367166; a live log of 2026-09-25, id 70764868578; single `modify`'s action-level
+# `{"status":"err","response":"Cannot modify canceled or filled order"}` on testnet, id 68555187888).
+UNSUFFIXED = frozenset({RejectReason.ModifyCanceledOrFilled})
 # Reasons a single order can get; the stochastic rates and chaos bursts draw from these.
 ORDER_REASONS = frozenset(RejectReason) - ACTION_REASONS
 _R = RejectReason
@@ -102,6 +108,7 @@ VENUE_TEXT: dict[RejectReason, str] = {
     # tick text is for a positive price off the venue's price rule
     RejectReason.InvalidPrice: "Order has invalid price.",
     RejectReason.ZeroSize: "Order has zero size.",
+    # seen live without a full stop and, unlike the others, without the ` asset=N` suffix (UNSUFFIXED)
     RejectReason.ModifyCanceledOrFilled: "Cannot modify canceled or filled order",
     # UNCONFIRMED: no doc or capture gives the text at the open-order limit; this is a guess.
     RejectReason.TooManyOpenOrders: "Too many open orders.",
@@ -129,14 +136,15 @@ MODIFY_PREFIX = "Error placing new order during modify: "
 
 def order_error_text(reason: RejectReason, asset: int, **fmt: str) -> str:
     """The live per-order error: the docs' text (``{bbo}`` filled for BadAloPx, as ``<bestBid>@<bestAsk>``)
-    then `` asset=N``, e.g. ``Order must have minimum value of $10. asset=4``."""
+    then `` asset=N``, e.g. ``Order must have minimum value of $10. asset=4`` (none after an UNSUFFIXED reason's)."""
     if reason in ACTION_REASONS:
         raise ValueError(f"{reason.value} refuses a whole action and has no per-order text; "
                          f"format VENUE_TEXT[RejectReason.{reason.value}] instead")
-    text = VENUE_TEXT[reason]
-    if fmt:
-        text = text.format(**fmt)
-    return f"{text} asset={asset}"
+    return _LIVE_TEXT[reason].format(asset=asset, **fmt)
+
+
+# each per-order reason's live text as a format (the suffix added here, once, not per rejection)
+_LIVE_TEXT = {r: VENUE_TEXT[r] if r in UNSUFFIXED else VENUE_TEXT[r] + " asset={asset}" for r in ORDER_REASONS}
 
 
 def _prefix(text: str) -> str:
