@@ -512,7 +512,9 @@ class VenueParser:
         return self._safe("l2Book", body, parse)
 
     def account_state(self, body: Any) -> AccountState | None:
-        """clearinghouseState: this coin's position (0 when not listed) and the margin summary."""
+        """clearinghouseState: this coin's position (0 when not listed), the margin summary and the answer's time,
+        the snapshot's venue time (malformed below 0 or past any clock: 10**400 raised OverflowError in the clock
+        checks that divide it)."""
         def parse() -> AccountState:
             summary = _get(body, "marginSummary")
             pos, entry, liq, margin, mark, raw = 0.0, 0.0, 0.0, (0.0, 0.0, False), 0.0, None
@@ -525,7 +527,7 @@ class VenueParser:
                     mark = _mark_of(p, pos)
                     raw = _raw_usd_of(p)
             return AccountState(pos, entry, _num(summary, "accountValue"), _num(summary, "totalMarginUsed"),
-                                _int(body, "time"), liq, *margin, _cross_available(body), mark, raw)
+                                _time_ms(body), liq, *margin, _cross_available(body), mark, raw)
         return self._safe("clearinghouseState", body, parse)
 
     def leverage_setting(self, body: Any) -> tuple[float, bool] | None:
