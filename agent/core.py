@@ -25,6 +25,7 @@ import math
 import re
 from bisect import insort
 from collections import Counter, deque
+from typing import NamedTuple
 
 import numpy as np
 
@@ -88,6 +89,19 @@ def whole_lots(size: float, sz_decimals: int) -> float:
     units = round(abs(size) * 10 ** finest)
     step = 10 ** (finest - sz_decimals)
     return round(units // step * 10.0 ** -sz_decimals, sz_decimals)
+
+
+class _LiqBase(NamedTuple):
+    """The snapshot's liquidation model before the fills and funding since were replayed on it (AgentCore._liq_base,
+    which _liq_paid_late replays from again): the position, its Z, each side's nearest price, the price in use and
+    whether it is a long's, and the tracker's fill watermark then (another since: the replay cannot be made)."""
+
+    pos: float
+    z: float
+    near: list[float]
+    px: float
+    long: bool
+    watermark: int
 
 
 class AgentCore:
@@ -226,9 +240,8 @@ class AgentCore:
         # (venue time ms, usdc): the next snapshot's account holds those not past its own time (_liq_fund)
         self._liq_state_ms = 0
         self._fundings: list[tuple[int, float]] = []
-        # the snapshot's model before the fills and funding since were replayed on it (_liq_paid_late): position, Z,
-        # each side's nearest, the price in use and its side, the tracker's watermark then
-        self._liq_base: tuple = (0.0, 0.0, [0.0, 0.0], 0.0, False, -1)
+        # the snapshot's model before the fills and funding since were replayed on it (_liq_paid_late)
+        self._liq_base = _LiqBase(0.0, 0.0, [0.0, 0.0], 0.0, False, -1)
         self.best_bid = math.nan
         self.best_ask = math.nan
         self.mid = math.nan
@@ -2274,12 +2287,12 @@ class AgentCore:
             self._liq_near = [0.0, 0.0]
             self._liq_z = -ev.cross_available
         # (what the replay starts from, kept for a payment pushed after a later fill: _liq_paid_late)
-        self._liq_base = (self._liq_pos, self._liq_z, self._liq_near[:], self._liq_px, self._liq_long,
-                          self.tracker.tid_watermark)
+        self._liq_base = _LiqBase(self._liq_pos, self._liq_z, self._liq_near[:], self._liq_px, self._liq_long,
+                                  self.tracker.tid_watermark)
         if not self._liq_replay():  # (booked before the core kept prices: a journal of older code, replayed)
             self._liq_margin = None
 
-    def _liq_replay(self, base: tuple | None = None) -> bool:
+    def _liq_replay(self, base: _LiqBase | None = None) -> bool:
         """The fills and the funding past the snapshot, from its margin model, in their venue time order (a fill's is
         its tid's high bits: fill_key; one at a payment's ms before it): a cross position's Z moves alike in any order,
         but an isolated one pays funding from its own margin, which a close discards and a reduce shares out (a payment
@@ -2290,8 +2303,8 @@ class AgentCore:
         if any(tid not in fill_px for tid in recent):
             return False
         if base is not None:
-            self._liq_pos, self._liq_z, near, self._liq_px, self._liq_long, _ = base
-            self._liq_near = near[:]
+            self._liq_pos, self._liq_z, self._liq_px, self._liq_long = base.pos, base.z, base.px, base.long
+            self._liq_near = base.near[:]
         fundings = self._fundings
         paid = 0
         for tid in sorted(recent):
@@ -2315,7 +2328,7 @@ class AgentCore:
         the model's are not all in ``recent_fills``), or a fill's price is not kept. Hourly: nothing per event."""
         recent = self.tracker.recent_fills
         base = self._liq_base
-        if not recent or max(recent) >> _TID_BITS <= time_ms or base[5] != self.tracker.tid_watermark:
+        if not recent or max(recent) >> _TID_BITS <= time_ms or base.watermark != self.tracker.tid_watermark:
             return False
         return self._liq_replay(base)
 
