@@ -143,7 +143,7 @@ class Connection:
         self.dropped = 0
         self.delivered = 0
         self.outages = 0
-        self.frame: list | None = None  # the orderUpdates frame still open for updates (see Exchange._set_status)
+        self.frame: list | None = None  # the orderUpdates frame still open for updates (see Exchange._remove)
         self.frame_at = -1.0
 
     def subscribe(self, channel: str, key: str) -> None:
@@ -814,10 +814,10 @@ class Exchange:
             if tif == "Ioc":
                 if filled_sz <= 0.0:
                     return self._reject(RejectReason.IocCancel, inst.asset_id)
-                self._set_status(order, "filled" if order.sz <= 1e-12 else "canceled")
+                self._remove(order, "filled" if order.sz <= 1e-12 else "canceled")
                 return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, cloid)
             if order.sz <= 1e-12:
-                self._set_status(order, "filled")
+                self._remove(order, "filled")
                 return Filled(_round_sz(filled_sz, inst), notional / filled_sz, oid, cloid)
             rows = self._level_rows(coin, is_buy)
             ahead = join_size(rows[2], rows[3], px, inst.tick, is_buy) if rows is not None else 0.0
@@ -842,9 +842,9 @@ class Exchange:
         order.bound = bound
         acct.orders_bound += bound
         self._bound_n += 1
-        # its status row and orderUpdates push: _set_status(order, "open") written out (every resting order passes
+        # its status row and orderUpdates push: _remove(order, "open")'s written out (every resting order passes
         # here), the row's fields from this one's names (the order's as it rests: its size, its time now_ms), no call;
-        # tests/twin/test_exchange_per_event.py holds it to the old _place that called it
+        # tests/twin/test_exchange_per_event.py holds it to the old _place that called a _set_status
         info = (coin, "B" if is_buy else "A", px, sz, oid, now_ms, spec.sz, cloid, reduce_only, tif)
         statuses = self.order_status
         if oid not in statuses:
@@ -1147,17 +1147,30 @@ class Exchange:
     def _order_info(self, o: ClientOrder) -> OrderInfo:
         return OrderInfo(*_order_fields(o))
 
-    def _set_status(self, o: ClientOrder, status: str) -> None:
-        """An order's status row (orderStatus), and its update on the user's orderUpdates sockets. Every placement,
-        cancel and fill passes here (some 4,000 in 5 minutes of a stress session): _order_fields and _keep_status_of's
-        first test are written out in it, and the frame's sending, each held to the helpers they were by
-        tests/twin/test_paths_written_out.py."""
+    def _remove(self, o: ClientOrder, status: str) -> None:
+        """An order's status row (orderStatus) and its update on the user's orderUpdates sockets, the order taken out
+        of the book first where it rests: every cancel, a modify's cancel leg, a maker's last fill and a venue cancel
+        (some 2,000 in 5 minutes of a stress session), and the statuses of an order that never rested, a taker's last
+        (an Ioc's, a Gtc filled whole) and a seeded order's "open" (twin/seeding.py, before the order rests). The one
+        status writer but _place's for a resting order's "open", which writes it out from its own names: the row's
+        fields (_order_fields), _keep_status_of's first test and the frame's sending are written out here too, each
+        held to the plain helper it was by tests/twin/test_paths_written_out.py; tests/twin/test_exchange_per_event.py
+        holds this to the old _remove, which called a _set_status of its own (the taker's statuses and the seeded
+        "open" went there: the same row and frame)."""
+        oid, user, coin = o.oid, o.user, o.coin
+        if self.orders.pop(oid, None) is not None:
+            self.books[coin].remove(o)
+            bound = o.bound
+            if bound is not None:
+                self.accounts[user].orders_bound -= bound
+                self._bound_n -= 1
+                if not bound:  # (a reduce-only order's: any other's is 1 or more)
+                    self._reduce_only_n -= 1
         now = self.env._now
-        now_ms = self.epoch_ms + int(now * 1000.0)  # (now_ms inlined: every placement, cancel and fill passes here)
-        user, cloid = o.user, o.cloid
-        oid = o.oid
+        now_ms = self.epoch_ms + int(now * 1000.0)
+        cloid = o.cloid
         # (OrderInfo's fields, _order_fields' tuple: the row keeps them flat, order_status_of makes the OrderInfo)
-        info = (o.coin, "B" if o.is_buy else "A", o.px, o.sz, oid, o.ts_ms, o.orig_sz, cloid, o.reduce_only, o.tif)
+        info = (coin, "B" if o.is_buy else "A", o.px, o.sz, oid, o.ts_ms, o.orig_sz, cloid, o.reduce_only, o.tif)
         statuses = self.order_status
         if oid not in statuses:
             kept = self._status_order.get(user)
@@ -1174,7 +1187,7 @@ class Exchange:
                 by_cloid[cloid] = oid
         statuses[oid] = (user, status, now_ms) + info
         if self.log is not None:
-            self._log("status", o.oid, status)
+            self._log("status", oid, status)
         conns = self._subs.get(("orderUpdates", user))
         if conns:
             update = _new_order_update(_new_order_info(*info), status, now_ms)
@@ -1196,58 +1209,7 @@ class Exchange:
                 env = self.env
                 heappush(env._queue, (at, NORMAL, next(env._eid),
                                       _Delivery(self._on_frame_delivery, conn, conn.epoch, frame)))
-
-    def _remove(self, o: ClientOrder, status: str) -> None:
-        """An order out of the book (cancelled, filled, or cancelled by the venue) and its status: _set_status(o,
-        status) written out (every cancel, a modify's cancel leg and a maker's last fill pass here: the other half of
-        _set_status's calls, _place's resting orders the first), the order's oid, user and coin read once for both;
-        tests/twin/test_exchange_per_event.py holds it to the old _remove that called it."""
-        oid, user, coin = o.oid, o.user, o.coin
-        if self.orders.pop(oid, None) is not None:
-            self.books[coin].remove(o)
-            bound = o.bound
-            if bound is not None:
-                self.accounts[user].orders_bound -= bound
-                self._bound_n -= 1
-                if not bound:  # (a reduce-only order's: any other's is 1 or more)
-                    self._reduce_only_n -= 1
-        now = self.env._now
-        now_ms = self.epoch_ms + int(now * 1000.0)
-        cloid = o.cloid
-        info = (coin, "B" if o.is_buy else "A", o.px, o.sz, oid, o.ts_ms, o.orig_sz, cloid, o.reduce_only, o.tif)
-        statuses = self.order_status
-        if oid not in statuses:
-            kept = self._status_order.get(user)
-            if kept is not None and len(kept) < ORDERS_KEPT:
-                kept.append(oid)
-            else:
-                self._keep_status_of(user, oid)
-            if cloid is not None:
-                by_cloid = self._status_by_cloid.get(user)
-                if by_cloid is None:
-                    by_cloid = self._status_by_cloid[user] = {}
-                by_cloid[cloid] = oid
-        statuses[oid] = (user, status, now_ms) + info
-        if self.log is not None:
-            self._log("status", oid, status)
-        conns = self._subs.get(("orderUpdates", user))
-        if conns:
-            update = _new_order_update(_new_order_info(*info), status, now_ms)
-            for conn in conns:
-                frame = conn.frame
-                if frame is not None and conn.frame_at == now:
-                    frame.append(update)
-                    continue
-                frame = conn.frame = [update]
-                conn.frame_at = now
-                at = now + conn.feed.sample(now)
-                if at < conn.last_delivery:
-                    at = conn.last_delivery
-                conn.last_delivery = at
-                env = self.env
-                heappush(env._queue, (at, NORMAL, next(env._eid),
-                                      _Delivery(self._on_frame_delivery, conn, conn.epoch, frame)))
-        if status not in ("canceled", "filled"):
+        if status not in ("canceled", "filled", "open"):
             self._log("venue_cancel", user, oid, status)
 
     def _fill(self, o: ClientOrder, px: float, sz: float, is_maker: bool, prints: bool = True,
@@ -2030,7 +1992,7 @@ class Exchange:
         self._schedule(self._delivery_at(conn, draw=False), Call(deliver, ()))
 
     def _frame_delivered(self, d: _Delivery) -> None:
-        """An orderUpdates frame's delivery (_set_status's): closed to more updates, and delivered as one push."""
+        """An orderUpdates frame's delivery (_remove's, _place's): closed to more updates, and delivered as one push."""
         conn, frame = d.conn, d.push
         if conn.frame is frame:
             conn.frame = None

@@ -108,9 +108,9 @@ def rest_order(ex: Exchange, user: str, coin: str, is_buy: bool, px: float, sz: 
     order = ClientOrder(oid, cloid, acct.address, coin, is_buy, float(px), float(sz), float(sz), reduce_only, tif,
                         ahead, ex.now_ms())
     order.level_sz = ahead
+    ex._remove(order, "open")  # (its status row and push: written before it rests, so nothing is taken out)
     ex.books[coin].add(order)
     ex.orders[oid] = order
-    ex._set_status(order, "open")
     return oid
 
 

@@ -1,6 +1,6 @@
 """A push reaches its socket through one of three paths (a feed's _publish, a snapshot's _send, an orderUpdates frame's
-_set_status), each its own queue entry (_Delivery) that Environment.step hands straight to the exchange: in the order
-sent (one TCP stream), each once, and lost (counted dropped) when the socket drops while it is on its way."""
+_remove or _place), each its own queue entry (_Delivery) that Environment.step hands straight to the exchange: in the
+order sent (one TCP stream), each once, and lost (counted dropped) when the socket drops while it is on its way."""
 from __future__ import annotations
 
 from hypothesis import example, given, settings, strategies as st
@@ -18,9 +18,9 @@ CALM = TwinParams.model_validate({"connection": ConnectionParams(hazard_per_hour
 
 def _three_on_their_way(seed: int, at: float) -> tuple[Exchange, object, list, float]:
     """A socket with a push of each path on its way to it, sent at ``at``: the l2Book snapshot (_send), an order's
-    update frame (_set_status), a trade print (_publish); and when the tests look, once all three have landed: 3 s
-    after ``at``, or later if the feed's latency draws put the last one past that (a spike in a slow period: seed
-    11435's took 3.17 s, and the tests looked at 3.5 s, before any had come)."""
+    update frame (_remove's, as seeding writes it), a trade print (_publish); and when the tests look, once all three
+    have landed: 3 s after ``at``, or later if the feed's latency draws put the last one past that (a spike in a slow
+    period: seed 11435's took 3.17 s, and the tests looked at 3.5 s, before any had come)."""
     ex = Exchange.build(CALM, seed)
     ex.fund(USER, 10_000.0)
     got: list = []

@@ -32,6 +32,9 @@ from twin.messages import (
 )
 from twin.params import TwinParams
 
+from old_remove import old_remove
+from test_paths_written_out import _plain_send_frame, _plain_set_status
+
 MAKER = "0x" + "a1" * 20
 TAKER = "0x" + "b2" * 20
 LOT = 0.0001  # BTC's lot (5 size decimals): 10 USD at the twin's 100,000
@@ -244,21 +247,6 @@ def _old_run_market(self, wake, coin, market):
                                        counter_oid=taker)
 
 
-def _old_remove(self, o, status):
-    """Exchange._remove as it was before it wrote _set_status out (236138b), verbatim."""
-    if self.orders.pop(o.oid, None) is not None:
-        self.books[o.coin].remove(o)
-        bound = o.bound
-        if bound is not None:
-            self.accounts[o.user].orders_bound -= bound
-            self._bound_n -= 1
-            if not bound:  # (a reduce-only order's: any other's is 1 or more)
-                self._reduce_only_n -= 1
-    self._set_status(o, status)
-    if status not in ("canceled", "filled"):
-        self._log("venue_cancel", o.user, o.oid, status)
-
-
 def _old_process(self, acct, action):
     """Exchange._process as it was before its kinds were tested in their frequency's order (236138b), verbatim."""
     if isinstance(action, OrderAction):
@@ -424,7 +412,7 @@ def _old_publish(self, key, push):
 
 
 # the old code of each path, by the Exchange attribute it replaces
-OLD = {"_place": _old_place, "_run_market": _old_run_market, "_remove": _old_remove, "_process": _old_process,
+OLD = {"_place": _old_place, "_run_market": _old_run_market, "_remove": old_remove, "_process": _old_process,
        "_modify": _old_modify, "_run_bbo_feed": _old_run_bbo_feed,
        "_publish": _old_publish}
 
@@ -449,13 +437,22 @@ _step = st.tuples(
 )
 
 
+def _bind_old(mp: pytest.MonkeyPatch, names: tuple) -> None:
+    """OLD's code of the paths ``names`` bound in place of the exchange's own, with the _set_status the old code calls
+    (the exchange has none since _remove took its calls): the plain rule tests/twin/test_paths_written_out.py holds
+    _remove's status writing to."""
+    for name in names:
+        mp.setattr(Exchange, name, OLD[name])
+    mp.setattr(Exchange, "_set_status", _plain_set_status, raising=False)
+    mp.setattr(Exchange, "_send_frame", _plain_send_frame, raising=False)
+
+
 def run_session(seed: int, plan: list, params: str, usdc: float, old: tuple = (), kept: int | None = None) -> tuple:
     """What both users and the venue saw of ``plan`` on a twin of ``seed``, with the old code of the paths named in
     ``old`` (OLD's keys) bound in place of the exchange's own; ``kept``: the orders orderStatus keeps a user (few:
     the oldest forgotten, _keep_status_of)."""
     with pytest.MonkeyPatch.context() as mp:
-        for name in old:
-            mp.setattr(Exchange, name, OLD[name])
+        _bind_old(mp, old)
         if kept is not None:
             mp.setattr(twin.exchange, "ORDERS_KEPT", kept)
         return _session(seed, plan, params, usdc)
@@ -628,8 +625,7 @@ def _quiet(seed: int, stops: list, old: tuple = ()) -> list:
     next scheduled one), stopped at ``stops`` (each a scheduled event, where a jump ends), its market state read at
     each; then an order rests and a trades subscription comes, and the loop steps event by event."""
     with pytest.MonkeyPatch.context() as mp:
-        for name in old:
-            mp.setattr(Exchange, name, OLD[name])
+        _bind_old(mp, old)
         ex = Exchange.build(TwinParams(), seed)
         seen = []
         for t in stops:

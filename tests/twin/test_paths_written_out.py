@@ -20,6 +20,8 @@ from twin.messages import (
 )
 from twin.params import TwinParams
 
+from old_remove import old_remove
+
 USER = "0x" + "cd" * 20
 # sockets that drop often (frames lost on their way), and a grid for actions (replies in a block)
 _PARAMS = {
@@ -146,6 +148,9 @@ def _make_plain(ex: Exchange, monkeypatch) -> None:
     the loops above started by start_loop where the exchange starts its own by start_waking."""
     ex._send_frame = types.MethodType(_plain_send_frame, ex)
     ex._set_status = types.MethodType(_plain_set_status, ex)
+    # (the old _remove: the order out of the book, then _set_status, which the exchange's _remove writes out, and
+    # a taker's statuses with it)
+    ex._remove = types.MethodType(old_remove, ex)
     ex._on_frame_delivery = (types.MethodType(_plain_frame_delivered, ex),)
     ex.submit = types.MethodType(_plain_submit, ex)
     ex._reply = types.MethodType(_plain_reply, ex)
