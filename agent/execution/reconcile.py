@@ -163,9 +163,9 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                     behind = tol_px
                 lo_px = d_px - (behind * widens[level] + 1e-9)
                 hi_px = d_px + aheads[level]
+                lo_sz, hi_sz = size_bands[d_sz]
                 for o in pool:
                     if lo_px <= o.px and o.px <= hi_px:
-                        lo_sz, hi_sz = size_bands[d_sz]
                         if lo_sz <= o.sz - o.filled_sz <= hi_sz:
                             pool.remove(o)  # kept
                             break
@@ -181,9 +181,9 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                     behind = tol_px
                 lo_px = d_px - aheads[level]
                 hi_px = d_px + (behind * widens[level] + 1e-9)
+                lo_sz, hi_sz = size_bands[d_sz]
                 for o in pool:
                     if o.px <= hi_px and lo_px <= o.px:
-                        lo_sz, hi_sz = size_bands[d_sz]
                         if lo_sz <= o.sz - o.filled_sz <= hi_sz:
                             pool.remove(o)  # kept
                             break
