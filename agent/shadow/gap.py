@@ -26,6 +26,7 @@ Sans-IO, plain slots: it runs on every public trade and every fill.
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 
 import numpy as np
 from pydantic import Field
@@ -37,6 +38,9 @@ from common.json_text import finite
 _ON_BOOK = frozenset({OrderState.RESTING, OrderState.PARTIALLY_FILLED, OrderState.PENDING_CANCEL,
                       OrderState.PENDING_MODIFY})  # acknowledged and possibly still resting at the venue
 _FILLED = OrderState.FILLED
+# a shadowed order's price, the key the reached orders are sorted on: in C, where a function of ours ran a frame an
+# order, several a print
+_px = attrgetter("px")
 
 
 class ShadowConfig(FileModel):
@@ -290,10 +294,6 @@ def share_fit(grid_volume: np.ndarray, real_volume: float, enough: bool = True) 
     # the paper volume does not fall as the share grows (a print at our price only fills sooner what a print
     # through it would have), so it can be read as a function of the volume
     return float(np.interp(real_volume, grid_volume, SHARE_GRID))
-
-
-def _px(e: _Shadowed) -> float:
-    return e.px
 
 
 def _gap(paper_v: float, real_v: float, paper_n: int, min_fills: int) -> float:
