@@ -55,13 +55,13 @@ def session_prints(profile: str, seed: int, minutes: float):
     market.next_chunk = next_chunk
     # each print's making, by its tid: its `time` is its block's end (the venue's stamp), up to a block after it
     made_at: dict[int, float] = {}
-    make = twin.exchange.TradePush
+    make = twin.exchange._new_trade_push  # (the exchange makes its prints by TradePush.make, bound once)
 
     def made(*args):
         p = make(*args)
         made_at[p.tid] = ex.env._now * 1000.0
         return p
-    twin.exchange.TradePush = made
+    twin.exchange._new_trade_push = made
     fed = []
     on_trade = core._dispatch[TradeObserved]
 
@@ -77,7 +77,7 @@ def session_prints(profile: str, seed: int, minutes: float):
     try:
         ex.env.run(until=minutes * 60.0)
     finally:
-        twin.exchange.TradePush = make
+        twin.exchange._new_trade_push = make
     prints = []
     for ts, px, side, own, made_ms, mid, book_mid in fed:
         # the twin's book then: its last change at or before the print's making
