@@ -118,6 +118,18 @@ def test_bench_day_a_negative_seed_exits_2_naming_it(monkeypatch):
     assert "error: argument --seed: expected a non-negative integer, got '-1'" in done.stderr
 
 
+def test_bench_arrival_session_fits_a_minutes_prints_from_each_mid():
+    """The bench noted each print by a stand-in for TradePush that the exchange, which makes its prints by
+    ``TradePush.make``, never called: every session stopped on a KeyError at its first print, and only its --help
+    was tested. A minute's session now gives each of its figures."""
+    import re
+    done = _run("bench_arrival_session.py", "--seeds", "1", "--minutes", "1", "--profile", "default")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    head = re.search(r"default seed 1: (\d+) prints, (\d+)% the agent's fills", done.stdout)
+    assert head and int(head[1]) > 100 and 0 < int(head[2]) < 100, done.stdout
+    assert re.search(r"every print: +core \S+ +l2Book \S+ +twin book \S+ +twin latent \d", done.stdout), done.stdout
+
+
 def test_bench_day_states_the_day_in_designs_units():
     """DESIGN §10's targets are for a machine where a raw SimPy timeout takes about 1.0 µs: the day's wall time is
     also given as raw timeouts measured in the same run (this machine's speed drifts by the hour), the core's part
