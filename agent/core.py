@@ -810,7 +810,8 @@ class AgentCore:
         minute's IP weight, and the address budget, as the venue counts them."""
         # (before the session starts, the live set-up's requests, every one answered before the gateway started:
         # a quota poll's count has them)
-        self.budget.note_request(ev.ts, ev.weight, ev.items, answered=not self.started)
+        # (one naming its orders, a cancel-all's listed cancels: its refusal, naming them, takes it off the slow lane)
+        self.budget.note_request(ev.ts, ev.weight, ev.items, answered=not self.started, cmd=ev if ev.cloids else None)
         if ev.request == "userRateLimit":
             self.budget.note_poll()
 

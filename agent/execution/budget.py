@@ -19,8 +19,8 @@ from pydantic import Field, model_validator
 from common.files import FileModel
 from agent.execution.weights import INFO_WEIGHT, SNAPSHOT_SENT_WEIGHT, address_actions
 from agent.gateway.events import (
-    MODIFY_REQUESTS, Batch, CancelAll, CancelOrder, Command, ModifyOrder, PlaceOrder, QuotaStatus, RateLimited,
-    ScheduleCancel,
+    MODIFY_REQUESTS, Batch, CancelAll, CancelOrder, Command, IpWeightSpent, ModifyOrder, PlaceOrder, QuotaStatus,
+    RateLimited, ScheduleCancel,
 )
 
 
@@ -104,16 +104,19 @@ def quoting_leaves_snapshot_room(cfg: BudgetConfig) -> bool:
     return most + SNAPSHOT_SENT_WEIGHT <= cfg.ip_snapshot_frac * cfg.ip_weight_per_minute
 
 
-def _refused_in(c: Command, ev: RateLimited) -> bool:
+def _refused_in(c: Command | IpWeightSpent, ev: RateLimited) -> bool:
     """Whether ``ev``, a refusal for the address budget, answers one of the actions command ``c`` went out in: the
     gateways name a refused place, cancel or modify by its orders' cloids (the first will do: an action is made of one
-    command), and a scheduleCancel by its arm's time or its clear's send."""
+    command), and a scheduleCancel by its arm's time or its clear's send. ``c`` may be a cancel action of the gateway's
+    own the core was told of (an ``IpWeightSpent`` naming its orders: a cancel-all's listed cancels), one action."""
     request = ev.request
     if request == "scheduleCancel":
         return type(c) is ScheduleCancel and (c.at_ts == ev.at_ts if c.at_ts is not None else c.sent_ts == ev.sent_ts)
     if not ev.cloids:
         return False
     cloid = ev.cloids[0]
+    if type(c) is IpWeightSpent:
+        return request == "cancel" and cloid in c.cloids
     kind = PlaceOrder if request == "order" else ModifyOrder if request in MODIFY_REQUESTS else CancelOrder
     for x in (c.commands if type(c) is Batch else (c,)):
         tx = type(x)
@@ -135,10 +138,11 @@ class RequestBudget:
         self._knee_frac = cfg.knee_frac  # (read every quote cycle: a pydantic model's attribute costs more)
         self.used = 0
         self._set_cap(cfg.assumed_cap)
-        # (ts, IP weight, address items, the command: None for one the core was told of) of the requests sent in the
-        # last minute: the IP limit's window, and what a quota poll cannot have seen (its reply is never a minute
-        # late: its timeout is shorter); the items 0 for one the venue refused whole (note_refused)
-        self._recent: deque[tuple[float, int, int, Command | None]] = deque()
+        # (ts, IP weight, address items, the command: for one the core was told of, its IpWeightSpent when it names
+        # its orders, else None) of the requests sent in the last minute: the IP limit's window, and what a quota poll
+        # cannot have seen (its reply is never a minute late: its timeout is shorter); the items 0 for one the venue
+        # refused whole (note_refused)
+        self._recent: deque[tuple[float, int, int, Command | IpWeightSpent | None]] = deque()
         self._ip_total = 0
         # read every quote cycle: the background weight, and the weight requoting may bring the minute's up to
         self._background = cfg.background_weight_per_minute
@@ -160,13 +164,13 @@ class RequestBudget:
             self.awaiting_report = True
 
     def note_request(self, ts: float, weight: int, items: int = 0, answered: bool = False,
-                     cmd: Command | None = None) -> None:
+                     cmd: Command | IpWeightSpent | None = None) -> None:
         """A request sent at ``ts``: its REST IP weight (actions weigh 1 + n//40; info requests 2-20) and its
         address items (n per batch element, as the venue counts; 0 for an info request). ``answered``: known to have
         reached the venue before any later poll is sent (a live run's set-up), so that a poll's count has its items,
         and ``on_quota`` does not add them again as unseen (the set-up's noop was counted twice, 2 used for 1).
-        ``cmd``: the core's command it is, which a refusal names (``note_refused``); None for one the core is told
-        of."""
+        ``cmd``: the core's command it is, which a refusal names (``note_refused``); for one the core is told of, the
+        telling ``IpWeightSpent`` when it names the action's orders (a cancel-all's listed cancels), else None."""
         self._prune(ts)
         self._recent.append((ts, weight, 0 if answered else items, cmd))
         self._ip_total += weight
@@ -283,8 +287,12 @@ class RequestBudget:
         25,000 of the 10,000 cap (tests/agent/test_slow_lane.py), its exits refused before the quota report told the
         core it was past the cap, rested 12.9 s with no exit. ``used`` keeps its items until the next report (one sent
         before that report's poll left may or may not be in its count: taken off, the count could fall short, the
-        unsafe side). A refusal naming no command noted (the gateways' own requests, a cancel-all's listed cancels)
-        changes nothing: the lane is timed from it, late, never early."""
+        unsafe side). A cancel action of the gateway's own is matched as a command when the core was told of it by
+        name (an ``IpWeightSpent`` with its orders: a cancel-all's listed cancels, ``weights.LISTED_CANCELS``); counted
+        as passed, its refusal held the next lane request 10 s from it. A request told of without its orders (the live
+        shutdown's own cancel-alls, a cancel-all the core counted whole, its listing's cancels unnamed at the send)
+        cannot be told from one that passed: its refusal changes nothing, and the lane is timed from it, late, never
+        early."""
         w = self._recent
         for k in range(len(w) - 1, -1, -1):
             t, weight, items, c = w[k]

@@ -415,6 +415,10 @@ class IpWeightSpent:
     weight: int
     request: str
     items: int = 0  # address-budget items (the orders a cancel-all cancels; 0 for an info request)
+    # the orders a cancel action of the gateway's own names (LISTED_CANCELS's, as its RateLimited would name them):
+    # a refusal of it for the address budget names them too, and the core then counts it as taking no slow lane
+    # (RequestBudget.note_refused); () for the rest, and in a journal written before it was said
+    cloids: tuple[str, ...] = ()
 
 
 AFTER_CYCLE = "after_cycle"

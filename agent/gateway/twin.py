@@ -341,7 +341,8 @@ class TwinGateway(CommandRouter):
         it to the core, which counts it live until told it is gone). ``told``: the core is told its weight and items
         as it goes, as HyperliquidGateway._cancel_listed does (see there)."""
         if told:
-            self.sink(IpWeightSpent(self._now(), items_weight(len(by_oid)), LISTED_CANCELS, len(by_oid)))
+            self.sink(IpWeightSpent(self._now(), items_weight(len(by_oid)), LISTED_CANCELS, len(by_oid),
+                                    tuple(by_oid.values())))
         def done(r) -> None:
             ts = self._now()
             if isinstance(r, ActionOk):

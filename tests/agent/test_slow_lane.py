@@ -222,6 +222,35 @@ def test_a_request_the_venue_refused_takes_no_slow_lane():
     assert b.lane_open(31.5)
 
 
+def test_a_refused_cancel_of_the_gateways_own_told_by_name_takes_no_slow_lane():
+    """A cancel-all naming its known orders has the gateway cancel what the venue lists after them, its own actions,
+    told to the core as it sends them (``IpWeightSpent``, ``weights.LISTED_CANCELS``). The core counted each as a
+    request that took the venue's slow lane, refused or not (its refusal named no command of the core's): the next
+    lane request waited 10 s from a cancel the venue had refused, whose refusal does not restart its lane
+    (hyperliquid.md §5). Told with the orders it names (``IpWeightSpent.cloids``, as its RateLimited names them), it
+    is matched as a command is: refused, it takes no lane. One told without its orders (the live shutdown's own) still
+    counts: it cannot be told from one that passed (late, never early). Fails at 06169538 (no ``cloids``; the lane
+    shut to 40 s)."""
+    from agent.execution.weights import LISTED_CANCELS
+    from agent.gateway.events import IpWeightSpent, RateLimited
+    text = "Too many cumulative requests sent"
+    core, _ = _long_core_past_the_cap(25_000)
+    b = core.budget
+    b.note_request(20.0, 1, 1, cmd=CancelOrder("0xa"))  # a pull of ours that passed
+    core.handle(IpWeightSpent(30.0, 1, LISTED_CANCELS, 2, ("oid:7", "0xb")))
+    assert not b.lane_open(31.0) and b.last_request_ts(31.0) == 30.0  # (its answer not in: counted)
+    core.handle(RateLimited(30.1, "address", "cancel", text, ("oid:7", "0xb")))
+    assert b.lane_open(31.0) and b.last_request_ts(31.0) == 20.0  # (before: shut to 40.0 s)
+    # told without its orders (the live shutdown's cancel-all): its refusal names nothing the core can match
+    core.handle(IpWeightSpent(32.0, 1, "cancelAll", 1))
+    core.handle(RateLimited(32.1, "address", "cancel", text, ("oid:9",)))
+    assert not b.lane_open(41.0) and b.last_request_ts(41.0) == 32.0
+    # a refusal of another cancel naming one of its orders is not its: a listed one is matched by its action's first
+    core.handle(IpWeightSpent(50.0, 1, LISTED_CANCELS, 1, ("0xc",)))
+    core.handle(RateLimited(50.1, "address", "cancel", text, ("0xd", "0xc")))
+    assert b.last_request_ts(51.0) == 50.0
+
+
 def test_past_the_cancels_limit_a_kills_arm_of_the_switch_waits_for_the_slow_lane():
     """A Kill pulls every order and arms the venue's dead-man's switch, and with each pull again (every 2 s while
     orders are counted live) re-arms it. Past the cancels' limit the pulls themselves pass only in the slow lane, one

@@ -782,7 +782,8 @@ class HyperliquidGateway(CommandRouter):
         refused: all of them again when those came back expired, each charged at the venue). Without ``known`` the
         core counted the listing's cancels (n_live); the live shutdown's cancel-all tells its own (LiveDriver)."""
         if told:
-            self._emit(IpWeightSpent(self._now(), items_weight(len(by_oid)), LISTED_CANCELS, len(by_oid)))
+            self._emit(IpWeightSpent(self._now(), items_weight(len(by_oid)), LISTED_CANCELS, len(by_oid),
+                                     tuple(by_oid.values())))
         reply = await self._action(wire.cancel_action((self.asset.asset, oid) for oid in by_oid), len(by_oid))
         ts = self._now()
         if isinstance(reply, ActionReply) and reply.ok:
