@@ -1174,8 +1174,9 @@ class AgentCore:
             self._last_pull_ts = ts
             # arm the venue's dead-man's switch too: if our cancels are lost, the venue pulls the rest
             # (the venue refuses it for accounts with little volume; the refusal is logged, not fatal). Past the
-            # cancels' limit only in the slow lane, which the pull has just taken: held (_kill_arm)
-            if ts >= self._dead_man_retry_ts:
+            # cancels' limit only in the slow lane, which the pull has just taken: held (_kill_arm). Not armed when no
+            # order of ours can remain (_nothing_to_arm_for)
+            if ts >= self._dead_man_retry_ts and not self._nothing_to_arm_for():
                 self._kill_arm(cmds, ts, len(self.tracker.live_set))
             self._records.append(self._postmortem(ts))
             self._flatten_due = self.cfg.safety.kill_action == "flatten"  # the overlay's flag needs a known position
@@ -1316,6 +1317,17 @@ class AgentCore:
         # 51 s, the Kill's pull passing at 61 s), and the one armed at the Kill stands meanwhile (_kill_arm)
         if self.overlay.cancel_all and ts >= self._dead_man_retry_ts:
             self._kill_arm(cmds, ts, sent)
+
+    def _nothing_to_arm_for(self) -> bool:
+        """At a Kill, whether no order of ours can remain for the switch to cancel: reconciled (a snapshot since the
+        socket last came up: an order the venue holds that the core does not know of is one it lists, taken in as
+        live) and none live (``tracker.live_set``: a place in flight or unanswered counts, as ``_send_held_arm``
+        counts it). The Kill's cancel-all still lists the venue's orders and pulls any it finds; a snapshot turning
+        one up makes it live, and the pulls again re-arm with it (``_pull_again``). Armed anyway, a stopped core sends
+        no re-arm, and the switch fired ``risk.dead_man_s`` on, on nothing: one of the venue's ten triggers a day
+        (feb09_kill_switch's seeds 1, 2, 5, 9, 11 and 12, no order live at the Kill: armed at 22.5 s, fired at 32.5 s;
+        a clear is no help past the cap: it needs the slow lane, which the arm took as it passed, until its time)."""
+        return self.reconciled and not self.tracker.live_set
 
     def _kill_arm(self, cmds: list, ts: float, ahead: int) -> None:
         """A Kill's arm of the dead-man's switch (at the Kill, and with its pulls again), ``ahead`` address items of

@@ -270,10 +270,10 @@ def test_past_the_cancels_limit_a_kills_arm_of_the_switch_waits_for_the_slow_lan
     assert core.stopped and core.safety.level is SafetyLevel.KILL and 0 < core.budget.cancel_headroom
     assert not ex.open_orders(gw.user) and not core.tracker.live_set
     arms = [(ts, refused) for ts, kind, refused in acts if kind == "ScheduleCancelAction"]
-    # between the cap and the limit: held behind the Red pull that passed at 40.5 s (once sent with the Kill at 41.0 s,
-    # refused), and not sent: the Kill's pull took every order before the lane opened, and with none left the switch
-    # would fire on nothing (at 4a190624, sent as the lane opened, and fired)
-    assert arms == [] and core.dead_man_arms_held == 1 and not ex.schedule_cancel_fired.get(gw.user)
+    # between the cap and the limit, the Red pull that passed at 40.5 s answered by the Kill at 41.0 s: no order of ours
+    # is left, and the Kill arms nothing (at 06169538 held behind that pull and never sent, dead_man_arms_held 1; once
+    # sent with the Kill, refused; at 4a190624, sent as the lane opened, and fired on nothing)
+    assert arms == [] and core.dead_man_arms_held == 0 and not ex.schedule_cancel_fired.get(gw.user)
     def kill(used: int) -> tuple[list, int, list]:
         sent, pulls, core = _kill_unanswered(used)
         assert all(not alone for _, alone in sent[1:])  # (behind a pull, in the tick, but the first)
@@ -736,19 +736,21 @@ def test_between_the_cap_and_the_limit_a_kills_arm_behind_our_exits_in_the_lane_
 
 
 def test_feb09s_kill_holds_its_arm_the_slow_lane_refused_or_would_refuse_and_sends_none_on_nothing():
-    """scenarios/feb09_kill_switch (the address at the cap, its exits in the slow lane, a Kill at 20.5-22.5 s): seed 6's
+    """scenarios/feb09_kill_switch (the address at the cap, its exits in the slow lane, a Kill at 20.5-22.5 s): seed 7's
     arm would go 8.5 s behind its exits, which had taken the venue's lane, and seed 3's went behind the Kill's cancels
-    by name, which landed first, and was refused. Both are held (a dead_man_held record at the Kill), and neither is
-    sent: the Kill's cancels took every order before the lane opened (a snapshot at 30.8 s lists none), and a stopped
-    core sends no re-arm, so an arm would only fire 10 s on, on nothing, one of the venue's ten triggers a day. At
-    4a190624 each was sent as the lane opened and fired: seed 3 armed at 33.6 s, "expired ... it fired" at 43.5 s.
+    by name, which landed first, and was refused. (Seed 6 was the first here: no order of its is live at its Kill, and
+    it arms nothing now, test_feb09s_kill_with_no_order_of_ours_left_arms_no_switch.) Both are held (a dead_man_held
+    record at the Kill), and neither is sent: the Kill's cancels took every order before the lane opened (a snapshot
+    at 30.8 s lists none), and a stopped core sends no re-arm, so an arm would only fire 10 s on, on nothing, one of
+    the venue's ten triggers a day. At 4a190624 each was sent as the lane opened and fired: seed 3 armed at 33.6 s,
+    "expired ... it fired" at 43.5 s.
     Nothing is said of the switch after the Kill: it is off, as the venue's last arm taken left it."""
     from pathlib import Path
     import scenarios.runner as runner
     from scenarios.schema import load_scenario
     path = Path(__file__).resolve().parents[2] / "scenarios" / "feb09_kill_switch.yaml"
     scenario = load_scenario(path)
-    for seed in (3, 6):
+    for seed in (3, 7):
         records = runner.run_scenario(scenario, seed, base_dir=path.parent).log.records
         kill = next(r["t"] for r in records if r.get("type") == "safety" and r.get("to") == int(SafetyLevel.KILL))
         held = [r["t"] for r in records if r.get("type") == "dead_man_held"]
@@ -758,3 +760,26 @@ def test_feb09s_kill_holds_its_arm_the_slow_lane_refused_or_would_refuse_and_sen
         sent = [r["t"] for r in records if r.get("type") == "commands" and r["t"] > kill + 1.0
                 and "ScheduleCancel" in r["commands"]]
         assert sent == [], seed  # (at 4a190624: one, 11 s after the Kill)
+
+
+def test_feb09s_kill_with_no_order_of_ours_left_arms_no_switch():
+    """scenarios/feb09_kill_switch's seeds 1 and 6: no order of ours is live at the Kill (the exits filled or ended,
+    the start's orders pulled at Red), the core reconciled. The Kill's cancel-all goes (it lists the venue's orders and
+    pulls any), but no arm, nor a hold of one: a stopped core sends no re-arm, and seed 1's arm at 22.5 s fired at
+    32.5 s on nothing, one of the venue's ten triggers a day (its clear, at the snapshot listing none, waited for the
+    slow lane the Kill's cancel-all took). Fails at 06169538: seed 1 armed, lapsing, expired; seed 6 held."""
+    from pathlib import Path
+    import scenarios.runner as runner
+    from scenarios.schema import load_scenario
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "feb09_kill_switch.yaml"
+    scenario = load_scenario(path)
+    for seed in (1, 6):
+        records = runner.run_scenario(scenario, seed, base_dir=path.parent).log.records
+        kill = next(r for r in records if r.get("type") == "safety" and r.get("to") == int(SafetyLevel.KILL))
+        assert next(r for r in records if r.get("type") == "postmortem")["live_orders"] == [], seed
+        sent = [r["commands"] for r in records if r.get("type") == "commands" and r["t"] >= kill["t"]]
+        assert sent[0] == ["CancelAll"], seed  # (the Kill's pull all the same; at 06169538 seed 1's arm beside it)
+        assert not any("ScheduleCancel" in c for c in sent), seed
+        said = [r["type"] for r in records if r.get("type") in ("dead_man", "dead_man_held")]
+        assert said == [], seed  # (at 06169538: seed 1 armed, lapsing, expired; seed 6 a dead_man_held)
+
