@@ -134,6 +134,13 @@ class RiskConfig(FileModel):
         "(two lost re-arms in a row are tolerated). Cleared when nothing can rest (Shadow with no live orders): "
         "a firing uses one of the venue's 10 a day even with nothing to cancel. A refusal (10 firings today) is "
         "asked again after an hour. null: only a Kill arms it."))
+    dead_man_fire_reserve: int = Field(2, ge=0, le=9, description=(
+        "Of the venue's 10 firings of the dead-man's switch a day (its counter reset at 00:00 UTC), how many a "
+        "Kill's re-arms (with its pulls again, or a held arm sent as the slow lane opens) leave for a later Kill's "
+        "own arm: once the core has counted 10 less this many firings (or arms that lapsed) in the UTC day, it "
+        "re-arms no more that day, and says so once. Unbounded, a Kill whose pulls were never answered re-armed the "
+        "switch as each firing passed, about every 20 s, and spent the day's ten. The count is this process's: "
+        "firings before a restart are not in it."))
     dead_man_min_volume_usd: float = Field(1_000_000.0, ge=0, le=1e15, description=(
         "The venue's rule: an account that has traded less (userRateLimit's cumVlm) is refused the switch, so "
         "the heartbeat waits until the reported volume reaches this. (A Kill asks regardless.)"))

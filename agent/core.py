@@ -216,6 +216,11 @@ class AgentCore:
         # (RequestBudget.may_arm): how many, and when the hold now running began (nan: none; its record says why)
         self.dead_man_arms_held = 0
         self._arm_held_ts = math.nan
+        # the switch's firings counted (arms that lapsed, _dead_man_lapsed) in the UTC day _fires_day (the venue's
+        # limit is DEAD_MAN_DAILY_FIRES a day): a Kill's re-arms stop short of it (_rearms_spent), said once a day
+        self._fires_day = -math.inf
+        self._fires = 0
+        self._rationed_day = -math.inf
         self.cum_volume_usd = 0.0  # the account's traded volume, as the venue last reported it (userRateLimit)
         self._flatten_ts = -math.inf
         self._flatten_on_book = False  # the last flatten IOC matched nothing: again at the next book
@@ -1315,7 +1320,7 @@ class AgentCore:
             sent += n
         # past the cancels' limit the lane's one request is the pull's (a re-arm sent with it raced it there: it lost at
         # 51 s, the Kill's pull passing at 61 s), and the one armed at the Kill stands meanwhile (_kill_arm)
-        if self.overlay.cancel_all and ts >= self._dead_man_retry_ts:
+        if self.overlay.cancel_all and ts >= self._dead_man_retry_ts and not self._rearms_spent(ts):
             self._kill_arm(cmds, ts, sent)
 
     def _nothing_to_arm_for(self) -> bool:
@@ -1410,7 +1415,7 @@ class AgentCore:
             return False
         budget = self.budget
         if not (self.tracker.live_set and budget.cap <= budget.used < budget._cancel_cap
-                and self._dead_man_fire_by <= ts):
+                and self._dead_man_fire_by <= ts) or self._rearms_spent(ts):
             return False
         if self._exit_lane(ts, cmds):
             self._kill_arm(cmds, ts, 0)
@@ -1638,10 +1643,43 @@ class AgentCore:
         switch was yet to fire after it had spent one of the venue's ten triggers a day. A clear's window closes with
         it (nothing is left to clear), and an arm out is forgotten (its time is past too)."""
         fire_by = self._dead_man_fire_by
+        self._count_fire(fire_by if fire_by > -math.inf else ts)
         self._dead_man_fire_by = self._dead_man_acked_until = -math.inf
         # (an arm out has passed its time too, fire_by being the latest: the venue can no longer take it)
         self._dead_man_clear_ts = self._dead_man_clear_first_ts = self._dead_man_unacked_ts = math.inf
         self._note_dead_man(ts, "expired", _lapsed_why(fire_by, self._dead_man_state))
+
+    def _count_fire(self, at: float) -> None:
+        """A firing of the switch at ``at`` (an arm that lapsed: it may not have stood, counted all the same, the side
+        that stops short of the venue's limit), in its UTC day's count (``_rearms_spent``)."""
+        day = at // _DAY_S
+        if day > self._fires_day:
+            self._fires_day, self._fires = day, 0
+        if day == self._fires_day:
+            self._fires += 1
+
+    def _rearms_spent(self, ts: float) -> bool:
+        """Whether a Kill's re-arm of the switch (with its pulls again, or a held arm sent as the lane opens) would
+        leave fewer of the venue's ``DEAD_MAN_DAILY_FIRES`` firings today than ``risk.dead_man_fire_reserve``, kept
+        for a later Kill's own arm: said once a day (a ``dead_man_rationed`` record). Each arm a Kill's pulls go
+        unanswered behind fires on its time and is re-armed as the lane opens: with every answer and snapshot failing
+        (the orders counted live for good), one firing every 19 s spent the day's ten, the venue refusing the
+        switch after it (an hour's wait, ``_dead_man_refused``) and a later Kill going without one."""
+        day = ts // _DAY_S
+        if day > self._fires_day:
+            self._fires_day, self._fires = day, 0
+        left = DEAD_MAN_DAILY_FIRES - self._fires
+        reserve = self.cfg.risk.dead_man_fire_reserve
+        if left > reserve:
+            return False
+        if self._rationed_day != day:
+            self._rationed_day = day
+            self._records.append({
+                "type": "dead_man_rationed", "ts": ts, "fired": self._fires, "limit": DEAD_MAN_DAILY_FIRES,
+                "why": f"the switch has fired {self._fires} times today (UTC), of the venue's {DEAD_MAN_DAILY_FIRES} "
+                       f"a day: a Kill's re-arms stop here, keeping {reserve} for a later Kill's arm "
+                       f"(risk.dead_man_fire_reserve), until the day ends"})
+        return True
 
     def _on_dead_man_cleared(self, ev: ScheduleCancelCleared, cmds: list) -> None:
         if not self._dead_man_clear_first_ts <= ev.sent_ts <= self._dead_man_clear_ts:
@@ -2530,6 +2568,10 @@ _FILL_PX_KEEP = 4096  # fills' prices kept for the next snapshot (AgentCore._fil
 _RESERVE_IOC_S = 10.0
 _RESERVE_KEEP = 20
 _DEAD_MAN_RETRY_S = 3600.0  # a refused dead-man's switch is asked for again this long after
+# the venue's firings of the switch a day, its counter reset at 00:00 UTC (hyperliquid.md §2.2); the core's ts is UTC
+# epoch seconds live (the twin's from 0: its day 0)
+DEAD_MAN_DAILY_FIRES = 10
+_DAY_S = 86_400.0
 # the scheduleCancel refusal texts counted each under its own (AgentCore.dead_man_refusals: the live summary's
 # dead_man_switch_refusals); every later new text is counted under DEAD_MAN_OTHER_TEXTS. Unbounded, the count grew by
 # one a refusal whose text names a number: the venue's $1M rule names the volume traded (hyperliquid.md §2.2: each

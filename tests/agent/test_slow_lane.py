@@ -783,3 +783,40 @@ def test_feb09s_kill_with_no_order_of_ours_left_arms_no_switch():
         said = [r["type"] for r in records if r.get("type") in ("dead_man", "dead_man_held")]
         assert said == [], seed  # (at 06169538: seed 1 armed, lapsing, expired; seed 6 a dead_man_held)
 
+
+def test_a_kill_whose_pulls_are_never_answered_re_arms_the_switch_short_of_the_venues_ten_a_day():
+    """A contrived Kill: between the cap and the cancels' limit (15,000 used), the book stale (Kill at 15.0 s), every
+    arm of the switch taken by the venue, and no pull's answer nor any snapshot ever coming: the orders stay counted
+    live. The held arm goes before the pulls again once no switch of ours may fire, and each arm fires on its time
+    (10 s), so the core armed and the switch fired every 19 s: at 06169538 31 arms in 600 s, the venue's ten
+    firings a day spent by 207 s (refused after them, and a later Kill went without a switch). Now the core counts the
+    firings (arms that lapsed) in the UTC day and re-arms no more at 10 - ``risk.dead_man_fire_reserve`` (2): 8 arms
+    (the Kill's, held behind its exits and sent as the lane opened, and seven re-arms) and a ``dead_man_rationed``
+    record, said once; the pulls again go on. A reserve that leaves no firing to re-arm with is refused."""
+    import pytest
+    from pydantic import ValidationError
+    from agent.config import RiskConfig
+    from agent.gateway.events import ScheduleCancelAcknowledged
+    core, placed = _long_core_past_the_cap(15_000, {"safety": {"stale_kill_s": 1.5}})
+    _ticks(core, 13.5, drift=1.0)
+    arms, pulls, records = [], [], []
+    for i in range(28, 1201):  # 14.0 s to 600.0 s, no book, no answer but the arms'
+        ts = i * 0.5
+        out = core.handle(Timer(ts))
+        core.handle(Timer(ts, AFTER_CYCLE))
+        for c in (c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))):
+            if isinstance(c, ScheduleCancel) and c.at_ts is not None:
+                arms.append(ts)
+                core.handle(ScheduleCancelAcknowledged(ts + 0.1, c.at_ts))
+            elif isinstance(c, (CancelAll, CancelOrder)):
+                pulls.append(ts)
+        records += core.drain_records()
+    assert core.stopped and core.tracker.live_set and arms[0] == 26.0  # (the Kill's held: its exits took the lane)
+    fired = [r["ts"] for r in records
+             if isinstance(r, dict) and r.get("type") == "dead_man" and r["state"] == "expired"]
+    assert len(arms) == 8 and len(fired) == 8 and fired[-1] < 300.0, (arms, fired)  # (at 06169538: 31 arms)
+    rationed = [r for r in records if isinstance(r, dict) and r.get("type") == "dead_man_rationed"]
+    assert len(rationed) == 1 and rationed[0]["fired"] == 8 and rationed[0]["ts"] >= fired[-1]
+    assert pulls[-1] >= 598.0  # (the pulls again go on, every risk.pull_retry_s)
+    with pytest.raises(ValidationError):
+        RiskConfig(dead_man_fire_reserve=10)
