@@ -981,8 +981,13 @@ class AgentCore:
                 self._dead_man_settle_blind(ts, cmds)
         if not self.reconciled or self.stopped:
             self._pull_paper()
-            if self.stopped and self._dead_man_clear_ts < math.inf and not tr.live_set:
-                self._clear_dead_man_again(ts, cmds)  # (the clear a stop sent, unanswered: again, as the heartbeat's)
+            if self.stopped and not tr.live_set and (self._dead_man_clear_ts < math.inf or (
+                    self.reconciled and self._dead_man_unacked_ts == math.inf)):
+                # the clear a stop sent, unanswered: again, as the heartbeat's; or, reconciled, none of ours left (as
+                # _nothing_to_arm_for reads it) and no arm's answer awaited: the Kill's arm cleared, else it fires on
+                # nothing (budget permitting). (Not while its answer is out: the venue refuses an arm below its volume
+                # rule, and a clear sent before the refusal came was refused too, a request for nothing)
+                self._keep_dead_man_cleared(cmds, ts, "stopped, and no order of ours is left")
             return  # (unreconciled, the heartbeat pauses too: the switch pulls what a long outage left resting)
         if not self.cum_volume_usd < self._dead_man_min_volume:  # (below it the heartbeat has nothing to do: its
             self._dead_man_heartbeat(ts, cmds)                  # own first test, asked here without the call)

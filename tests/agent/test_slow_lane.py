@@ -820,3 +820,31 @@ def test_a_kill_whose_pulls_are_never_answered_re_arms_the_switch_short_of_the_v
     assert pulls[-1] >= 598.0  # (the pulls again go on, every risk.pull_retry_s)
     with pytest.raises(ValidationError):
         RiskConfig(dead_man_fire_reserve=10)
+
+
+def test_a_kills_arm_is_cleared_once_no_order_of_ours_is_left():
+    """Within the cap (5,000 used of 10,000), the book stale (Kill at 1.5 s): the Kill pulls its six orders and arms
+    the switch 10 s ahead, and the venue acknowledges every cancel 0.1 s on. A stopped core sends no re-arm, and the
+    switch was cleared only on a snapshot listing none of our orders: with none coming within its 10 s, it fired at
+    11.5 s on nothing, one of the venue's ten a day. Now, reconciled with no order of ours left, the core clears it at
+    the next tick (the rule ``_nothing_to_arm_for`` arms by), and the venue's acknowledgement says it cleared. Fails at
+    06169538: no clear, "expired" at 11.5 s."""
+    from agent.gateway.events import CancelAcknowledged, ScheduleCancelAcknowledged, ScheduleCancelCleared
+    core, placed = _full_ladder_resting(quoting({"safety": {"stale_kill_s": 1.0},
+                                                 "graduation": {"start_level": "FULL", "ceiling": "FULL"}}))
+    core.handle(QuotaStatus(0.7, 5_000, 10_000, 0.0))
+    arms, clears = [], []
+    for i in range(2, 41):  # 1.0 s to 20.0 s, no book
+        ts = i * 0.5
+        out = core.handle(Timer(ts))
+        core.handle(Timer(ts, AFTER_CYCLE))
+        for c in (c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))):
+            if isinstance(c, ScheduleCancel):
+                (arms if c.at_ts is not None else clears).append(ts)
+                core.handle(ScheduleCancelAcknowledged(ts + 0.1, c.at_ts) if c.at_ts is not None else
+                            ScheduleCancelCleared(ts + 0.1, c.sent_ts))
+            for cloid in c.known if isinstance(c, CancelAll) else (c.cloid,) if isinstance(c, CancelOrder) else ():
+                core.handle(CancelAcknowledged(ts + 0.1, cloid))
+    assert core.stopped and not core.tracker.live_set and arms[-1] == 1.5
+    assert clears == [2.0], clears  # (at 06169538: none)
+    assert core.dead_man_state == "cleared"  # (at 06169538: expired, at 11.5 s)
