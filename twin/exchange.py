@@ -166,16 +166,24 @@ class _Delivery:
     """A push on its way to one socket, itself the queue's entry: ``Environment.step`` calls its callback (the
     exchange's ``_delivered``, or ``_frame_delivered`` for an orderUpdates frame, whose ``push`` is the frame's list)
     with it, where a ``twin.calls.Call`` went through ``_run`` and an argument tuple: a frame less for every push of
-    the feeds. What step reads of an event, as ``Call``: ``callbacks`` and ``_ok``."""
+    the feeds. What step reads of an event, as ``Call``: ``callbacks`` and ``_ok``. Made by ``_Delivery.make``, as a
+    ``Call`` by its ``make`` (twin.calls.Call says why: no ``__init__``)."""
 
     __slots__ = ("callbacks", "conn", "epoch", "push")
     _ok = True
 
-    def __init__(self, callbacks: tuple, conn: "Connection", epoch: int, push) -> None:
-        self.callbacks = callbacks
-        self.conn = conn
-        self.epoch = epoch
-        self.push = push
+    @staticmethod
+    def make(callbacks: tuple, conn: "Connection", epoch: int, push) -> "_Delivery":
+        d = _Delivery()
+        d.callbacks = callbacks
+        d.conn = conn
+        d.epoch = epoch
+        d.push = push
+        return d
+
+
+_new_delivery = _Delivery.make
+_new_call = Call.make
 
 
 _NO_ROWS = (None, None, None, None)
@@ -447,7 +455,7 @@ class Exchange:
         # (call_later written out: every action passes here; its delay is a latency draw, never negative, raised only)
         env = self.env
         heappush(env._queue, (env._now + delay, NORMAL, next(env._eid),
-                              Call(self._arrive_action, (user.lower(), action, on_reply, expires_after_s, t))))
+                              _new_call(self._arrive_action, (user.lower(), action, on_reply, expires_after_s, t))))
 
     def request_info(self, kind: str, on_reply: Callable[[object], None], conn: Connection | None = None,
                      **kw) -> None:
@@ -492,7 +500,7 @@ class Exchange:
         env = self.env
         now = env._now
         heappush(env._queue, (now + self.latency.response.sample(now), NORMAL, next(env._eid),
-                              Call(on_reply, (reply,))))
+                              _new_call(on_reply, (reply,))))
 
     def _arrive_action(self, user: str, action: Action, on_reply: Callable,
                        expires_after_s: float | None = None, sent: float | None = None) -> None:
@@ -877,7 +885,7 @@ class Exchange:
                 conn.last_delivery = at
                 env = self.env
                 heappush(env._queue, (at, NORMAL, next(env._eid),
-                                      _Delivery(self._on_frame_delivery, conn, conn.epoch, frame)))
+                                      _new_delivery(self._on_frame_delivery, conn, conn.epoch, frame)))
         return _new_resting(oid, cloid)
 
     def _level_rows(self, coin: str, is_buy: bool) -> tuple | None:
@@ -1208,7 +1216,7 @@ class Exchange:
                 conn.last_delivery = at
                 env = self.env
                 heappush(env._queue, (at, NORMAL, next(env._eid),
-                                      _Delivery(self._on_frame_delivery, conn, conn.epoch, frame)))
+                                      _new_delivery(self._on_frame_delivery, conn, conn.epoch, frame)))
         if status not in ("canceled", "filled", "open"):
             self._log("venue_cancel", user, oid, status)
 
@@ -1963,13 +1971,13 @@ class Exchange:
                     at = conn.last_delivery
                 conn.last_delivery = at
                 heappush(env._queue, (at, NORMAL, next(env._eid),
-                                      _Delivery(self._on_delivery, conn, conn.epoch, push)))
+                                      _new_delivery(self._on_delivery, conn, conn.epoch, push)))
 
     def _send(self, conn: Connection, push: Push, draw: bool = True) -> None:
         """Deliver after the feed latency, in order (a websocket is one TCP stream); lost if the
         socket drops before delivery. ``draw`` False: no latency drawn, delivered right behind what is on the way."""
         conn.frame = None  # an order update after this one starts a frame of its own, behind it
-        self._schedule(self._delivery_at(conn, draw), _Delivery(self._on_delivery, conn, conn.epoch, push))
+        self._schedule(self._delivery_at(conn, draw), _new_delivery(self._on_delivery, conn, conn.epoch, push))
 
     def _schedule(self, at: float, event) -> None:
         """``event`` (a _Delivery, or a Call) at ``at`` (never before now: _delivery_at's), exactly: as ``call_later``
@@ -1989,7 +1997,7 @@ class Exchange:
         def deliver() -> None:
             if conn.epoch == epoch and conn.up:
                 send()
-        self._schedule(self._delivery_at(conn, draw=False), Call(deliver, ()))
+        self._schedule(self._delivery_at(conn, draw=False), _new_call(deliver, ()))
 
     def _frame_delivered(self, d: _Delivery) -> None:
         """An orderUpdates frame's delivery (_remove's, _place's): closed to more updates, and delivered as one push."""

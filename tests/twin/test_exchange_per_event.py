@@ -408,7 +408,7 @@ def _old_publish(self, key, push):
             if at < conn.last_delivery:
                 at = conn.last_delivery
             conn.last_delivery = at
-            heappush(env._queue, (at, NORMAL, next(env._eid), _Delivery(on_delivery, conn, conn.epoch, push)))
+            heappush(env._queue, (at, NORMAL, next(env._eid), _Delivery.make(on_delivery, conn, conn.epoch, push)))
 
 
 # the old code of each path, by the Exchange attribute it replaces

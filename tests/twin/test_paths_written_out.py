@@ -34,7 +34,7 @@ _PARAMS = {
 def _plain_send_frame(ex, conn, frame):
     conn.frame = frame
     conn.frame_at = ex.env._now
-    ex._schedule(ex._delivery_at(conn), _Delivery(ex._on_frame_delivery, conn, conn.epoch, frame))
+    ex._schedule(ex._delivery_at(conn), _Delivery.make(ex._on_frame_delivery, conn, conn.epoch, frame))
 
 
 def _plain_set_status(ex, o, status):
