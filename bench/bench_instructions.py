@@ -11,7 +11,15 @@ gives a digest of the commands the core sent: two trees that decide alike give t
 the whole session; this only that the replays compared did the same work). The events are gateway events: both
 trees must read them alike (a change to agent/gateway/events.py between them is not measured here).
 
+``--session``: instead, the whole session's instructions, the core's and what runs outside it (the twin, SimPy, the
+gateway, the driver, the messages), where a replay counts the core's alone: the session of ``--minutes`` run in each
+tree under cachegrind, less the same session run for its first second (the interpreter's start, the imports, the
+session's build and the interpreter's end), the collector off as in a replay; each run gives a digest of the exchange's
+and the gateway's counters, alike when both trees' sessions went the same way. Addresses move its count as a replay's
+(some +-2 M of a stress session's 1,000 M over 3 minutes: a cut of less than some 0.2% is not seen).
+
 Run: python bench/bench_instructions.py --base REV [--head DIR] [--minutes 5] [--profile stress] [--work DIR]
+     [--session]
 """
 from __future__ import annotations
 
@@ -81,16 +89,46 @@ def replay(path: Path, cores: int) -> str:
     return digest
 
 
+def run_session(profile: str, minutes: float) -> str:
+    """(--session's measured run) A session of ``profile`` for ``minutes`` (seed 1, as recorded_events'), the
+    collector off (replay says why); a digest of the exchange's and the gateway's counters at its end."""
+    from agent.session import build_session
+    from bench_agent import profile_session
+
+    cfg, params = profile_session(profile)
+    ex, gw, _, driver = build_session(cfg, 1, params)
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        driver.start()
+        ex.env.run(until=minutes * 60.0)
+    finally:
+        if was:
+            gc.enable()
+    return hashlib.sha256(repr((sorted(ex.counters.items()), sorted(gw.counters.items()))).encode()).hexdigest()[:32]
+
+
 def instructions(tree: Path, events: Path, cores: int) -> tuple[int, str]:
     """(instructions, digest) of one run replaying ``events`` into ``cores`` cores, with ``tree`` on PYTHONPATH."""
+    return _under_valgrind(tree, ["--replay", str(events), "--cores", str(cores)], "the replay")
+
+
+def session_instructions(tree: Path, profile: str, minutes: float) -> tuple[int, str]:
+    """(instructions, digest) of one run of a session (run_session), with ``tree`` on PYTHONPATH."""
+    return _under_valgrind(tree, ["--run-session", str(minutes), "--profile", profile], "the session")
+
+
+def _under_valgrind(tree: Path, args: list[str], what: str) -> tuple[int, str]:
+    """(instructions, what it printed) of this script run with ``args`` under cachegrind, ``tree`` on PYTHONPATH."""
     env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{tree / 'bench'}", PYTHONHASHSEED="0",
                OPENBLAS_NUM_THREADS="1")
     cmd = ["setarch", "-R", "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-           sys.executable, str(Path(__file__).resolve()), "--replay", str(events), "--cores", str(cores)]
+           sys.executable, str(Path(__file__).resolve()), *args]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tree)
     m = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if done.returncode != 0 or m is None:
-        sys.exit(f"bench_instructions: the replay under valgrind failed in {tree}:\n{done.stderr[-2000:]}")
+        sys.exit(f"bench_instructions: {what} under valgrind failed in {tree}:\n{done.stderr[-2000:]}")
     return int(m.group(1).replace(",", "")), done.stdout.strip()
 
 
@@ -105,7 +143,7 @@ def _tree(base: str, work: Path) -> tuple[Path, bool]:
 
 
 def main() -> None:
-    if "--replay" in sys.argv:  # the measured run: this tree's packages (PYTHONPATH) before the script's own folder,
+    if "--replay" in sys.argv or "--run-session" in sys.argv:  # the measured run: this tree's packages (PYTHONPATH) before the script's own folder,
         sys.path[:0] = os.environ.get("PYTHONPATH", "").split(os.pathsep)  # which Python puts first
     from bench_agent import check_recording, session_options
     from common.cli_errors import fail, print_out
@@ -121,10 +159,17 @@ def main() -> None:
     ap.add_argument("--replay", help="(the measured run, under valgrind) replay the events pickled in this file and "
                                      "print the commands' digest")
     ap.add_argument("--cores", type=int, default=1, help="(with --replay) fresh cores to replay into (default 1)")
+    ap.add_argument("--session", action="store_true", help="instead, the whole session's instructions (the twin, "
+                    "SimPy, the gateway, the driver and the core), less its first second's")
+    ap.add_argument("--run-session", type=float, help="(the measured run of --session, under valgrind) run a session "
+                                                      "of this many minutes and print its counters' digest")
     args = ap.parse_args()
     if args.replay:
         check_recording(args.replay)
         print_out(replay(Path(args.replay), args.cores))
+        return
+    if args.run_session is not None:
+        print_out(run_session(args.profile, args.run_session))
         return
     if not args.base:
         ap.error("--base is required (a git revision or a tree's directory)")
@@ -146,6 +191,13 @@ def main() -> None:
             sys.exit(fail(str(e)))
     else:
         work = Path(tempfile.mkdtemp(prefix="bench_instructions."))
+    if args.session:
+        base, made = _tree(args.base, work)
+        try:
+            compare_sessions(base, Path(args.head).resolve(), args.profile, args.minutes)
+        finally:
+            _clean_up(base, made, work, args.work)
+        return
     events = work / f"events-{args.profile}.pickle"
     n = record(args.minutes, args.profile, events)
     base, made = _tree(args.base, work)
@@ -162,10 +214,32 @@ def main() -> None:
         print_out(f"head/base {h / b:.4f} ({h - b:+,} instructions, {(h - b) / n:+,.1f} an event)"
                   + ("" if db == dh else "; THE COMMANDS DIFFER"))
     finally:
-        if made:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
-        if not args.work:
-            shutil.rmtree(work, ignore_errors=True)
+        _clean_up(base, made, work, args.work)
+
+
+_SESSION_START_MINUTES = 1 / 60  # the short session --session subtracts: the start, the imports, the build, the end
+
+
+def compare_sessions(base: Path, head: Path, profile: str, minutes: float) -> None:
+    """--session: each tree's session of ``minutes`` less its first second, and head/base."""
+    from common.cli_errors import print_out
+
+    counts = {}
+    for name, tree in (("base", base), ("head", head)):
+        (lo, _), (hi, digest) = (session_instructions(tree, profile, m) for m in (_SESSION_START_MINUTES, minutes))
+        counts[name] = (hi - lo, digest)
+        print_out(f"{name}: {tree}: {hi - lo:,} instructions a session of {minutes:g} minutes ({profile}) less its "
+                  f"first second, counters {digest[:16]}")
+    (b, db), (h, dh) = counts["base"], counts["head"]
+    print_out(f"head/base {h / b:.4f} ({h - b:+,} instructions)" + ("" if db == dh else "; THE SESSIONS DIFFER"))
+
+
+def _clean_up(base: Path, made: bool, work: Path, kept: str | None) -> None:
+    """The base's worktree removed if this made it, and the work folder unless it was given."""
+    if made:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
+    if not kept:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -447,6 +447,20 @@ def test_bench_instructions_replays_a_recorded_session_alike_into_each_fresh_cor
     assert done.returncode == 2 and "--base is required" in done.stderr, done.stderr
 
 
+def test_bench_instructions_session_digests_what_the_session_did(monkeypatch):
+    """--session subtracts a session's first second from the whole: both runs must go the same way, which their
+    counters' digest shows: alike for the same session, not alike for a longer one (a digest of nothing would pass
+    the first); the collector is put back as it was."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import gc
+
+    import bench_instructions
+    one = bench_instructions.run_session("default", 0.1)
+    assert re.fullmatch(r"[0-9a-f]{32}", one) and bench_instructions.run_session("default", 0.1) == one
+    assert bench_instructions.run_session("default", 0.2) != one
+    assert gc.isenabled()
+
+
 def test_decisions_diff_finds_a_tree_whose_decisions_differ_and_none_in_its_own(tmp_path):
     """decisions_diff compares two trees' runs line by line: against a copy of this tree whose quote size differs it
     names the first differing line of each run; against this tree itself it finds every run identical."""
