@@ -143,8 +143,9 @@ def _tree(base: str, work: Path) -> tuple[Path, bool]:
 
 
 def main() -> None:
-    if "--replay" in sys.argv or "--run-session" in sys.argv:  # the measured run: this tree's packages (PYTHONPATH) before the script's own folder,
-        sys.path[:0] = os.environ.get("PYTHONPATH", "").split(os.pathsep)  # which Python puts first
+    if "--replay" in sys.argv or "--run-session" in sys.argv:
+        # a measured run: this tree's packages (PYTHONPATH) before the script's own folder, which Python puts first
+        sys.path[:0] = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     from bench_agent import check_recording, session_options
     from common.cli_errors import fail, print_out
     from common.files import ArgumentParser, make_output_folder
