@@ -1658,10 +1658,15 @@ class AgentCore:
         """A firing of the switch at ``at`` (an arm that lapsed: it may not have stood, counted all the same, the side
         that stops short of the venue's limit), in its UTC day's count (``_rearms_spent``)."""
         day = at // _DAY_S
+        self._fires_on(day)
+        if day == self._fires_day:  # (one of an earlier day than the last counted: that day's count is gone)
+            self._fires += 1
+
+    def _fires_on(self, day: float) -> int:
+        """The switch's firings counted in UTC ``day``, the count begun again when ``day`` is a new one."""
         if day > self._fires_day:
             self._fires_day, self._fires = day, 0
-        if day == self._fires_day:
-            self._fires += 1
+        return self._fires
 
     def _rearms_spent(self, ts: float) -> bool:
         """Whether a Kill's re-arm of the switch (with its pulls again, or a held arm sent as the lane opens) would
@@ -1671,9 +1676,7 @@ class AgentCore:
         (the orders counted live for good), one firing every 19 s spent the day's ten, the venue refusing the
         switch after it (an hour's wait, ``_dead_man_refused``) and a later Kill going without one."""
         day = ts // _DAY_S
-        if day > self._fires_day:
-            self._fires_day, self._fires = day, 0
-        left = DEAD_MAN_DAILY_FIRES - self._fires
+        left = DEAD_MAN_DAILY_FIRES - self._fires_on(day)
         reserve = self.cfg.risk.dead_man_fire_reserve
         if left > reserve:
             return False
