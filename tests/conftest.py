@@ -28,7 +28,10 @@ def _own_temp_folder() -> str:
     host's agents must share them. Two test runs on one host (a fresh clone checked beside a working copy) shared
     them too: one run's agents found the other's holding the lock ("is trading BTC") and three run-lock tests
     failed; and a test run must not leave files in the user's own. pytest's own ``tmp_path`` folders are made under
-    the temporary folder as well."""
+    the temporary folder as well. Under pytest-xdist each worker, a process of its own, imports this file too and
+    makes its folder inside the main process's (whose TMPDIR it inherits, and where pytest-xdist puts every
+    ``tmp_path``): the workers' lock folders apart (``_no_kill_latch_left`` empties its own at each test's end), the
+    run's files in one folder, which the main process keeps, or removes, whole."""
     import tempfile
 
     from agent.run_lock import LOCK_DIR_ENV

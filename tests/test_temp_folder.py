@@ -9,12 +9,18 @@ from pathlib import Path
 from agent.run_lock import lock_path
 
 
-def test_the_run_lock_and_tmp_path_are_in_this_runs_own_folder(tmp_path):
+def test_the_run_lock_and_tmp_path_are_in_this_runs_own_folder(tmp_path, request):
+    """Under pytest-xdist (README's ``-n auto``) each worker is a process of its own, its folder made in the one of
+    the run's main process (whose TMPDIR it inherits), which holds pytest's ``tmp_path`` folders: the workers' lock
+    folders apart (a test's latches are removed at its end: a shared folder would lose another worker's mid-test),
+    the whole run's files in one folder, kept or removed with it."""
     own = Path(os.environ["TMPDIR"])
     assert own.name.startswith("agent-tests-") and own.is_dir()
     assert Path(tempfile.gettempdir()) == own
     assert lock_path("http://127.0.0.1:1", "0xabc", "BTC").parent == own / "locks"
-    assert own in tmp_path.parents
+    run = own.parent if hasattr(request.config, "workerinput") else own
+    assert run.name.startswith("agent-tests-")
+    assert run in tmp_path.parents
 
 
 def test_the_commands_a_test_starts_share_the_folder():
