@@ -27,6 +27,15 @@ def test_texts_carry_the_live_asset_suffix():
     assert order_error_text(RejectReason.ModifyCanceledOrFilled, 2) == "Cannot modify canceled or filled order"
 
 
+def test_the_oracle_refusal_is_the_live_text_not_the_docs_table():
+    """docs/hyperliquid.md §2.4, the table's Oracle row: `Order price too far from oracle` (a live reply `Price too
+    far from oracle asset=4` is reported [CAPTURE 70679828995]). The only live form on record is the latter: the twin
+    sent the table's, `Order price too far from oracle asset=4`, which no capture holds. Both still classify."""
+    assert order_error_text(RejectReason.Oracle, 4) == "Price too far from oracle asset=4"
+    assert classify_venue_text("Order price too far from oracle") == RejectReason.Oracle
+    assert classify_venue_text("Order price too far from oracle. asset=4") == RejectReason.Oracle
+
+
 @pytest.mark.parametrize("reason", sorted(ORDER_REASONS))
 def test_every_order_text_classifies_back_to_its_reason(reason):
     text = order_error_text(reason, 7, bbo="1@2")
@@ -159,4 +168,4 @@ def test_a_burst_refuses_only_orders_the_venue_could_refuse_with_its_reason():
     assert _under_burst("BadAloPx", lambda ex: OrderSpec("BTC", True, bid(ex) - 10, 0.001, False, "Alo")).error \
         .startswith("Post only order would have immediately matched")
     assert _under_burst("ReduceOnly", exit_, 0.01).error.startswith("Reduce only order would increase position.")
-    assert _under_burst("Oracle", exit_, 0.01).error.startswith("Order price too far from oracle")
+    assert _under_burst("Oracle", exit_, 0.01).error == "Price too far from oracle asset=0"

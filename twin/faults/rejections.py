@@ -83,8 +83,9 @@ def can_refuse(reason: RejectReason, tif: str, reduce_only: bool, increasing: bo
     return reason not in _NEVER_A_NEW_ORDER
 
 
-# Verbatim from the docs' error table (hyperliquid.md §2.4), without the live ` asset=N` suffix;
-# Other has no text of its own (it stands for any text not listed here).
+# Verbatim from the docs' error table (hyperliquid.md §2.4), or its live form where the venue is on record answering
+# otherwise (Oracle), without the live ` asset=N` suffix; Other has no text of its own (it stands for any text not
+# listed here).
 VENUE_TEXT: dict[RejectReason, str] = {
     RejectReason.Tick: "Price must be divisible by tick size.",
     RejectReason.MinTradeNtl: "Order must have minimum value of $10.",
@@ -99,7 +100,10 @@ VENUE_TEXT: dict[RejectReason, str] = {
     RejectReason.TooAggressiveAtOpenInterestCap:
         "Order rejected due to price more aggressive than oracle while at open interest cap",
     RejectReason.OpenInterestIncrease: "Order would increase open interest too quickly",
-    RejectReason.Oracle: "Order price too far from oracle",
+    # the docs' table says "Order price too far from oracle"; the venue answered "Price too far from oracle asset=4"
+    # (hyperliquid.md §2.4's Oracle row, CAPTURE 70679828995: a venue-vocabulary file's live answer of 2026-08-20;
+    # every capture found has it so, none the table's text): the twin sends that one (the table's classifies too)
+    RejectReason.Oracle: "Price too far from oracle",
     RejectReason.PerpMaxPosition: "Order would cause position to exceed margin tier limit at current leverage",
     RejectReason.MissingOrder: "Order was never placed, already canceled, or filled.",
     # seen live, not in the docs table
@@ -123,9 +127,9 @@ VENUE_TEXT: dict[RejectReason, str] = {
     RejectReason.NonceInvalid: "Invalid nonce: {detail}",
 }
 
-# Other live forms (captures, hyperliquid.md §2.4) that map to a reason when classifying venue text.
+# Other forms (captures, the docs' table; hyperliquid.md §2.4) that map to a reason when classifying venue text.
 _ALIASES: tuple[tuple[str, RejectReason], ...] = (
-    ("Price too far from oracle", RejectReason.Oracle),
+    ("Order price too far from oracle", RejectReason.Oracle),  # the docs' table text (the live one is VENUE_TEXT's)
     # the reference-price band ("... more than 80% away from the reference price"): the same remedy as
     # the oracle band, so the same code
     ("Order price cannot be more than", RejectReason.Oracle),
