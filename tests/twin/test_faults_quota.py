@@ -34,18 +34,21 @@ def test_cap_grows_with_volume_and_cancels_get_extra():
     assert not small.try_spend(1, 1.0)  # orders are out ...
     assert small.try_spend(10, 2.0, is_cancel=True)  # ... cancels still have headroom
     assert not small.try_spend(1, 3.0, is_cancel=True)
-    assert "(31 > 30)" in small.refusal_text(1, is_cancel=True)  # the cancel cap is the one named
+    assert "(31 > 29)" in small.refusal_text(1, is_cancel=True)  # the cancel cap (less one) is the one named
 
 
 def test_refusal_text_is_the_venues():
-    # the probe's raw body read (97460 > 97456) at $87457.46, one below 10000 + floor(volume): the venue's
-    # cap seems to lag the volume it prints by a fill; the twin uses the documented rule
+    """docs/hyperliquid.md §2.4: `Too many cumulative requests sent (97460 > 97456) for cumulative volume traded
+    $87457.46. ...` [PROBE rate-limit probe, raw body]; §5: `nRequestsCap == 10000 + floor(cumVlm)`, 97457 there (the
+    probe read nRequestsCap 97457 and nRequestsUsed 97459 before its refusals, the left-hand number rising 97460,
+    97461, ... as each pass was charged, the right-hand one staying 97456). The twin named the cap itself, (97460 >
+    97457) in that state; this test set the volume a dollar lower to make the cap 97456."""
     q = AddressQuota(QuotaParams())
-    q.on_traded(87_456.46)
-    q.set_remaining(0)
-    q.used += 3
+    q.on_traded(87_457.46)
+    assert q.status() == (0, 97_457, 87_457.46)  # userRateLimit's nRequestsCap
+    q.used = 97_459
     assert q.refusal_text(1) == ("Too many cumulative requests sent (97460 > 97456) for cumulative volume traded "
-                                 "$87456.46. Place taker orders to free up 1 request per USDC traded.")
+                                 "$87457.46. Place taker orders to free up 1 request per USDC traded.")
 
 
 def test_slow_lane_passes_one_per_interval_and_refusals_do_not_restart_it():

@@ -124,9 +124,13 @@ class AddressQuota:
 
     def refusal_text(self, n: int = 1, is_cancel: bool = False) -> str:
         """The venue's refusal of a batch of ``n``, e.g. ``Too many cumulative requests sent (97460 > 97456)
-        for cumulative volume traded $87457.46. Place taker orders to free up 1 request per USDC traded.``
-        (for cancels the cancel cap is the right-hand number)."""
-        limit = self.cancel_cap if is_cancel else self.cap
+        for cumulative volume traded $87457.46. Place taker orders to free up 1 request per USDC traded.``: on the
+        left what the address will have sent with this batch, on the right one less than its cap (nRequestsCap).
+        hyperliquid.md §2.4 has that body at $87457.46, where nRequestsCap is 10000 + floor(cumVlm) = 97457 (§5,
+        [PROBE]; the probe read 97457 from userRateLimit before it and saw 97456 in every refusal, its used count
+        rising 97460, 97461, ... on the left). For cancels the cancel cap less one is the right-hand number (no
+        cancel's refusal is on record: the order's rule carried over)."""
+        limit = (self.cancel_cap if is_cancel else self.cap) - 1
         return VENUE_TEXT[RejectReason.RateLimited].format(used=self.used + n, cap=limit,
                                                             volume_usd=self.cum_volume_usd)
 
