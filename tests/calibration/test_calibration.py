@@ -2227,8 +2227,11 @@ def test_the_outages_fitted_from_a_live_run_are_the_venues_without_the_agents_re
     assert len(obs.outages_s) >= 10 and len(drawn) >= 10, (obs.outages_s, drawn)
     venue = fit_outages(np.asarray(drawn))  # (the venue's own sample: the fit's error without its sampling's)
     got = fit(obs).outages
-    # (the backoff in what was seen: against the drawn ones' fitted median, steadier than their sample's on 17)
-    assert np.median(obs.outages_s) > 1.3 * venue.median_s
+    # (the backoff in what was seen: against the drawn ones' fitted median, steadier than their sample's on 17. Seen
+    # over drawn ran 1.39 - 1.68 in eight runs four at a time on a loaded 2-core host, and 1.27 once in the whole
+    # suite under pytest-xdist there (its bound was 1.3): the wall clock's stalls, 20 times the venue's, land on the
+    # seen lengths both ways. Without the backoff in them they are the drawn ones as the agent saw them, near 1.)
+    assert np.median(obs.outages_s) > 1.15 * venue.median_s
     assert venue.median_s / 1.5 < got.median_s < venue.median_s * 1.5, (got, venue)
     assert got.median_lo < venue.median_s < got.median_hi, (got, venue)
     assert all(math.isfinite(e.refused_ts) and e.refused_ts < e.ts for e in events if type(e) is ConnectionRestored)
