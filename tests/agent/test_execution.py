@@ -844,6 +844,25 @@ def test_only_an_acknowledged_order_is_modified_into_a_quote_of_its_own_side_and
     assert t.exposures()[0] == pytest.approx(0.002 * 5)  # old bid, its new leg, the pending bid, two new bids
 
 
+def test_an_order_a_quote_cut_to_its_room_asks_for_as_it_rests_is_kept_not_modified_to_itself():
+    """An ask rests at 101 for 0.002; the quote there asks 0.003, outside the size band, so the ask was to go, and the
+    room under the limit (the ask's own 0.002 counted) cuts the quote to 0.002: the ask as it rests. It was modified to
+    itself, the same price and size (fees_exceed_spread's seed 3 at 141 s): a request, and its queue place lost, for
+    nothing. It is kept. Beside another ask to go, listed first, that one was moved onto it and it was cancelled: two
+    requests. (Fails at f303b18: a modify of the ask to 101 for 0.002; the other ask modified there, this cancelled.)"""
+    kw = dict(tick=1.0, lot=0.001, budget=RequestBudget(BudgetConfig()), cloids=CloidFactory(1), cfg=ReconcileConfig())
+    quote = [DesiredQuote(Side.SELL, 101.0, 0.003, 0)]
+    flat = lambda cmds: [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]  # noqa: E731
+    assert reconcile(quote, _tracker_with(0.0, [(Side.SELL, 101.0, 0.002)]), max_position=0.004, **kw) == []
+    t = _tracker_with(0.0, [(Side.SELL, 103.0, 0.001), (Side.SELL, 101.0, 0.002)])
+    far, ask = list(t.live_set)
+    assert flat(reconcile(quote, t, max_position=0.005, **kw)) == [CancelOrder(far)]
+    # an ask elsewhere the quote's cut size fits is still moved there with one modify
+    t = _tracker_with(0.0, [(Side.SELL, 103.0, 0.002)])
+    (c,) = flat(reconcile(quote, t, max_position=0.004, **kw))
+    assert isinstance(c, ModifyOrder) and (c.cloid, c.px, c.sz) == (list(t.live_set)[0], 101.0, 0.002)
+
+
 def test_reduce_only_quotes_never_exceed_the_position():
     t = _tracker_with(0.003)
     cmds = reconcile([DesiredQuote(Side.SELL, 101.0, 0.002, 0, True), DesiredQuote(Side.SELL, 102.0, 0.002, 1, True),

@@ -1,5 +1,5 @@
 """reconcile held to the code it replaced, kept here verbatim (agent/execution/reconcile.py at c21af26, from
-``refused_under_minimum`` to its end, with its own memos; one rule added since, marked): over hypothesis-made
+``refused_under_minimum`` to its end, with its own memos; two rules added since, marked): over hypothesis-made
 trackers (orders of every state, kind and size; fills, cancels, modifies, timeouts, reduce-only refusals), desired
 ladders (the quote cycle's shape and any other), configs, ticks, budgets, positions and limits, and sessions of cycles
 that apply what was sent, it sends the same commands in the same order: the same types to the bottom (a Side no int,
@@ -219,9 +219,16 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 # the order's cancel becomes this modify: one request item where there would be two (its
                 # cancel item is already counted, and a modify is no cancel: the reserve stays untouched,
                 # as can_place already excludes every item so far)
-                o = pool.pop(0)
-                going.remove(o)
-                modifies.append(_new(ModifyOrder, (o.cloid, next_cloid(), px, sz, _ALO, ro, side)))
+                # (added since: one that rests as the quote, cut to its room, asks is kept, not modified to itself)
+                for o in pool:
+                    if o.px == px and abs(o.sz - o.filled_sz - sz) <= 1e-12:
+                        pool.remove(o)
+                        going.remove(o)
+                        break
+                else:
+                    o = pool.pop(0)
+                    going.remove(o)
+                    modifies.append(_new(ModifyOrder, (o.cloid, next_cloid(), px, sz, _ALO, ro, side)))
                 continue
             places.append(_new(PlaceOrder, (next_cloid(), side, px, sz, _ALO, ro)))
             can_place -= 1
