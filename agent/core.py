@@ -448,7 +448,7 @@ class AgentCore:
         self.stopped = True
         self._last_pull_ts = ts
         # the orders it knows of by name: a gateway cancels them at once, not after the listing that finds the rest
-        cmds: list[Command] = [CancelAll(tuple(self.tracker.live_set))]
+        cmds: list[Command] = [CancelAll(self.tracker.pullable())]
         self.budget.pull_sent(ts, len(self.tracker.live_set))  # (past the cancels' limit, in the slow lane)
         if flatten:
             self._flatten_at_stop = self._flatten_goal = True
@@ -1179,7 +1179,7 @@ class AgentCore:
             # Kill: pull everything now (cancels may spend the reserved quota) and stop quoting;
             # flatten through the book with a reduce-only IOC when configured
             self.stopped = True
-            cmds.append(CancelAll(tuple(self.tracker.live_set)))  # (those known cancelled at once, as at shutdown)
+            cmds.append(CancelAll(self.tracker.pullable()))  # (those known cancelled at once, as at shutdown)
             self.budget.pull_sent(ts, len(self.tracker.live_set))  # (past the cancels' limit, in the slow lane)
             self._last_pull_ts = ts
             # arm the venue's dead-man's switch too: if our cancels are lost, the venue pulls the rest
@@ -1304,7 +1304,11 @@ class AgentCore:
         through; a Kill's, 16 of 16 in 20 s, the orders left to the dead-man's switch)."""
         if ts - self._last_pull_ts < self.cfg.risk.pull_retry_s or any(isinstance(c, CancelAll) for c in cmds):
             return
-        known = tuple(CancelOrder(o.cloid) for o in self.tracker.live_set.values())
+        live = self.tracker.live_set
+        # by name, all but the orders the venue has said are gone (TrackedOrder.gone_at_venue): asked again, each is
+        # answered "never placed, already canceled, or filled" again, and only a snapshot settles whether it filled. In
+        # ws_outage_during_move's outage (seed 1) three such orders were cancelled again at each of seven pulls
+        known = tuple(map(CancelOrder, self.tracker.pullable()))
         n = len(known)
         room = self.budget.pull_room(ts, n) if n else 0
         if n and not room:
@@ -1320,7 +1324,8 @@ class AgentCore:
             known = known[:room]
             sent = len(known)
             cmds.append(Batch(known) if len(known) > 1 else known[0])
-        if not known or (self._pulls % 2 == 0 and self.budget.cancel_headroom >= 2 * n):
+        n = len(live)  # (the cancel-all's test counts every order still live, those gone at the venue too: it goes
+        if not n or (self._pulls % 2 == 0 and self.budget.cancel_headroom >= 2 * n):  # every other pull, as before)
             cmds.append(CancelAll())
             sent += n
         # past the cancels' limit the lane's one request is the pull's (a re-arm sent with it raced it there: it lost at

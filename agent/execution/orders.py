@@ -135,6 +135,13 @@ class TrackedOrder:
         cancel lost on its way, or expired at the venue unread); asked again, it is pulled, or answered so."""
         return self.state is _STALE and self.prev_state is _PENDING_CANCEL and self.cancel_found_nothing
 
+    @property
+    def gone_at_venue(self) -> bool:
+        """Its cancel answered so (``cancel_answered``) when the venue had acknowledged it before: it rested, and
+        is gone (cancelled, or filled with the fills on their way). A cancel sent before its place was answered may
+        have overtaken the place, which may land and rest after it: not gone (its ack, when it comes, revives it)."""
+        return self.acked_ts >= 0.0 and self.cancel_answered
+
     def __repr__(self) -> str:
         return (f"TrackedOrder({self.cloid[-6:]}, {self.side.name}, {self.px}, {self.remaining}/{self.sz}, "
                 f"{self.state.value})")
@@ -265,7 +272,9 @@ class OrderTracker:
         elif isinstance(cmd, CancelAll):
             self.keep = None
             for o in list(self.live_set.values()):
-                if o.state is not OrderState.PENDING_CANCEL:
+                # (one the venue said is gone stays as it is: no cancel of it goes, nor answer comes. Put to pending,
+                # it timed out unanswered, stale as a cancel lost on its way, and was cancelled again at every pull)
+                if o.state is not OrderState.PENDING_CANCEL and not o.gone_at_venue:
                     o.prev_state = o.state
                     o.state = OrderState.PENDING_CANCEL
                     o.lu_before_cancel = o.last_update_ts
@@ -878,6 +887,11 @@ class OrderTracker:
         self._await_lu = await_lu
         self._stale_lu = stale_lu
         return out
+
+    def pullable(self) -> tuple[str, ...]:
+        """The live orders a pull cancels by name, in live order: all but those the venue has said are gone
+        (``TrackedOrder.gone_at_venue``), which a cancel can only find gone again: a snapshot settles them."""
+        return tuple(c for c, o in self.live_set.items() if not o.gone_at_venue)
 
     def live_orders(self, side: Side | None = None) -> list[TrackedOrder]:
         if side is None:
