@@ -727,7 +727,10 @@ class AgentCore:
         if o is not None and o.acked_ts < 0:
             self.graduation.note_ack(ev.ts - o.sent_ts, ev.ts)
         tr.on_event(ev)
-        if self.stopped and ev.resting:
+        if self.stopped and ev.resting and (o is None or o.live):
+            # (not one the tracker has seen end since: its cancel's answer, or its fills, came before this one. Pulled
+            # again, the venue answered "never placed, already canceled, or filled": chaos_fill_before_first_snapshot's
+            # seed 2, an order whose cancel was acknowledged 0.14 s before its place was)
             cmds.append(CancelOrder(ev.cloid))
 
     def _on_modify_ack(self, ev: ModifyAcknowledged, cmds: list) -> None:
@@ -737,7 +740,7 @@ class AgentCore:
         if o is not None and o.acked_ts < 0:
             self.graduation.note_ack(ev.ts - o.sent_ts, ev.ts)
         tr.on_event(ev)
-        if self.stopped and ev.resting:
+        if self.stopped and ev.resting and (o is None or o.live):  # (as _on_order_ack: not one ended since)
             cmds.append(CancelOrder(ev.new_cloid or ev.cloid))
 
     def _on_funding(self, ev: FundingPaid, cmds: list) -> None:
