@@ -146,8 +146,8 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
                                     outages_text, reach_text, rejections_of, spikes_text, spread_text)
 
     lat = s["latency"]
-    print_out(f"{obs.runs} run(s), {_length(obs.duration_s)}, {obs.places} places ({obs.answered} answered) in "
-              f"{obs.place_requests} requests, {len(obs.round_trip_s)} round trips")
+    print_out(f"{obs.runs} run(s), {_length(obs.duration_s)}, {obs.places:,} places ({obs.answered:,} answered) in "
+              f"{obs.place_requests:,} requests, {len(obs.round_trip_s):,} round trips")
     if lat:
         leg = lat["leg"]
         print_out(f"latency per leg: body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; "
@@ -160,7 +160,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     feed = s["feed"]
     if feed:
         ks = f", KS {feed['ks_distance']:.3f} against the replay" if feed["ks_distance"] is not None else ""
-        print_out(f"feed latency, {feed['n']} book updates: body median {feed['leg']['median_ms']:.1f} ms, sigma "
+        print_out(f"feed latency, {feed['n']:,} book updates: body median {feed['leg']['median_ms']:.1f} ms, sigma "
                   f"{feed['leg']['sigma']:.3f}; {spikes_text(feed['leg'], median=False, sigma=False)} "
                   f"({feed['held_share']:.0%} of the updates right behind another frame: censored{ks})")
         for said in (feed.get("roles_held"), feed.get("one_part")):
@@ -169,13 +169,13 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     else:
         print_out("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():
-        print_out(f"rejections {k}: {_figure(r.rate, 4)} ({_figure(r.lo, 4)} – {_figure(r.hi, 4)}), {r.count} of "
-                  f"{r.n} {rejections_of(obs, k)}")
+        print_out(f"rejections {k}: {_figure(r.rate, 4)} ({_figure(r.lo, 4)} – {_figure(r.hi, 4)}), {r.count:,} of "
+                  f"{r.n:,} {rejections_of(obs, k)}")
     for k, why in f.kept:
         print_out(f"{k}: the base's kept ({why})")
     m = f.market
     if m is not None:
-        print_out(f"market {m.coin}, {m.updates} book updates and {m.trades} trades: volatility "
+        print_out(f"market {m.coin}, {m.updates:,} book updates and {m.trades:,} trades: volatility "
                   f"{_figure(m.vol_per_sqrt_s, 3)} per √s, {_figure(m.trade_rate_per_s.rate, 3)} trades/s (sizes "
                   f"median {_figure(m.trade_size_median, 4)} {m.coin}), {_figure(m.depth_at_touch, 4)} {m.coin} at the "
                   f"touch, {spread_text(m.half_spread_ticks)}")
@@ -195,15 +195,15 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         i = f.informed
         if i is not None:
             print_out(f"informed flow: {i.share:.3f} of the trades ({i.lo:.3f} – {i.hi:.3f}; {i.agree:.1%} of "
-                      f"{i.trades} on the side the mid then moved, the feed's factor {i.factor:.2f})")
+                      f"{i.trades:,} on the side the mid then moved, the feed's factor {i.factor:.2f})")
     else:
         print_out(f"market: not fitted, {market_kept(f)} ({f.market_why})")
     if f.fills is not None and f.fills.by_distance:
-        print_out("filled, of the orders rested: " + ", ".join(f"{label} {r.rate:.2f} ({r.count}/{r.n})"
+        print_out("filled, of the orders rested: " + ", ".join(f"{label} {r.rate:.2f} ({r.count:,}/{r.n:,})"
                                                              for label, r in f.fills.by_distance))
         marks = [m for m in f.fills.markouts if m.n > 1]  # (none: the line said nothing after its colon)
         print_out("maker fills' markouts: " + (", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (± {m.se_bps:.3f}, "
-                                                         f"{m.n} fills)" for m in marks) or "too few maker fills"))
+                                                         f"{m.n:,} fills)" for m in marks) or "too few maker fills"))
     if f.quota is not None:
         rate = (f"one request per {_figure(f.quota.usd_per_request, 4)} USDC traded"
                 if f.quota.usd_per_request is not None else "too little traded for the cap's growth")
@@ -212,7 +212,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     h = f.hazard_per_hour
     if "connection.hazard_per_hour" not in dict(f.kept):
         print_out(f"disconnects: {_figure(h.rate, 3)} per hour ({_figure(h.lo, 3)} – {_figure(h.hi, 3)}), "
-                  f"{h.count} drops")
+                  f"{h.count:,} drops")
     if s["outages"] is not None:
         print_out(outages_text(s["outages"]))
     for x in obs.left_out:

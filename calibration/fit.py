@@ -1139,7 +1139,7 @@ def fit_reach(obs: Observations, tick: float) -> ReachFit | None:
     n, beyond = int(len(offset)), int((offset >= 1).sum())
     if n < MIN_REACH_PRINTS:
         return ReachFit(n, beyond, math.nan, 0.0, math.inf, math.nan, math.nan,
-                        f"{n} market prints with a touch seen before them where a fit needs {MIN_REACH_PRINTS}")
+                        f"{n:,} market prints with a touch seen before them where a fit needs {MIN_REACH_PRINTS:,}")
     states = {g: None for g, _ in strata}
 
     def loglik(x: float) -> float:
@@ -1173,9 +1173,10 @@ def fit_reach(obs: Observations, tick: float) -> ReachFit | None:
     lo, hi = (ends[0] if ends[0] is not None else 0.0), (ends[1] if ends[1] is not None else math.inf)
     why = ""
     if ends[0] is None or ends[1] is None:
-        why = (f"{beyond} of {n} prints past the touch seen: they do not bound it (95% interval {figure_text(lo, 3)} "
-               f"– {figure_text(hi, 3)} per price unit)" + (": too few reach past the touch" if ends[1] is None else
-                                     f": they reach further than the {REACH_SPAN} steps measured"))
+        why = (f"{beyond:,} of {n:,} prints past the touch seen: they do not bound it (95% interval "
+               f"{figure_text(lo, 3)} – {figure_text(hi, 3)} per price unit)"
+               + (": too few reach past the touch" if ends[1] is None else
+                  f": they reach further than the {REACH_SPAN} steps measured"))
     return ReachFit(n, beyond, k, lo, hi, p, stale, why)
 
 
@@ -1340,7 +1341,8 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         data["rejections"]["rates"] = {r: f.rate for r, f in rejections.items() if r in known}
         # (a reason the twin does not draw at random, as "Other", a venue text the agent does not know: said, not
         # left to read as a rate the fitted twin has)
-        kept += tuple((f"rejections.rates.{r}", f"{f.count} seen, a refusal the twin does not draw at random: not set")
+        kept += tuple((f"rejections.rates.{r}",
+                       f"{f.count:,} seen, a refusal the twin does not draw at random: not set")
                       for r, f in rejections.items() if r not in known)
     if "rejections.rest_failure_prob" not in unseen:
         data["rejections"]["rest_failure_prob"] = transport.rate
@@ -1438,9 +1440,9 @@ def market_unfitted_why(obs: Observations, listable: bool) -> str:
         return f"{obs.coin} is a HIP-3 coin the base does not list: give --base parameters that list it"
     short = []
     if len(obs.mid) < MIN_BOOK_UPDATES:
-        short.append(f"{len(obs.mid)} book updates where a fit needs {MIN_BOOK_UPDATES}")
+        short.append(f"{len(obs.mid):,} book updates where a fit needs {MIN_BOOK_UPDATES:,}")
     if len(obs.trade_sz) < MIN_ROUND_TRIPS:
-        short.append(f"{len(obs.trade_sz)} market trades where a fit needs {MIN_ROUND_TRIPS}")
+        short.append(f"{len(obs.trade_sz):,} market trades where a fit needs {MIN_ROUND_TRIPS:,}")
     if obs.level_sz.size == 0:
         short.append("no book levels")
     if not short and grid_returns(obs) is None:
@@ -1460,7 +1462,7 @@ def unobserved(obs: Observations) -> tuple[tuple[str, str], ...]:
     if obs.connected_s <= 0:
         out.append(("connection.hazard_per_hour", "no time connected"))
     if len(obs.outages_s) < MIN_OUTAGES:
-        why = f"{len(obs.outages_s)} outages where a fit of their length needs {MIN_OUTAGES}"
+        why = f"{len(obs.outages_s):,} outages where a fit of their length needs {MIN_OUTAGES}"
         out += [("connection.outage_median_s", why), ("connection.outage_sigma", why)]
     return tuple(out)
 
@@ -1538,7 +1540,7 @@ def replay_funds(obs: Observations, cfg) -> tuple[float | None, str]:
         return free, ""
     basis = cfg.session.collateral_usd
     return basis, (f"the run's first account snapshot (events.jsonl, AccountSnapshot.account_value less margin_used) "
-                   f"had {free:,.2f} USDC to margin orders with, yet the venue took {taken} order(s) adding to the "
+                   f"had {free:,.2f} USDC to margin orders with, yet the venue took {taken:,} order(s) adding to the "
                    f"position: the account's margin was elsewhere (a unified account's or portfolio margin's spot "
                    f"balance, which the perp clearinghouseState does not show nor the journal record); the replay's "
                    f"account is funded with the run's session.collateral_usd, {basis:,.2f} USDC (its start record's "

@@ -150,9 +150,9 @@ def _figure(observed: np.ndarray, fitted: np.ndarray, xlabel: str, fitted_label:
 def _informed_text(i: dict | None) -> str:
     if i is None:
         return "Too few trades to fit the informed flow: the base's share kept."
-    return (f"Of {i['trades']} market trades, {i['agree']:.1%} were on the side the mid then moved; the feed shows "
+    return (f"Of {i['trades']:,} market trades, {i['agree']:.1%} were on the side the mid then moved; the feed shows "
             f"2h − 1 at {i['factor']:.2f} of the informed share (the fitted twin's market, probed: "
-            f"{i.get('probe_trades', 0)} trades), so the informed share is {i['share']:.3f} (95%, the run's and the "
+            f"{i.get('probe_trades', 0):,} trades), so the informed share is {i['share']:.3f} (95%, the run's and the "
             f"probe's sampling both: {i['lo']:.3f} – {i['hi']:.3f}).")
 
 
@@ -163,7 +163,7 @@ def reach_text(r: dict | None, k: float) -> str:
         return f"prints' reach: no print came with a touch seen before it; the base's {_fig(k, 4)} per price unit kept"
     shares = (f"{_num(r['beyond_share'], '.1%')} past the touch in force, {_num(r['stale_share'], '.0%')} seen "
               f"against a stale touch")
-    seen = f"{r['beyond']} of {r['n']} prints past the touch seen; {shares}"
+    seen = f"{r['beyond']:,} of {r['n']:,} prints past the touch seen; {shares}"
     if r["why"]:  # (the why begins with the counts: "1256 of 6730 prints past the touch seen" was said twice)
         return f"prints' reach not fitted ({r['why']}; {shares}): the base's {_fig(k, 4)} per price unit kept"
     return (f"prints' reach depth_decay_per_usd {_fig(r['k'], 4)} per price unit (95%: {_fig(r['lo'], 4)} – "
@@ -186,7 +186,8 @@ def _regimes_text(r: dict | None) -> str:
         return ("One regime seen (the two-state fit found no stressed state at least 1.5 times as volatile, in spells "
                 "of 30 s or more, switching often enough to fit): the calm volatility is the robust one above, the "
                 "base's switching kept.")
-    return (f"Two regimes (a two-state fit of {r['steps']} returns a second): calm {_fig(r['vol_calm_per_sqrt_s'], 3)} "
+    return (f"Two regimes (a two-state fit of {r['steps']:,} returns a second): calm "
+            f"{_fig(r['vol_calm_per_sqrt_s'], 3)} "
             f"per √s, stressed {_fig(r['vol_stressed_per_sqrt_s'], 3)} per √s, {r['stressed_share']:.0%} of the "
             f"time stressed; "
             f"spells begin every {1 / r['calm_to_stressed_per_s'] / 60:.0f} min of calm and last "
@@ -215,7 +216,8 @@ def _rate_row(name: str, r: dict, of_what: str | None = None) -> str:
     """A share's row: its name, count, of how many, (``of_what``: what those are, where rows differ), share,
     interval."""
     what = "" if of_what is None else f"<td>{html.escape(of_what)}</td>"
-    return (f"<tr><td>{html.escape(name)}</td><td>{r['count']}</td><td>{r['n']}</td>{what}<td>{_fig(r['rate'], 4)}</td>"
+    return (f"<tr><td>{html.escape(name)}</td><td>{r['count']:,}</td><td>{r['n']:,}</td>{what}"
+            f"<td>{_fig(r['rate'], 4)}</td>"
             f"<td>{_fig(r['lo'], 4)} – {_fig(r['hi'], 4)}</td></tr>")
 
 
@@ -268,7 +270,7 @@ def outages_text(o: dict) -> str:
     quiet = o.get("silence_out_s") or 0.0
     (median, lo, hi), unit = durations_text(o["median_s"], o["median_lo"], o["median_hi"])
     return (f"outages log-normal, median {median} {unit} (95%: {lo} – {hi}), "
-            f"sigma {o['sigma']:.3f} ({o['sigma_lo']:.3f} – {o['sigma_hi']:.3f}), from {o['n']} outages"
+            f"sigma {o['sigma']:.3f} ({o['sigma_lo']:.3f} – {o['sigma_hi']:.3f}), from {o['n']:,} outages"
             + (" (drop to reconnect, the agent's backoff in them: the venue's part alone determined no fit)"
                if o.get("backoff_in") else "")
             + (f" (from when each drop was declared: a silent socket's outage began up to {quiet:.1f} s before, not in "
@@ -298,7 +300,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
     """report.html's text; ``rejected_of``: each rejection reason's ``rejections_of``."""
     lat = s["latency"]
     parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {s['runs']} run(s), "
-             f"{length_text(s['duration_s'])}, {s['places']} places, {s['round_trips']} requests of places "
+             f"{length_text(s['duration_s'])}, {s['places']:,} places, {s['round_trips']:,} requests of places "
              f"answered (their round trips).</p>",
              _notes_html(s), "<h2>Order latency (each leg: order entry, response)</h2>"]
     if lat is None:
@@ -318,10 +320,10 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
     else:
         against = ("The lags as seen against the fitted twin's, replayed" if feed["ks_distance"] is not None else
                    "Against the fitted leg's own draws, which have no holds (no replay to compare with)")
-        dropped = (f" {feed['dropped']} more had a lag outside (0, 60] s, after the host clock's measured skew: not "
+        dropped = (f" {feed['dropped']:,} more had a lag outside (0, 60] s, after the host clock's measured skew: not "
                    f"a latency (clocks apart), left out. " if feed.get("dropped") else "")
-        parts.append(_leg_html(f"{feed['n']} updates, {feed['held']} ({feed['held_share']:.0%}) of them right behind "
-                               f"another frame on the socket.{dropped} ", feed, "", against, feed_fig))
+        parts.append(_leg_html(f"{feed['n']:,} updates, {feed['held']:,} ({feed['held_share']:.0%}) of them right "
+                               f"behind another frame on the socket.{dropped} ", feed, "", against, feed_fig))
     parts.append("<h2>Rejections and transport failures (each a share of what its row counts, Wilson 95%)</h2>"
                  "<table border=1 cellpadding=4><tr><th>reason</th><th>count</th><th>of</th><th>of what</th>"
                  "<th>share</th><th>interval</th></tr>")
@@ -332,7 +334,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
     d = s["disconnects"]
     outage = outages_text(s["outages"]) if s["outages"] is not None else \
         "too few outages to fit their length (the base's kept)"
-    parts.append(f"<h2>Disconnects</h2><p>{d['count']} drops over {length_text(s['duration_s'])}: "
+    parts.append(f"<h2>Disconnects</h2><p>{d['count']:,} drops over {length_text(s['duration_s'])}: "
                  f"{_fig(d['rate'], 3)} per connected hour (95%: {_fig(d['lo'], 3)} – {_fig(d['hi'], 3)}); "
                  f"{outage}.</p>")
     q = s["quota"]
@@ -342,7 +344,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
     else:
         rate = (f"the cap grew one request per {_fig(q['usd_per_request'], 4)} USDC traded (the venue's rule: 1)"
                 if q["usd_per_request"] is not None else "too little traded to fit the cap's growth (the base's rate kept)")
-        parts.append(f"<p>{q['reports']} reports: {rate}; the run started with {q['start_headroom']:,} requests of "
+        parts.append(f"<p>{q['reports']:,} reports: {rate}; the run started with {q['start_headroom']:,} requests of "
                      f"headroom (the fitted twin's initial buffer) and used {_num(q['used_per_hour'], ',.0f')} an "
                      f"hour.</p>")
     m = s["market"]
@@ -355,7 +357,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         two = m["regimes"] is not None and m["regimes"]["separated"]
         vol_source = "the two-regime fit's calm one" if two else "robust: a calm regime's diffusion"
         coin = html.escape(m["coin"])
-        parts.append(f"<p>{coin}: {m['updates']} book updates, {m['trades']} trades. Volatility "
+        parts.append(f"<p>{coin}: {m['updates']:,} book updates, {m['trades']:,} trades. Volatility "
                      f"{_fig(m['vol_per_sqrt_s'], 3)} per √s ({vol_source}); {_fig(r['rate'], 3)} trades a "
                      f"second (95%: {_fig(r['lo'], 3)} – {_fig(r['hi'], 3)}), sizes log-normal with median "
                      f"{_fig(m['trade_size_median'], 4)} {coin} and log std {m['trade_size_log_std']:.3f}; "
@@ -384,7 +386,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         parts.append("<h2>Fills (measured: the replay below sets the fitted twin's beside them)</h2><p>Of the orders the "
                      "venue acknowledged resting, the share that filled at all, by their distance behind their "
                      "side's touch then (the market's own touch: our orders taken out of the book), Wilson 95%. "
-                     f"{fl['own_prints']} prints of our own fills (told by their tid) were left out of the market's "
+                     f"{fl['own_prints']:,} prints of our own fills (told by their tid) were left out of the market's "
                      "trades.</p><table border=1 cellpadding=4><tr><th>rested</th><th>filled</th><th>of</th>"
                      "<th>share</th><th>interval</th></tr>")
         parts += [_rate_row(r["bucket"], r) for r in fl["by_distance"]] or ["<tr><td colspan=5>no resting orders</td></tr>"]
@@ -393,7 +395,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         for m in fl["markouts"]:
             mean = "–" if m["mean_bps"] is None else f"{m['mean_bps']:.3f}"
             se = "–" if m["se_bps"] is None else f"{m['se_bps']:.3f}"
-            parts.append(f"<tr><td>{m['horizon_s']:g} s on</td><td>{m['n']}</td><td>{mean}</td><td>{se}</td></tr>")
+            parts.append(f"<tr><td>{m['horizon_s']:g} s on</td><td>{m['n']:,}</td><td>{mean}</td><td>{se}</td></tr>")
         parts.append("</table><p>A markout is the market's mid that long after the fill against its price, positive "
                      "when the mid moved our way.</p>")
     rp = s["replay"]

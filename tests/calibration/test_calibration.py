@@ -727,7 +727,7 @@ def test_the_markets_spread_and_sizes_are_said_with_their_units_and_the_reachs_c
     f = fit(obs)
     m = f.market
     assert m is not None and m.half_spread_ticks == 0.0 and np.median(obs.spread) == 1.0  # (BTC's one-tick book)
-    assert m.reach.why.startswith(f"{m.reach.beyond} of {m.reach.n} prints past the touch seen: ")
+    assert m.reach.why.startswith(f"{m.reach.beyond:,} of {m.reach.n:,} prints past the touch seen: ")
     s, texts = report_files(f, "run", np.random.default_rng(0))
     page = texts["report.html"]
     _say(s, obs, f, None, tmp_path, False)
@@ -1336,6 +1336,38 @@ def test_figures_keep_their_significant_digits_without_an_exponent():
     assert [_figure(v, 4) for v in (12625.3, 0.5938, -0.1698, 1.0)] == ["12,630", "0.5938", "-0.1698", "1"]
 
 
+@pytest.fixture(scope="module")
+def five_minutes(lines, tmp_path_factory) -> tuple[str, str, dict]:
+    """The 300-second journal calibrated, its replay 72 s on two seeds: (the printout, report.html's text without
+    its figures' bytes, calibration.json), the run's folder said as RUN in both."""
+    import contextlib
+    import io
+
+    run = run_folder(tmp_path_factory.mktemp("five"), lines)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([str(run), "--quiet", "--replay-hours", "0.02", "--replay-seeds", "2"]) == 0
+    page = re.sub(r"base64,[^']*", "", (run / "calibration" / "report.html").read_text())
+    return (out.getvalue().replace(str(run), "RUN"), page.replace(str(run), "RUN"),
+            json.loads((run / "calibration" / "calibration.json").read_text()))
+
+
+def test_counts_are_grouped_by_thousands_as_the_rest_of_the_project_writes_them(five_minutes):
+    """The printout and report.html said counts ungrouped, "1,168 prints" as "221 of 1168 prints past the touch
+    seen", "1262 trades", beside figures grouped (figure_text's "15,520" requests an hour, a quota headroom's
+    "10,000"): every count is now grouped as the rest of the project writes it (fails on BASE)."""
+    out, page, s = five_minutes
+    trades = s["market"]["trades"]
+    assert trades >= 1000, trades  # (else nothing here to group)
+    assert f"market BTC, {s['market']['updates']:,} book updates and {trades:,} trades:" in out, out
+    assert f"{s['market']['updates']:,} book updates, {trades:,} trades." in page
+    reach = s["market"]["reach"]
+    assert reach["n"] >= 1000 and f"{reach['beyond']:,} of {reach['n']:,} prints past the touch seen" in out
+    # no integer of four digits or more anywhere ungrouped (a date in the report's prose aside)
+    text = out + re.sub(r"<[^>]+>", " ", page).replace("2026-07", "")
+    assert not re.findall(r"(?<![\d.,])\d{4,}", text), re.findall(r".{40}(?<![\d.,])\d{4,}.{20}", text)
+
+
 
 def test_the_fits_reasons_and_the_reports_p_values_are_said_without_an_exponent(tmp_path):
     """The figures the report and the printout give were freed of exponents (figure_text), but the fit's own texts
@@ -1404,7 +1436,7 @@ def test_the_market_and_rejection_figures_read_alike_in_report_html_and_on_the_c
     for v, digits in ((3.2094e-6, 3), (9.8765e-6, 3), (12345.6, 4), (2.5e-5, 4), (lo, 4), (hi, 4)):
         assert figure_text(v, digits) in market_html + rows_html and figure_text(v, digits) in market_out, (v, out)
     assert "Volatility 0.00000321 per √s" in page and "volatility 0.00000321 per √s" in out
-    assert "<td>Tiny</td><td>1</td><td>40000</td><td>places that passed the rules</td><td>0.000025</td>" in page
+    assert "<td>Tiny</td><td>1</td><td>40,000</td><td>places that passed the rules</td><td>0.000025</td>" in page
     assert "rejections Tiny: 0.000025 (" in out
     assert "12,350 BTC shown at the touch" in page and "12,350 BTC at the touch" in out
 
@@ -1428,14 +1460,14 @@ def test_each_rejection_row_says_what_its_share_is_of_as_its_count_is(tmp_path, 
     table = page[page.index("<h2>Rejections"):page.index("<h2>Disconnects")]
     assert "share of the places that passed the rules" not in table, table
     assert "<th>of</th><th>of what</th><th>share</th>" in table, table
-    assert "<td>Oracle</td><td>10</td><td>1000</td><td>places that passed the rules</td><td>0.01</td>" in table
+    assert "<td>Oracle</td><td>10</td><td>1,000</td><td>places that passed the rules</td><td>0.01</td>" in table
     assert ("<td>PerpMargin</td><td>6</td><td>300</td><td>places that passed the rules, adding to the position</td>"
             "<td>0.02</td>") in table, table
-    assert "<td>4</td><td>1010</td><td>requests of places</td><td>0.00396</td>" in table, table
+    assert "<td>4</td><td>1,010</td><td>requests of places</td><td>0.00396</td>" in table, table
     _say(json.loads((tmp_path / "out" / "calibration.json").read_text()), obs, f, None, tmp_path / "out", False)
     out = capsys.readouterr().out
     assert ", 6 of 300 places that passed the rules, adding to the position\n" in out, out
-    assert ", 10 of 1000 places that passed the rules\n" in out, out
+    assert ", 10 of 1,000 places that passed the rules\n" in out, out
 
 
 def test_the_reports_touch_moves_of_the_default_path_are_said_for_shadow_and_for_full(fitted):
@@ -1511,7 +1543,7 @@ def test_an_order_a_killed_run_left_resting_is_not_counted_as_one_that_did_not_f
     assert len(said[1]) == 1, said
     obs = observe_journal(tmp_path / "after")
     assert obs.resting_at_end > 0
-    assert said[1][0].startswith(f"{tmp_path / 'after' / 'events.jsonl'}: line 1: {obs.resting_at_end} order(s) ")
+    assert said[1][0].startswith(f"{tmp_path / 'after' / 'events.jsonl'}: line 1: {obs.resting_at_end:,} order(s) ")
     stopped = observe_journal(run_folder(tmp_path, live_journal_lines(flatten=True), "stopped"))  # (its stop answered)
     assert stopped.resting_at_end == 0 and not [x for x in stopped.left_out if "still resting" in x]
 
@@ -2534,7 +2566,7 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
     assert obs.feed_lags_after_step == len(truth.feed_lag_s) - len(before.feed_lag_s)
     said = [x for x in obs.left_out if "the host's clock stepped back" in x]
     assert len(said) == 1 and said[0].startswith(f"{run / 'events.jsonl'}: line 1: ") and \
-        f"{obs.feed_lags_after_step} book updates from the first step of more than 1 ms on" in said[0], obs.left_out
+        f"{obs.feed_lags_after_step:,} book updates from the first step of more than 1 ms on" in said[0], obs.left_out
 
 
 def _live_journal_of(tmp_path, events: list, epoch: float, step_s=lambda i: 0.0, requested: bool = False):
@@ -2720,8 +2752,8 @@ def test_the_printout_says_how_many_book_updates_and_trades_the_feed_and_market_
     out = capsys.readouterr().out
     s = json.loads((run / "calibration" / "calibration.json").read_text())
     feed = [x for x in out.splitlines() if x.startswith("feed latency")]
-    assert feed and feed[0].startswith(f"feed latency, {s['feed']['n']} book updates: body median"), feed
+    assert feed and feed[0].startswith(f"feed latency, {s['feed']['n']:,} book updates: body median"), feed
     market = [x for x in out.splitlines() if x.startswith("market BTC")]
     m = s["market"]
-    assert market and market[0].startswith(f"market BTC, {m['updates']} book updates and {m['trades']} trades: "
+    assert market and market[0].startswith(f"market BTC, {m['updates']:,} book updates and {m['trades']:,} trades: "
                                            f"volatility"), market
