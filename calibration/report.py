@@ -158,16 +158,17 @@ def _informed_text(i: dict | None) -> str:
 
 def reach_text(r: dict | None, k: float) -> str:
     """The prints' reach as the printout and the report say it: the fitted k with its interval and the prints it is
-    from, or why the base's ``k`` (scaled to the run's price) is kept."""
+    from, or why the base's ``k`` (scaled to the run's price) is kept. k is per price unit, so the mean reach 1/k is
+    in price units (it read "mean reach past the mid 0.51", of no unit), and the shares are of the prints."""
     if r is None:
         return f"prints' reach: no print came with a touch seen before it; the base's {_fig(k, 4)} per price unit kept"
-    shares = (f"{_num(r['beyond_share'], '.1%')} past the touch in force, {_num(r['stale_share'], '.0%')} seen "
-              f"against a stale touch")
+    shares = (f"{_num(r['beyond_share'], '.1%')} of the prints past the touch in force, "
+              f"{_num(r['stale_share'], '.0%')} seen against a stale touch")
     seen = f"{r['beyond']:,} of {r['n']:,} prints past the touch seen; {shares}"
     if r["why"]:  # (the why begins with the counts: "1256 of 6730 prints past the touch seen" was said twice)
         return f"prints' reach not fitted ({r['why']}; {shares}): the base's {_fig(k, 4)} per price unit kept"
     return (f"prints' reach depth_decay_per_usd {_fig(r['k'], 4)} per price unit (95%: {_fig(r['lo'], 4)} – "
-            f"{_fig(r['hi'], 4)}; mean reach past the mid {_fig(1 / r['k'], 4)}), from {seen}")
+            f"{_fig(r['hi'], 4)}; mean reach past the mid {_fig(1 / r['k'], 4)} price units), from {seen}")
 
 
 def spread_text(half_spread_ticks: float) -> str:

@@ -739,7 +739,24 @@ def test_the_markets_spread_and_sizes_are_said_with_their_units_and_the_reachs_c
     assert f"and log std {m.trade_size_log_std:.3f}; {figure_text(m.depth_at_touch, 4)} BTC shown at the touch" in page
     assert f"{figure_text(m.depth_at_touch, 4)} BTC at the touch, {spread}" in out, out
     assert page.count("prints past the touch seen") == 2, page  # (the kept list's and the market's, once each)
-    assert f"prints' reach not fitted ({m.reach.why}; {m.reach.beyond_share:.1%} past the touch in force" in page
+    assert (f"prints' reach not fitted ({m.reach.why}; {m.reach.beyond_share:.1%} of the prints past the touch in "
+            f"force") in page
+
+
+def test_the_prints_mean_reach_is_said_with_its_unit_and_their_shares_of_what():
+    """A two-hour twin run's printout and report said "depth_decay_per_usd 1.961 per price unit (95%: 1.512 – 2.833;
+    mean reach past the mid 0.51), from 5083 of 26536 prints past the touch seen; 6.4% past the touch in force, 29%
+    seen against a stale touch": a reach of no unit, and two shares of nothing said. 1/k is in price units, and the
+    shares are of the prints (fails on BASE)."""
+    from calibration.report import reach_text
+
+    r = {"k": 1.961, "lo": 1.512, "hi": 2.833, "beyond": 5083, "n": 26536, "beyond_share": 0.064,
+         "stale_share": 0.29, "why": ""}
+    said = reach_text(r, 2.0)
+    assert "mean reach past the mid 0.5099 price units)" in said, said
+    assert "; 6.4% of the prints past the touch in force, 29% seen against a stale touch" in said, said
+    said = reach_text({**r, "why": "5,083 of 26,536 prints past the touch seen: they do not bound it"}, 2.0)
+    assert "; 6.4% of the prints past the touch in force" in said, said
 
 
 def test_the_touchs_moves_under_a_second_are_set_beside_the_fitted_twins_which_keeps_the_bases_path():
