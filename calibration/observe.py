@@ -302,7 +302,9 @@ def observe(events: Iterable, core, venue_epoch_s: float = 0.0, clock_skew_s: fl
     held: list[bool] = []
     quota: list[tuple[float, int, int, float]] = []
     prev_push = -math.inf  # when the last push arrived
-    coin = ""
+    # the run's coin, as its config names it (a book seen names it too): a run too short for a book with both sides
+    # said "the base has no  market either: the twin has none", of a coin the base lists, and then replayed it
+    coin = core.cfg.session.coin
     book_ts: list[float] = []
     book_venue: list[float] = []
     mids: list[float] = []

@@ -1263,6 +1263,21 @@ def test_a_run_too_short_for_the_market_says_what_it_had_against_what_a_fit_need
     assert f"Not fitted (the base's kept): {why}." in (run / "calibration" / "report.html").read_text()
 
 
+def test_a_run_that_saw_no_book_names_its_coin_the_base_lists_and_says_its_market_kept(tmp_path, capsys):
+    """A run too short for a book with both sides (its journal 50 ms long) said "market: not fitted, the base has no
+    market either: the twin has none" with a doubled space where the coin goes (the coin was the books' only), of
+    BTC, which the base lists, and then replayed the fitted twin on it. The run's coin is its config's: the base's
+    market is said kept (fails on BASE)."""
+    run = run_folder(tmp_path, live_journal_lines(seconds=0.05))
+    assert main([str(run), "--quiet", "--replay-hours", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "market: not fitted, the base's kept (the run saw no book of its coin)" in out, out
+    assert "  " not in out and "the fitted twin replayed for " in out, out
+    s = json.loads((run / "calibration" / "calibration.json").read_text())
+    assert s["market_kept"] == "the base's kept", s["market_kept"]
+    assert "  " not in (run / "calibration" / "report.html").read_text()
+
+
 def test_a_base_without_the_runs_coin_and_a_run_too_short_to_fit_it_says_so_not_a_hip3_coin(tmp_path, capsys):
     """A BTC run on a base that lists no BTC, too short to fit its market, said "the fitted twin is not replayed: it
     has no market for the run's coin (a HIP-3 coin the base lacks ...)" and "the base's kept": BTC is no HIP-3
