@@ -1489,6 +1489,9 @@ class ReplayCheck:
     funded: str = ""  # where the replayed account's funds came from when not the run's first snapshot ('': from it)
 
 
+REQUESTS_ROW = "requests used per hour"  # the replay's row of the requests (the report says its range over seeds)
+
+
 def replay_check(f: Fit, config, seed: int = 0, max_s: float = 6 * 3600.0,
                  progress: bool = False, seeds: int = 1) -> ReplayCheck | None:
     """DESIGN §8's check: the fitted twin, with the run's agent config, for the run's duration (at most
@@ -1593,7 +1596,7 @@ def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool, funds: floa
     rows.append(("disconnects per hour",
                  math.nan if "connection.hazard_per_hour" in kept else f.hazard_per_hour.rate, hazard.rate))
     if f.quota is not None:
-        rows.append(("requests used per hour", f.quota.used_per_hour,
+        rows.append((REQUESTS_ROW, f.quota.used_per_hour,
                      quota.used_per_hour if quota is not None else math.nan))
     by_distance = dict(fills.by_distance)
     for label, r in f.fills.by_distance:

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 
 from agent.audit.records import write_all_whole
-from calibration.fit import Fit, goodness, market_kept, sample_leg, sample_round_trips
+from calibration.fit import REQUESTS_ROW, Fit, goodness, market_kept, sample_leg, sample_round_trips
 from calibration.numbers_text import durations_text, figure_text
 from calibration.observe import VENUE_TIME_ASSUMED, Observations
 from twin.faults.rejections import RejectReason, can_refuse
@@ -286,6 +286,20 @@ def p_text(p) -> str:
     return "p < 0.001" if p is not None and p < 0.001 else f"p = {_fig(p, 3)}"
 
 
+def _seeds_spread_text(rp: dict) -> str:
+    """How far this replay's seeds set its requests used per hour apart, or that one seed shows no spread. The report
+    said "in the twin, two-hour runs of one configuration on different seeds used 3,300 to 7,100 requests an hour",
+    a figure of 1 December (600de53) of a configuration it did not name, beside a run whose replay used 17,760 (the
+    calibration tests' config)."""
+    if rp["seeds"] <= 1:
+        return "one seed here: a row's range over seeds needs two or more"
+    row = next((r for r in rp["rows"] if r["what"] == REQUESTS_ROW), None)
+    if row is None or row["replayed_min"] is None or row["replayed_max"] is None:
+        return f"here, the {rp['seeds']:,} seeds' ranges below"
+    return (f"here, the {rp['seeds']:,} seeds used {figure_text(row['replayed_min'], 4)} to "
+            f"{figure_text(row['replayed_max'], 4)} requests an hour")
+
+
 def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
     leg = fitted["leg"]
     p = html.escape(p_text(fitted["ks_pvalue"]))
@@ -407,11 +421,11 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         parts.append(f"<h2>The fitted twin replayed</h2><p>The fitted twin run with the run's agent config for "
                      f"{took}, observed the same way (a dry run's far orders aside, it quotes as "
                      f"a twin session does), on {rp['seeds']} seed(s). What the agent's own path decides (requests "
-                     f"used, fills, markouts, and through the socket's load the feed's lags) varies from run to run as "
-                     f"much as from twin to venue (in the twin, two-hour runs of one configuration on different seeds "
-                     f"used 3,300 to 7,100 requests an hour): --replay-seeds gives each row its range over seeds, and a "
-                     f"seen value inside it is as near as the twin can come. Round trips, observed against replayed (the "
-                     f"first seed): Kolmogorov-Smirnov distance {_num(rp['round_trip_ks'], '.3f')}.</p>"
+                     f"used, fills, markouts, and through the socket's load the feed's lags) varies from seed to seed, "
+                     f"at times as much as from twin to venue ({_seeds_spread_text(rp)}): --replay-seeds gives each "
+                     f"row its range over seeds, and a seen value inside it is as near as the twin can come. Round "
+                     f"trips, observed against replayed (the first seed): Kolmogorov-Smirnov distance "
+                     f"{_num(rp['round_trip_ks'], '.3f')}.</p>"
                      f"<table border=1 cellpadding=4><tr><th></th><th>observed</th><th>replayed</th>"
                      + ("<th>replayed, range over the seeds</th>" if rp["seeds"] > 1 else "") + "</tr>"
                      + "".join(f"<tr><td>{html.escape(r['what'])}</td><td>{cell(r['observed'])}</td><td>{cell(r['replayed'])}"

@@ -743,6 +743,24 @@ def test_the_markets_spread_and_sizes_are_said_with_their_units_and_the_reachs_c
             f"force") in page
 
 
+def test_the_replays_seeds_spread_is_this_replays_own_not_another_configs(five_minutes, tmp_path):
+    """report.html said the agent's own path varies from seed to seed "(in the twin, two-hour runs of one
+    configuration on different seeds used 3,300 to 7,100 requests an hour)": a figure of another, unnamed
+    configuration, beside this run's own replay using 19,420 to 19,920 (fails on BASE). It now gives this replay's
+    range over its seeds, or says one seed gives none."""
+    from calibration.numbers_text import figure_text
+
+    _, page, s = five_minutes
+    row = next(r for r in s["replay"]["rows"] if r["what"] == "requests used per hour")
+    lo, hi = figure_text(row["replayed_min"], 4), figure_text(row["replayed_max"], 4)
+    assert f"(here, the 2 seeds used {lo} to {hi} requests an hour)" in page, page
+    assert "3,300" not in page and "7,100" not in page
+    run = run_folder(tmp_path, live_journal_lines(seconds=12.0))
+    assert main([str(run), "--quiet", "--replay-hours", "0.01"]) == 0
+    page = (run / "calibration" / "report.html").read_text()
+    assert "(one seed here: a row's range over seeds needs two or more)" in page and "3,300" not in page
+
+
 def test_the_prints_mean_reach_is_said_with_its_unit_and_their_shares_of_what():
     """A two-hour twin run's printout and report said "depth_decay_per_usd 1.961 per price unit (95%: 1.512 – 2.833;
     mean reach past the mid 0.51), from 5083 of 26536 prints past the touch seen; 6.4% past the touch in force, 29%
