@@ -14,10 +14,10 @@ import numpy as np
 from scipy import stats
 
 from agent.audit.records import write_all_whole
-from calibration.fit import REQUESTS_ROW, Fit, goodness, market_kept, sample_leg, sample_round_trips
+from calibration.fit import (REQUESTS_ROW, TRANSPORT_OF, Fit, goodness, market_kept, rejections_of, sample_leg,
+                            sample_round_trips)
 from calibration.numbers_text import durations_text, figure_text
-from calibration.observe import VENUE_TIME_ASSUMED, Observations
-from twin.faults.rejections import RejectReason, can_refuse
+from calibration.observe import VENUE_TIME_ASSUMED
 
 OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what write_report writes, all of it
 
@@ -220,25 +220,6 @@ def _rate_row(name: str, r: dict, of_what: str | None = None) -> str:
     return (f"<tr><td>{html.escape(name)}</td><td>{r['count']:,}</td><td>{r['n']:,}</td>{what}"
             f"<td>{_fig(r['rate'], 4)}</td>"
             f"<td>{_fig(r['lo'], 4)} – {_fig(r['hi'], 4)}</td></tr>")
-
-
-TRANSPORT_OF = "requests of places"  # what the transport failures' share is of (fit.venue_rates)
-
-
-def rejections_of(o: Observations, reason: str) -> str:
-    """What a random rejection's share is of (``fit.venue_rates``), as its row in report.html and its printed line
-    say it: the places that passed the twin's rules, or of those the ones the venue could refuse with ``reason``
-    (``Observations.eligible_for``): a margin or open-interest refusal's are the places adding to the position. The
-    table's heading said "share of the places that passed the rules" over every row, the transport failures' (a
-    share of requests) and PerpMargin's (of the places adding to the position: 1,867 of 3,455 in a half-hour twin
-    run) too."""
-    passed = "places that passed the rules"
-    if o.eligible_for(reason) == o.eligible:
-        return passed
-    r = RejectReason(reason)  # (eligible_for narrows only a reason the twin knows)
-    if can_refuse(r, "Gtc", False, True) and not can_refuse(r, "Gtc", False, False):
-        return f"{passed}, adding to the position"
-    return f"{passed}, of a kind the venue refuses so"
 
 
 def _notes_html(s: dict) -> str:

@@ -761,6 +761,25 @@ def test_the_replays_seeds_spread_is_this_replays_own_not_another_configs(five_m
     assert "(one seed here: a row's range over seeds needs two or more)" in page and "3,300" not in page
 
 
+def test_the_replays_rows_say_what_each_share_is_of_and_per_what_hour(five_minutes):
+    """The replay's rows said "rejections PerpMargin 0.03607 / 0.03333" (a share of the places adding to the
+    position, which the report's table says and the row did not), "requests lost in transport 0.006608 / 0.02439"
+    (a share of the requests of places, read as a count of requests) and "disconnects per hour" (per connected hour,
+    as the fit's own line in the report says). Each now says it, in the printout, report.html and calibration.json
+    alike (fails on BASE)."""
+    out, page, s = five_minutes
+    whats = [r["what"] for r in s["replay"]["rows"]]
+    said = ["rejections Oracle, of places that passed the rules",
+            "rejections PerpMargin, of places that passed the rules, adding to the position",
+            "lost in transport, of requests of places", "disconnects per connected hour"]
+    for what in said:
+        assert what in whats, whats
+        assert f"; {what} " in out and f"<td>{what}</td>" in page, what
+    # every row a share of something said, a rate per something, or in a unit
+    units = (", ms", ", bps", " ticks", " a second")
+    assert all(", of " in w or "per " in w or w.endswith(units) for w in whats), whats
+
+
 def test_the_prints_mean_reach_is_said_with_its_unit_and_their_shares_of_what():
     """A two-hour twin run's printout and report said "depth_decay_per_usd 1.961 per price unit (95%: 1.512 – 2.833;
     mean reach past the mid 0.51), from 5083 of 26536 prints past the touch seen; 6.4% past the touch in force, 29%
