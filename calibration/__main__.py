@@ -169,8 +169,8 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     else:
         print_out("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():
-        print_out(f"rejections {k}: {_figure(r.rate, 4)} ({_figure(r.lo, 4)} – {_figure(r.hi, 4)}), {r.count:,} of "
-                  f"{r.n:,} {rejections_of(obs, k)}")
+        print_out(f"rejections {k}: {_figure(r.rate, 4)} (95%: {_figure(r.lo, 4)} – {_figure(r.hi, 4)}), "
+                  f"{r.count:,} of {r.n:,} {rejections_of(obs, k)}")
     for k, why in f.kept:
         print_out(f"{k}: the base's kept ({why})")
     m = f.market
@@ -194,16 +194,19 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
             print_out("regimes: one seen (the base's switching kept)")
         i = f.informed
         if i is not None:
-            print_out(f"informed flow: {i.share:.3f} of the trades ({i.lo:.3f} – {i.hi:.3f}; {i.agree:.1%} of "
+            print_out(f"informed flow: {i.share:.3f} of the trades (95%: {i.lo:.3f} – {i.hi:.3f}; {i.agree:.1%} of "
                       f"{i.trades:,} on the side the mid then moved, the feed's factor {i.factor:.2f})")
+        else:  # (said, as report.html says it: the line was left out, and the base's share kept unsaid)
+            print_out("informed flow: too few trades to fit (the base's share kept)")
     else:
         print_out(f"market: not fitted, {market_kept(f)} ({f.market_why})")
     if f.fills is not None and f.fills.by_distance:
         print_out("filled, of the orders rested: " + ", ".join(f"{label} {r.rate:.2f} ({r.count:,}/{r.n:,})"
                                                              for label, r in f.fills.by_distance))
         marks = [m for m in f.fills.markouts if m.n > 1]  # (none: the line said nothing after its colon)
-        print_out("maker fills' markouts: " + (", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (± {m.se_bps:.3f}, "
-                                                         f"{m.n:,} fills)" for m in marks) or "too few maker fills"))
+        print_out("maker fills' markouts: " + (", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (standard error "
+                                                         f"{m.se_bps:.3f}, {m.n:,} fills)" for m in marks)
+                                               or "too few maker fills"))
     if f.quota is not None:
         rate = (f"one request per {_figure(f.quota.usd_per_request, 4)} USDC traded"
                 if f.quota.usd_per_request is not None else "too little traded for the cap's growth")
@@ -211,8 +214,8 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
                   f"{f.quota.used_per_hour:,.0f} an hour")
     h = f.hazard_per_hour
     if "connection.hazard_per_hour" not in dict(f.kept):
-        print_out(f"disconnects: {_figure(h.rate, 3)} per hour ({_figure(h.lo, 3)} – {_figure(h.hi, 3)}), "
-                  f"{h.count:,} drops")
+        print_out(f"disconnects: {_figure(h.rate, 3)} per connected hour (95%: {_figure(h.lo, 3)} – "
+                  f"{_figure(h.hi, 3)}), {h.count:,} drops")
     if s["outages"] is not None:
         print_out(outages_text(s["outages"]))
     for x in obs.left_out:

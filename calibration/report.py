@@ -387,7 +387,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
                      "<th>share</th><th>interval</th></tr>")
         parts += [_rate_row(r["bucket"], r) for r in fl["by_distance"]] or ["<tr><td colspan=5>no resting orders</td></tr>"]
         parts.append("</table><table border=1 cellpadding=4><tr><th>maker fills' markout</th><th>fills</th>"
-                     "<th>mean, bps</th><th>standard error</th></tr>")
+                     "<th>mean, bps</th><th>standard error, bps</th></tr>")
         for m in fl["markouts"]:
             mean = "–" if m["mean_bps"] is None else f"{m['mean_bps']:.3f}"
             se = "–" if m["se_bps"] is None else f"{m['se_bps']:.3f}"

@@ -780,6 +780,22 @@ def test_the_replays_rows_say_what_each_share_is_of_and_per_what_hour(five_minut
     assert all(", of " in w or "per " in w or w.endswith(units) for w in whats), whats
 
 
+def test_the_printouts_intervals_standard_errors_and_rates_say_what_they_are(five_minutes):
+    """The printout gave "rejections Oracle: 0.01235 (0.005993 – 0.02526)", "disconnects: 0 per hour (0 – 44.3)"
+    and "informed flow: 0.154 of the trades (0.125 – 0.183; ...": intervals of no stated level, where the report says
+    95% (Wilson, exact Poisson); the disconnects per hour the socket was connected; the markouts "1 s -0.148 bps
+    (± 0.037, 478 fills)", a ± read as an interval where it is the standard error, which report.html's table gave
+    with no unit. And where the informed flow was not fitted it said nothing, the report "Too few trades to fit the
+    informed flow: the base's share kept" (fails on BASE)."""
+    out, page, s = five_minutes
+    assert re.search(r"^rejections Oracle: [0-9.]+ \(95%: [0-9.]+ – [0-9.]+\), ", out, re.M), out
+    assert re.search(r"^disconnects: 0 per connected hour \(95%: 0 – [0-9.]+\), 0 drops$", out, re.M), out
+    assert "±" not in out and re.search(r"^maker fills' markouts: 1 s [-+][0-9.]+ bps \(standard error [0-9.]+, "
+                                        r"[0-9,]+ fills\)", out, re.M), out
+    assert "<th>standard error, bps</th>" in page
+    assert s["informed"] is None and "\ninformed flow: too few trades to fit (the base's share kept)\n" in out, out
+
+
 def test_the_prints_mean_reach_is_said_with_its_unit_and_their_shares_of_what():
     """A two-hour twin run's printout and report said "depth_decay_per_usd 1.961 per price unit (95%: 1.512 – 2.833;
     mean reach past the mid 0.51), from 5083 of 26536 prints past the touch seen; 6.4% past the touch in force, 29%
@@ -1360,7 +1376,7 @@ def test_a_short_runs_lengths_and_figures_are_printed_without_an_exponent_or_a_z
     out = capsys.readouterr().out
     assert "e+" not in out and "0.00 h" not in out, out
     assert re.search(r"^1 run\(s\), 1[12] s, ", out, re.M), out
-    assert re.search(r"^disconnects: 0 per hour \(0 – 1,[0-9]{3}\), 0 drops$", out, re.M), out
+    assert re.search(r"^disconnects: 0 per connected hour \(95%: 0 – 1,[0-9]{3}\), 0 drops$", out, re.M), out
     assert re.search(r"^the fitted twin replayed for 1[12] s on 1 seed\(s\)", out, re.M), out
     assert re.search(r"requests used per hour [0-9]{2},[0-9]{3} / [0-9]{2},[0-9]{3};", out), out
 
