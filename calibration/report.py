@@ -267,6 +267,21 @@ def p_text(p) -> str:
     return "p < 0.001" if p is not None and p < 0.001 else f"p = {_fig(p, 3)}"
 
 
+def _touch_text(rp: dict | None) -> str:
+    """This run's touch moves, seen and replayed, as the sub-second paragraph says them before the twin's own figures
+    for scale: it gave those alone ("the default read 4.4 times by 2.8"), figures of other runs that read as this
+    one's."""
+    rows = {r["what"]: r for r in rp["rows"]} if rp is not None else {}
+    moves, ticks = rows.get("bbo touch moves a second"), rows.get("bbo touch move, mean ticks")
+    if moves is None or ticks is None:
+        return "this run: no replay, or too few bbo pushes, to set them beside"
+
+    def fig(v):
+        return "–" if v is None else figure_text(v, 3)
+    return (f"this run: {fig(moves['observed'])} moves a second of {fig(ticks['observed'])} ticks seen, "
+            f"{fig(moves['replayed'])} of {fig(ticks['replayed'])} replayed, in the rows below")
+
+
 def _seeds_spread_text(rp: dict) -> str:
     """How far this replay's seeds set its requests used per hour apart, or that one seed shows no spread. The report
     said "in the twin, two-hour runs of one configuration on different seeds used 3,300 to 7,100 requests an hour",
@@ -372,9 +387,10 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
                      f"comes at least 0.5 s apart (2-5 s reported since 2026-07), bbo at blocks (~70 ms) and only "
                      f"when the touch changed, both in whole ticks, so the mid inside the spread and its steps "
                      f"within a block are never seen. What it shows, how often the bbo's touch moves and by how many "
-                     f"ticks, the replay sets beside the fitted twin's (watched at Shadow, none of our quotes at the "
-                     f"touch, a 0.4 s path moves the touch some 2 times a second by 4-5 ticks, the default 0.1 s one "
-                     f"8 times by 2.5; quoting at Full, the pushes with one of our quotes at a side left out, the "
+                     f"ticks, the replay sets beside the fitted twin's ({_touch_text(s['replay'])}; for scale, the "
+                     f"README's twin runs on the twin's BTC market: watched at Shadow, none of our quotes at the "
+                     f"touch, a 0.4 s path moves the touch some 2 times a second by 4-5 ticks, the default 0.1 s one 8 "
+                     f"times by 2.5; quoting at Full, the pushes with one of our quotes at a side left out, the "
                      f"default read 4.4 times by 2.8: the replay, quoting alike, is the one to set it against), with "
                      f"the maker fills and markouts: the checks of it there are.</p>")
     fl = s["fills"]

@@ -796,6 +796,26 @@ def test_the_printouts_intervals_standard_errors_and_rates_say_what_they_are(fiv
     assert s["informed"] is None and "\ninformed flow: too few trades to fit (the base's share kept)\n" in out, out
 
 
+def test_the_sub_second_paragraph_gives_this_runs_touch_moves_before_the_twins_for_scale(five_minutes, lines,
+                                                                                          tmp_path):
+    """report.html's "not calibrated" paragraph gave the touch's moves of twin runs measured for the README alone
+    ("... the default read 4.4 times by 2.8"), figures that read as this run's. It now gives this run's, seen and
+    replayed, first, and says whose the others are; without a replay it says so (fails on BASE)."""
+    from calibration.numbers_text import figure_text
+
+    _, page, s = five_minutes
+    rows = {r["what"]: r for r in s["replay"]["rows"]}
+    moves, ticks = rows["bbo touch moves a second"], rows["bbo touch move, mean ticks"]
+    said = (f"(this run: {figure_text(moves['observed'], 3)} moves a second of {figure_text(ticks['observed'], 3)} "
+            f"ticks seen, {figure_text(moves['replayed'], 3)} of {figure_text(ticks['replayed'], 3)} replayed, in the "
+            f"rows below; for scale, the README's twin runs on the twin's BTC market: watched at Shadow,")
+    assert said in page, page
+    run = run_folder(tmp_path, lines)
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 0
+    page = (run / "calibration" / "report.html").read_text()
+    assert "(this run: no replay, or too few bbo pushes, to set them beside; for scale, the README's" in page
+
+
 def test_the_prints_mean_reach_is_said_with_its_unit_and_their_shares_of_what():
     """A two-hour twin run's printout and report said "depth_decay_per_usd 1.961 per price unit (95%: 1.512 – 2.833;
     mean reach past the mid 0.51), from 5083 of 26536 prints past the touch seen; 6.4% past the touch in force, 29%
