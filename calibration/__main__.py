@@ -151,7 +151,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     if lat:
         leg = lat["leg"]
         print_out(f"latency per leg: body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; "
-                  f"{spikes_text(leg, sigma=False)} (KS {lat['ks_distance']:.3f})")
+                  f"{spikes_text(leg, 'of legs', sigma=False)} (KS {lat['ks_distance']:.3f})")
         for said in (lat.get("roles_held"), lat.get("one_part")):
             if said:
                 print_out(f"latency: {said}")
@@ -161,7 +161,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     if feed:
         ks = f", KS {feed['ks_distance']:.3f} against the replay" if feed["ks_distance"] is not None else ""
         print_out(f"feed latency, {feed['n']:,} book updates: body median {feed['leg']['median_ms']:.1f} ms, sigma "
-                  f"{feed['leg']['sigma']:.3f}; {spikes_text(feed['leg'], median=False, sigma=False)} "
+                  f"{feed['leg']['sigma']:.3f}; {spikes_text(feed['leg'], 'of updates', median=False, sigma=False)} "
                   f"({feed['held_share']:.0%} of the updates right behind another frame: censored{ks})")
         for said in (feed.get("roles_held"), feed.get("one_part")):
             if said:

@@ -334,7 +334,8 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         dropped = (f" {feed['dropped']:,} more had a lag outside (0, 60] s, after the host clock's measured skew: not "
                    f"a latency (clocks apart), left out. " if feed.get("dropped") else "")
         parts.append(_leg_html(f"{feed['n']:,} updates, {feed['held']:,} ({feed['held_share']:.0%}) of them right "
-                               f"behind another frame on the socket.{dropped} ", feed, "", against, feed_fig))
+                               f"behind another frame on the socket.{dropped} ", feed, "of updates", against,
+                               feed_fig))
     parts.append("<h2>Rejections and transport failures (each a share of what its row counts, Wilson 95%)</h2>"
                  "<table border=1 cellpadding=4><tr><th>reason</th><th>count</th><th>of</th><th>of what</th>"
                  "<th>share</th><th>interval</th></tr>")

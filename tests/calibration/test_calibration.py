@@ -2249,6 +2249,26 @@ def test_a_leg_fitted_without_spikes_is_said_to_have_none_not_a_spike_median(tmp
     assert largest not in out and "spikes 0.00%" not in out
 
 
+def test_a_legs_spike_share_says_of_what(tmp_path, capsys):
+    """The printout said "latency per leg: ...; spikes 2.82%, median 498 ms" and "feed latency, ...; spikes 4.75%",
+    and report.html's feed paragraph "spikes 4.75%, median 912 ms": shares of nothing said, where the report's order
+    latency says "of legs". Each now says of what: of legs, of updates (fails on BASE)."""
+    from calibration.__main__ import _say
+    from calibration.report import write_report
+    rt = _twin_round_trips(LEG, 2000, 0)
+    lag, held = _twin_feed(0, 3000)
+    obs = Observations(rt, 2000, 2000, {}, 2000, 0, lag, 0, np.zeros(0), 3600.0, 3600.0, feed_held=held)
+    f = fit(obs)
+    assert f.latency.leg.spike_prob > 0 and f.feed.leg.spike_prob > 0  # (the case: both fitted with spikes)
+    s = write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0))
+    _say(s, obs, f, None, tmp_path / "out", False)
+    out = capsys.readouterr().out
+    assert f"; spikes {f.latency.leg.spike_prob:.2%} of legs, median " in out, out
+    assert f"; spikes {f.feed.leg.spike_prob:.2%} of updates (" in out, out
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert f"; spikes {f.feed.leg.spike_prob:.2%} of updates, median " in page
+
+
 def test_a_leg_fitted_with_spikes_is_said_as_before():
     from calibration.report import spikes_text
     leg = {"spike_prob": 0.03, "spike_median_ms": 500.4, "spike_sigma": 0.4}
