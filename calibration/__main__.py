@@ -176,9 +176,9 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     m = f.market
     if m is not None:
         print_out(f"market {m.coin}, {m.updates:,} book updates and {m.trades:,} trades: volatility "
-                  f"{_figure(m.vol_per_sqrt_s, 3)} per √s, {_figure(m.trade_rate_per_s.rate, 3)} trades/s (sizes "
-                  f"median {_figure(m.trade_size_median, 4)} {m.coin}), {_figure(m.depth_at_touch, 4)} {m.coin} at the "
-                  f"touch, {spread_text(m.half_spread_ticks)}")
+                  f"{_figure(m.vol_per_sqrt_s, 3)} per √s of the log mid, {_figure(m.trade_rate_per_s.rate, 3)} "
+                  f"trades/s (sizes median {_figure(m.trade_size_median, 4)} {m.coin}), median "
+                  f"{_figure(m.depth_at_touch, 4)} {m.coin} at the touch, {spread_text(m.half_spread_ticks)}")
         if m.reach is not None and not m.reach.why:  # (not fitted: the kept lines above say why)
             print_out(reach_text(json_ready(vars(m.reach)), m.market.depth_decay_per_usd))
         if f.tick_why:

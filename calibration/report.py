@@ -370,8 +370,8 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         vol_source = "the two-regime fit's calm one" if two else "robust: a calm regime's diffusion"
         coin = html.escape(m["coin"])
         parts.append(f"<p>{coin}: {m['updates']:,} book updates, {m['trades']:,} trades. Volatility "
-                     f"{_fig(m['vol_per_sqrt_s'], 3)} per √s ({vol_source}); {_fig(r['rate'], 3)} trades a "
-                     f"second (95%: {_fig(r['lo'], 3)} – {_fig(r['hi'], 3)}), sizes log-normal with median "
+                     f"{_fig(m['vol_per_sqrt_s'], 3)} per √s of the log mid ({vol_source}); {_fig(r['rate'], 3)} "
+                     f"trades a second (95%: {_fig(r['lo'], 3)} – {_fig(r['hi'], 3)}), sizes log-normal with median "
                      f"{_fig(m['trade_size_median'], 4)} {coin} and log std {m['trade_size_log_std']:.3f}; "
                      f"{_fig(m['depth_at_touch'], 4)} {coin} shown at the touch (median), growing "
                      f"{m['depth_growth_per_level']:.3f} of it a level, log noise "

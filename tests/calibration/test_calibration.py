@@ -816,6 +816,20 @@ def test_the_sub_second_paragraph_gives_this_runs_touch_moves_before_the_twins_f
     assert "(this run: no replay, or too few bbo pushes, to set them beside; for scale, the README's" in page
 
 
+def test_the_markets_volatility_says_of_what_and_the_depth_at_the_touch_that_it_is_a_median(five_minutes):
+    """The printout said "volatility 0.0000903 per √s, ..., 0.4914 BTC at the touch" and report.html "Volatility
+    0.0000903 per √s": a volatility of no stated quantity (it is the log mid's: a share of the price, not USDC) and
+    a depth of no stated statistic (the report's "(median)"). Now "per √s of the log mid" and "median 0.4914 BTC at
+    the touch" (fails on BASE)."""
+    from calibration.numbers_text import figure_text
+
+    out, page, s = five_minutes
+    m = s["market"]
+    vol, depth = figure_text(m["vol_per_sqrt_s"], 3), figure_text(m["depth_at_touch"], 4)
+    assert f": volatility {vol} per √s of the log mid, " in out and f"median {depth} BTC at the touch, " in out, out
+    assert f"Volatility {vol} per √s of the log mid (" in page
+
+
 def test_the_prints_mean_reach_is_said_with_its_unit_and_their_shares_of_what():
     """A two-hour twin run's printout and report said "depth_decay_per_usd 1.961 per price unit (95%: 1.512 – 2.833;
     mean reach past the mid 0.51), from 5083 of 26536 prints past the touch seen; 6.4% past the touch in force, 29%
