@@ -226,7 +226,10 @@ def _notes_html(s: dict) -> str:
     """What the fit kept of the base for want of a sample, and what the journal's reader left out."""
     kept = "".join(f"<li>{html.escape(k)}: {html.escape(why)}</li>" for k, why in s["kept_from_base"].items())
     left = "".join(f"<li>{html.escape(x)}</li>" for x in s["left_out"])
-    return ((f"<p>Kept from the base (the run gave no sample of them):</p><ul>{kept}</ul>" if kept else "")
+    # (it said "the run gave no sample of them" over a reach whose 1,276 prints past the touch did not bound it, and
+    # over 2 outages where a fit needs 5: each item says what the run had)
+    return ((f"<p>Kept from the base (the run gave no sample of them, or too small a one to fit):</p><ul>{kept}</ul>"
+             if kept else "")
             + (f"<p>Left out of the journal:</p><ul>{left}</ul>" if left else ""))
 
 

@@ -830,6 +830,15 @@ def test_the_markets_volatility_says_of_what_and_the_depth_at_the_touch_that_it_
     assert f"Volatility {vol} per √s of the log mid (" in page
 
 
+def test_the_kept_list_does_not_say_the_run_gave_no_sample_of_what_it_had_too_few_of(five_minutes):
+    """report.html headed its kept list "Kept from the base (the run gave no sample of them)" over "0 outages where
+    a fit of their length needs 5" and "221 of 1,168 prints past the touch seen: they do not bound it": samples too
+    small, not none (fails on BASE)."""
+    _, page, s = five_minutes
+    assert "markets.BTC.depth_decay_per_usd" in s["kept_from_base"]  # (the case: a sample, too small to fit)
+    assert "<p>Kept from the base (the run gave no sample of them, or too small a one to fit):</p>" in page
+
+
 def test_the_prints_mean_reach_is_said_with_its_unit_and_their_shares_of_what():
     """A two-hour twin run's printout and report said "depth_decay_per_usd 1.961 per price unit (95%: 1.512 – 2.833;
     mean reach past the mid 0.51), from 5083 of 26536 prints past the touch seen; 6.4% past the touch in force, 29%
