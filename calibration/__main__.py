@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
     from calibration.fit import MIN_KS_ROUND_TRIPS, market_kept
-    from calibration.report import (OUTPUT_FILES, figure_text as _figure, json_ready, length_text as _length,
+    from calibration.report import (OUTPUT_FILES, cell_text, figure_text as _figure, json_ready, length_text as _length,
                                     outages_text, reach_text, rejections_of, spikes_text, spread_text)
 
     lat = s["latency"]
@@ -221,12 +221,9 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     for x in obs.left_out:
         print_out(f"left out: {x}")
     if replay is not None:
-        def num(v):  # a value one side has none of (nothing seen, or nothing replayed, there), as the report says it
-            return "–" if v != v else _figure(v, 4)
-
         def row(w, a, b, lo, hi):
-            spread = f" ({num(lo)} – {num(hi)})" if replay.seeds > 1 else ""
-            return f"{w} {num(a)} / {num(b)}{spread}"
+            spread = f" ({cell_text(lo)} – {cell_text(hi)})" if replay.seeds > 1 else ""
+            return f"{w} {cell_text(a)} / {cell_text(b)}{spread}"
         ranges = replay.ranges or tuple((b, b) for _, _, b in replay.rows)
         ks, few = replay.round_trip_ks, len(replay.observed.round_trip_s) < MIN_KS_ROUND_TRIPS
         ks = f"KS {ks:.3f}" if ks == ks else \

@@ -208,6 +208,17 @@ def _num(v, spec: str) -> str:
     return "–" if v is None else format(v, spec)
 
 
+def cell_text(v) -> str:
+    """A replay row's value as the printout and the report say it: four significant figures (``figure_text``), but
+    its whole part never rounded, and "–" for none (nothing seen, or nothing replayed, there: NaN, or JSON's null).
+    Four figures read the requests used per hour 15,520 in the row beside the quota line's 15,525, one figure two
+    ways, the rounded one looking exact."""
+    if v is None or v != v:
+        return "–"
+    whole = math.floor(math.log10(abs(v))) + 1 if abs(v) >= 1 else 0
+    return figure_text(v, max(4, whole))
+
+
 def _fig(v, digits: int) -> str:
     """A figure as ``figure_text`` gives it (the console's too); "–" for none (a bound JSON has no number for)."""
     return "–" if v is None else figure_text(v, digits)
@@ -278,11 +289,8 @@ def _touch_text(rp: dict | None) -> str:
     moves, ticks = rows.get("bbo touch moves a second"), rows.get("bbo touch move, mean ticks")
     if moves is None or ticks is None:
         return "this run: no replay, or too few bbo pushes, to set them beside"
-
-    def fig(v):
-        return "–" if v is None else figure_text(v, 3)
-    return (f"this run: {fig(moves['observed'])} moves a second of {fig(ticks['observed'])} ticks seen, "
-            f"{fig(moves['replayed'])} of {fig(ticks['replayed'])} replayed, in the rows below")
+    return (f"this run: {cell_text(moves['observed'])} moves a second of {cell_text(ticks['observed'])} ticks seen, "
+            f"{cell_text(moves['replayed'])} of {cell_text(ticks['replayed'])} replayed, in the rows below")
 
 
 def _seeds_spread_text(rp: dict) -> str:
@@ -295,8 +303,8 @@ def _seeds_spread_text(rp: dict) -> str:
     row = next((r for r in rp["rows"] if r["what"] == REQUESTS_ROW), None)
     if row is None or row["replayed_min"] is None or row["replayed_max"] is None:
         return f"here, the {rp['seeds']:,} seeds' ranges below"
-    return (f"here, the {rp['seeds']:,} seeds used {figure_text(row['replayed_min'], 4)} to "
-            f"{figure_text(row['replayed_max'], 4)} requests an hour")
+    lo, hi = cell_text(row["replayed_min"]), cell_text(row["replayed_max"])
+    return f"here, the {rp['seeds']:,} seeds used {lo} to {hi} requests an hour"
 
 
 def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
@@ -416,8 +424,6 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
                      "when the mid moved our way.</p>")
     rp = s["replay"]
     if rp is not None:
-        def cell(v):
-            return "–" if v is None or v != v else figure_text(v, 4)
         took = length_text(rp["duration_s"])
         parts.append(f"<h2>The fitted twin replayed</h2><p>The fitted twin run with the run's agent config for "
                      f"{took}, observed the same way (a dry run's far orders aside, it quotes as "
@@ -429,8 +435,10 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
                      f"{_num(rp['round_trip_ks'], '.3f')}.</p>"
                      f"<table border=1 cellpadding=4><tr><th></th><th>observed</th><th>replayed</th>"
                      + ("<th>replayed, range over the seeds</th>" if rp["seeds"] > 1 else "") + "</tr>"
-                     + "".join(f"<tr><td>{html.escape(r['what'])}</td><td>{cell(r['observed'])}</td><td>{cell(r['replayed'])}"
-                               + (f"</td><td>{cell(r['replayed_min'])} – {cell(r['replayed_max'])}" if rp["seeds"] > 1 else "")
+                     + "".join(f"<tr><td>{html.escape(r['what'])}</td><td>{cell_text(r['observed'])}</td>"
+                               f"<td>{cell_text(r['replayed'])}"
+                               + (f"</td><td>{cell_text(r['replayed_min'])} – {cell_text(r['replayed_max'])}"
+                                  if rp["seeds"] > 1 else "")
                                + "</td></tr>" for r in rp["rows"])
                      + "</table>")
         if rp.get("funded"):  # (not the run's first snapshot: a unified account's margin is not in it)

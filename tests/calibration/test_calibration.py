@@ -748,11 +748,9 @@ def test_the_replays_seeds_spread_is_this_replays_own_not_another_configs(five_m
     configuration on different seeds used 3,300 to 7,100 requests an hour)": a figure of another, unnamed
     configuration, beside this run's own replay using 19,420 to 19,920 (fails on BASE). It now gives this replay's
     range over its seeds, or says one seed gives none."""
-    from calibration.numbers_text import figure_text
-
     _, page, s = five_minutes
     row = next(r for r in s["replay"]["rows"] if r["what"] == "requests used per hour")
-    lo, hi = figure_text(row["replayed_min"], 4), figure_text(row["replayed_max"], 4)
+    lo, hi = f"{row['replayed_min']:,.0f}", f"{row['replayed_max']:,.0f}"
     assert f"(here, the 2 seeds used {lo} to {hi} requests an hour)" in page, page
     assert "3,300" not in page and "7,100" not in page
     run = run_folder(tmp_path, live_journal_lines(seconds=12.0))
@@ -806,8 +804,8 @@ def test_the_sub_second_paragraph_gives_this_runs_touch_moves_before_the_twins_f
     _, page, s = five_minutes
     rows = {r["what"]: r for r in s["replay"]["rows"]}
     moves, ticks = rows["bbo touch moves a second"], rows["bbo touch move, mean ticks"]
-    said = (f"(this run: {figure_text(moves['observed'], 3)} moves a second of {figure_text(ticks['observed'], 3)} "
-            f"ticks seen, {figure_text(moves['replayed'], 3)} of {figure_text(ticks['replayed'], 3)} replayed, in the "
+    said = (f"(this run: {figure_text(moves['observed'], 4)} moves a second of {figure_text(ticks['observed'], 4)} "
+            f"ticks seen, {figure_text(moves['replayed'], 4)} of {figure_text(ticks['replayed'], 4)} replayed, in the "
             f"rows below; for scale, the README's twin runs on the twin's BTC market: watched at Shadow,")
     assert said in page, page
     run = run_folder(tmp_path, lines)
@@ -837,6 +835,20 @@ def test_the_kept_list_does_not_say_the_run_gave_no_sample_of_what_it_had_too_fe
     _, page, s = five_minutes
     assert "markets.BTC.depth_decay_per_usd" in s["kept_from_base"]  # (the case: a sample, too small to fit)
     assert "<p>Kept from the base (the run gave no sample of them, or too small a one to fit):</p>" in page
+
+
+def test_a_replay_rows_whole_part_is_not_rounded_away(five_minutes):
+    """The printout's quota line said "used 15,519 an hour" and the replay's row, at four significant figures,
+    "requests used per hour 15,520 / 19,920": one figure two ways, the rounded one looking exact. A row's value now
+    keeps its whole part, in the printout and report.html alike (fails on BASE); fractions keep four figures."""
+    out, page, s = five_minutes
+    used = s["quota"]["used_per_hour"]
+    assert used >= 10_000 and round(used) % 10, used  # (the case: four figures round the count)
+    assert f"used {used:,.0f} an hour" in out and f"; requests used per hour {used:,.0f} / " in out, out
+    assert f"<td>requests used per hour</td><td>{used:,.0f}</td>" in page
+    from calibration.report import cell_text
+    assert [cell_text(v) for v in (15525.3, 0.59381, -0.16981, 166.44, None, math.nan)] == \
+        ["15,525", "0.5938", "-0.1698", "166.4", "–", "–"]
 
 
 def test_the_prints_mean_reach_is_said_with_its_unit_and_their_shares_of_what():
