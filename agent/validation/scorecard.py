@@ -236,6 +236,22 @@ def _ratio_std(s: float, s2: float, n: int) -> float:
     return m / math.sqrt(var)
 
 
+def _first_past(last: float, span: float) -> float:
+    """The least float ``ts`` with ``ts - last >= span`` (a float difference, rounded: ``last + span`` may be a float
+    over or under it). That difference never falls as ``ts`` rises, so a step at a time from ``last + span`` finds it.
+    -inf (any ts may be) where ``last + span`` is not finite."""
+    ts = last + span
+    if not -_INF < ts < _INF:
+        return -_INF
+    if ts - last >= span:
+        while (lower := math.nextafter(ts, -_INF)) - last >= span:
+            ts = lower
+    else:
+        while ts - last < span:
+            ts = math.nextafter(ts, _INF)
+    return ts
+
+
 # ---------------------------------------------------------------- the scorecard
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +310,7 @@ class ModelScorecard:
         "_last_eval_ts",
         "_mi_baseline", "_l_uu", "_l_ud", "_l_du", "_l_dd", "_mi_shortfall", "_metrics", "_proven",
         "ties_dropped", "expired", "_spacing_s", "_max_pending", "_judged", "_judged_n", "_judged_bad_n",
-        "_judged_bad", "_max_delay_s", "_eval_every_n", "_eval_timer_s", "_window_outcomes",
+        "_judged_bad", "_max_delay_s", "_eval_every_n", "_eval_timer_s", "_window_outcomes", "_wake", "_eval_wake",
     )
 
     def __init__(self, name: str, config: ScorecardConfig | None = None) -> None:
@@ -332,6 +348,9 @@ class ModelScorecard:
         self._counted = 0  # evaluations with >= min_outcomes in the window
         self._since_eval = 0
         self._last_eval_ts = math.nan
+        # on_mid does nothing before these (``_gate``): a mid earlier than _wake resolves nothing, and one earlier than
+        # _eval_wake too evaluates nothing. Both -inf until the first mid (which starts the timer)
+        self._wake = self._eval_wake = -_INF
         self._mi_baseline = cfg.mi_baseline_bits if cfg.mi_baseline_bits is not None else math.nan
         # the 2x2 table of every outcome resolved: less the window's, the measured MI baseline's
         self._l_uu = self._l_ud = self._l_du = self._l_dd = 0
@@ -360,6 +379,8 @@ class ModelScorecard:
             pend.append(item)
         else:  # a shorter horizon than the last one: keep the deque ordered by due time (rare)
             insort(pend, item, key=_due)
+        if item[0] < self._wake:
+            self._wake = item[0]
         if len(pend) > self._max_pending:
             pend.popleft()
             self.expired += 1
@@ -368,8 +389,12 @@ class ModelScorecard:
     def on_mid(self, ts: float, mid: float, auto_evaluate: bool = False) -> int:
         """Resolve predictions due by ``ts`` against ``mid``; returns the outcomes added.
 
-        With ``auto_evaluate`` an evaluation runs when one is due (``self.verdict`` then is current).
+        With ``auto_evaluate`` an evaluation runs when one is due (``self.verdict`` then is current). A mid before
+        the card's next due prediction (and, with it, before an evaluation can be due) does nothing, and returns at once
+        (most mids: a forecast every few seconds, an evaluation every 20 outcomes or minutes).
         """
+        if ts < self._wake and (ts < self._eval_wake or not auto_evaluate):
+            return 0
         pend = self._pending
         added = 0
         last = self._last_eval_ts
@@ -392,11 +417,30 @@ class ModelScorecard:
             n = self._since_eval
             if n >= self._eval_every_n or (n != 0 and ts - last >= self._eval_timer_s):
                 self.evaluate(ts)
+        self._gate()
         return added
+
+    def _gate(self) -> None:
+        """Set the times before which on_mid does nothing (a lower one is only slower): ``_wake``, the first pending
+        prediction's due time; ``_eval_wake``, the first ``ts`` at which an evaluation is due (by count: now; by the
+        timer: the least ts with ``ts - last >= evaluate_timer_s``, as on_mid tests it, to the bit). Both -inf while no
+        mid has started the timer (the next mid starts it)."""
+        last = self._last_eval_ts
+        if last != last:
+            self._wake = self._eval_wake = -_INF
+            return
+        pend = self._pending
+        self._wake = pend[0][0] if pend else _INF
+        n = self._since_eval
+        if n == 0:
+            self._eval_wake = _INF
+        else:
+            self._eval_wake = -_INF if n >= self._eval_every_n else _first_past(last, self._eval_timer_s)
 
     def add_outcome(self, p_up: float, up: bool, move_bps: float) -> None:
         """An already-resolved outcome (replay, tests): ``move_bps`` is the signed realised move."""
         self._add_outcome(float(p_up), 1 if up else 0, float(move_bps))
+        self._gate()  # (an evaluation may be due: by count now, by the timer sooner than the gate said)
 
     def _add_outcome(self, p: float, y: int, move_bps: float) -> None:
         self._since_eval += 1
@@ -775,15 +819,17 @@ class ScorecardSet:
         changed = []
         evaluations = 0
         for name, c in self.cards.items():
-            # a card's verdict and weight change only in an evaluation, which counts itself: compared after one only
-            before = c.verdict
-            m = c._metrics  # (its weight, weight()'s, as it was: the metrics are frozen, an evaluation makes new ones)
-            n = c._evaluations
-            c.on_mid(ts, mid, True)  # (auto_evaluate)
-            if c._evaluations != n:
-                if c.verdict is not before or c._metrics.weight != m.weight:
-                    changed.append(name)
-                self.evaluated.append(name)
+            # (the card's on_mid's first test, asked here: most mids, no card has a prediction due nor an evaluation)
+            if not (ts < c._wake and ts < c._eval_wake):
+                # a card's verdict and weight change only in an evaluation, which counts itself: compared after one only
+                before = c.verdict
+                m = c._metrics  # (its weight, as it was: the metrics are frozen, an evaluation makes new ones)
+                n = c._evaluations
+                c.on_mid(ts, mid, True)  # (auto_evaluate)
+                if c._evaluations != n:
+                    if c.verdict is not before or c._metrics.weight != m.weight:
+                        changed.append(name)
+                    self.evaluated.append(name)
             evaluations += c._evaluations
         if evaluations != self._evaluations:  # (most mids evaluate nothing: the count stands)
             self._evaluations = evaluations
