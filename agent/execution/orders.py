@@ -656,6 +656,7 @@ class OrderTracker:
             if o is not None:
                 o.filled_sz += ev.sz
                 o.sz += ev.sz
+                self._recount(o)  # (the same remaining size but for the two sums' rounding: counted as it is)
             return 0.0
         sz = ev.sz
         excess = 0.0

@@ -154,7 +154,9 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
         # branch taken once, no name stored that is read once). Then the first order in the pool, in live order,
         # that fits it, its size read only on a price that fits. The price test asks the behind bound first (not a
         # chained comparison, which costs more when its first bound fails): most misfits are deeper orders, below a
-        # bid's band and above an ask's.
+        # bid's band and above an ask's. Its size left is read as the tracker counts it (``counted``): a live order's
+        # sz - filled_sz to the bit, kept at every change of either (OrderTracker._recount; tests/agent/test_execution
+        # holds it), which live is never under EPS (filled there, it ends).
         if side is _BUY:
             pool = ro_buys if d_ro else buys
             if pool:
@@ -166,7 +168,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 lo_sz, hi_sz = size_bands[d_sz]
                 for o in pool:
                     if lo_px <= o.px and o.px <= hi_px:
-                        if lo_sz <= o.sz - o.filled_sz <= hi_sz:
+                        if lo_sz <= o.counted <= hi_sz:
                             pool.remove(o)  # kept
                             break
                 else:
@@ -184,7 +186,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                 lo_sz, hi_sz = size_bands[d_sz]
                 for o in pool:
                     if o.px <= hi_px and lo_px <= o.px:
-                        if lo_sz <= o.sz - o.filled_sz <= hi_sz:
+                        if lo_sz <= o.counted <= hi_sz:
                             pool.remove(o)  # kept
                             break
                 else:

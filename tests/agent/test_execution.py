@@ -257,6 +257,14 @@ class TrackerVsVenue(RuleBasedStateMachine):
             assert (cloid in self.t.live_set) == (o.state not in TERMINAL)
 
     @invariant()
+    def each_live_orders_count_is_its_remaining_size_to_the_bit(self):
+        # reconcile reads a kept order's remaining size as its count (o.counted, what the running exposure holds
+        # for it): they must be the same number, not merely close, after every change of its size or fills
+        for o in self.t.live_set.values():
+            rem = o.sz - o.filled_sz
+            assert repr(o.counted) == repr(rem if rem > 0.0 else 0.0), (o.cloid, o.sz, o.filled_sz, o.counted)
+
+    @invariant()
     def running_exposure_equals_the_sum_over_live_orders(self):
         # the tracker keeps per-side exposure as running sums (cheap to ask every cycle): they must
         # equal Σ remaining of the live orders (a modify's legs both counted), whatever the interleaving
@@ -1224,6 +1232,24 @@ def test_cancel_fill_race_counts_the_fill_once():
     t.on_event(FillReceived(1.3, cloid, 1, 99.0, 0.002, Side.BUY, 0.0, True, 77))  # seen twice, counted once
     assert t.position == 0.002 and t.orders[cloid].state is OrderState.FILLED
     assert t.worst_case_position(Side.BUY) == 0.002
+
+
+def test_a_fill_the_snapshot_had_leaves_the_orders_count_its_remaining_size_to_the_bit():
+    """A fill already in a snapshot's position, delivered after it (tid at or under its watermark), adds to the
+    order's size and its fills alike (the listing gave what remained after it): its remaining size is as it was but
+    for the rounding of the two sums, (2.0 + 0.6) - (0.6 + 0.6) = 1.4000000000000001 against 2.0 - 0.6 = 1.4. Its
+    count (the running exposure's, which reconcile reads as its remaining size) must follow it to the bit: on
+    f303b18 it kept 1.4, and the running sum drifted from the live orders' remaining sizes."""
+    t = _tracker_with(0.0, [(Side.BUY, 99.0, 2.0)])
+    o = next(iter(t.orders.values()))
+    t.on_event(FillReceived(1.0, o.cloid, 1, 99.0, 0.6, Side.BUY, 0.0, True, 1))
+    # the listing after both fills (0.8 left), the position with both; the second fill comes after it
+    t.on_event(AccountSnapshot(2.0, 1.2, 99.0, 0.0, 0.0, (OpenOrder(o.cloid, 1, Side.BUY, 99.0, 0.8, False),),
+                               last_fill_tid=2))
+    t.on_event(FillReceived(2.5, o.cloid, 1, 99.0, 0.6, Side.BUY, 0.0, True, 2))
+    assert o.live and t.position == 1.2 and (o.sz, o.filled_sz) == (2.6, 1.2)
+    assert repr(o.counted) == repr(o.sz - o.filled_sz) == "1.4000000000000001"
+    assert repr(t._exp_buy) == repr(o.counted)
 
 
 def test_the_fills_remembered_against_repeats_are_the_newest_ones_and_bounded(monkeypatch):
