@@ -421,7 +421,7 @@ def _kept_as_cut(pool: list, going: list, px: float, sz: float) -> bool:
     (fees_exceed_spread's seed 3 at 141 s). An uncut quote can have no such order: it would have fitted the quote's
     bands and been kept in the first pass."""
     for o in pool:
-        if o.px == px and abs(o.sz - o.filled_sz - sz) <= 1e-12:
+        if o.px == px and abs(o.counted - sz) <= 1e-12:  # (its size left, as the first pass reads it)
             pool.remove(o)
             going.remove(o)
             return True
