@@ -211,7 +211,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         rate = (f"one request per {_figure(f.quota.usd_per_request, 4)} USDC traded"
                 if f.quota.usd_per_request is not None else "too little traded for the cap's growth")
         print_out(f"quota: {rate}; started with {f.quota.start_headroom:,} requests of headroom, used "
-                  f"{f.quota.used_per_hour:,.0f} an hour")
+                  f"{f.quota.used_per_hour:,.0f} requests an hour")
     h = f.hazard_per_hour
     if "connection.hazard_per_hour" not in dict(f.kept):
         print_out(f"disconnects: {_figure(h.rate, 3)} per connected hour (95%: {_figure(h.lo, 3)} – "

@@ -368,8 +368,8 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         rate = (f"the cap grew one request per {_fig(q['usd_per_request'], 4)} USDC traded (the venue's rule: 1)"
                 if q["usd_per_request"] is not None else "too little traded to fit the cap's growth (the base's rate kept)")
         parts.append(f"<p>{q['reports']:,} reports: {rate}; the run started with {q['start_headroom']:,} requests of "
-                     f"headroom (the fitted twin's initial buffer) and used {_num(q['used_per_hour'], ',.0f')} an "
-                     f"hour.</p>")
+                     f"headroom (the fitted twin's initial buffer) and used {_num(q['used_per_hour'], ',.0f')} "
+                     f"requests an hour.</p>")
     m = s["market"]
     parts.append("<h2>The market (the feed)</h2>")
     if m is None:

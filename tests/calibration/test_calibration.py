@@ -844,7 +844,7 @@ def test_a_replay_rows_whole_part_is_not_rounded_away(five_minutes):
     out, page, s = five_minutes
     used = s["quota"]["used_per_hour"]
     assert used >= 10_000 and round(used) % 10, used  # (the case: four figures round the count)
-    assert f"used {used:,.0f} an hour" in out and f"; requests used per hour {used:,.0f} / " in out, out
+    assert f"used {used:,.0f} requests an hour" in out and f"; requests used per hour {used:,.0f} / " in out, out
     assert f"<td>requests used per hour</td><td>{used:,.0f}</td>" in page
     from calibration.report import cell_text
     assert [cell_text(v) for v in (15525.3, 0.59381, -0.16981, 166.44, None, math.nan)] == \
@@ -1450,10 +1450,12 @@ def test_a_short_runs_report_gives_its_lengths_and_figures_as_the_console_does(t
     assert re.search(r"<td>requests used per hour</td><td>[0-9]{2},[0-9]{3}</td><td>[0-9]{2},[0-9]{3}</td>", page), page
 
 
-def test_the_quota_line_groups_its_thousands(tmp_path, capsys):
+def test_the_quota_line_groups_its_thousands_and_says_what_it_used(tmp_path, capsys):
     """The console's quota line read "started with 10000 requests of headroom, used 12625 an hour" (and report.html
     the same) beside figures grouped since 9d200d2 ("requests used per hour 12,620 / ..."): now 10,000 and 12,625,
-    to the request as before, and the rate as the other figures (figure_text, no exponent)."""
+    to the request as before, and the rate as the other figures (figure_text, no exponent). And "used 12,625 an
+    hour" said not of what: now "used 12,625 requests an hour", as the replay's row and the seeds' spread say them
+    (fails on 554962d)."""
     run = run_folder(tmp_path, live_journal_lines(seconds=12.0))
     assert main([str(run), "--quiet", "--replay-hours", "0.1"]) == 0
     out = capsys.readouterr().out
@@ -1461,12 +1463,12 @@ def test_the_quota_line_groups_its_thousands(tmp_path, capsys):
     q = s["quota"]
     assert q["start_headroom"] >= 1000 and q["used_per_hour"] >= 1000, q  # (else nothing here to group)
     said = (f"one request per 1 USDC traded; started with {q['start_headroom']:,} requests of headroom, used "
-            f"{q['used_per_hour']:,.0f} an hour")
+            f"{q['used_per_hour']:,.0f} requests an hour")
     assert f"\nquota: {said}\n" in out, out
     page = (run / "calibration" / "report.html").read_text()
     assert (f"the cap grew one request per 1 USDC traded (the venue's rule: 1); the run started with "
             f"{q['start_headroom']:,} requests of headroom (the fitted twin's initial buffer) and used "
-            f"{q['used_per_hour']:,.0f} an hour.") in page
+            f"{q['used_per_hour']:,.0f} requests an hour.") in page
 
 
 def test_figures_keep_their_significant_digits_without_an_exponent():
