@@ -142,12 +142,13 @@ def main(argv: list[str] | None = None) -> int:
 def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
     from calibration.fit import MIN_KS_ROUND_TRIPS, market_kept
+    from calibration.numbers_text import count_text as _n
     from calibration.report import (OUTPUT_FILES, cell_text, figure_text as _figure, json_ready, length_text as _length,
                                     outages_text, reach_text, rejections_of, spikes_text, spread_text)
 
     lat = s["latency"]
-    print_out(f"{obs.runs} run(s), {_length(obs.duration_s)}, {obs.places:,} places ({obs.answered:,} answered) in "
-              f"{obs.place_requests:,} requests, {len(obs.round_trip_s):,} round trips")
+    print_out(f"{_n(obs.runs, 'run')}, {_length(obs.duration_s)}, {_n(obs.places, 'place')} ({obs.answered:,} "
+              f"answered) in {_n(obs.place_requests, 'request')}, {_n(len(obs.round_trip_s), 'round trip')}")
     if lat:
         leg = lat["leg"]
         print_out(f"latency per leg: body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; "
@@ -160,7 +161,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     feed = s["feed"]
     if feed:
         ks = f", KS {feed['ks_distance']:.3f} against the replay" if feed["ks_distance"] is not None else ""
-        print_out(f"feed latency, {feed['n']:,} book updates: body median {feed['leg']['median_ms']:.1f} ms, sigma "
+        print_out(f"feed latency, {_n(feed['n'], 'book update')}: body median {feed['leg']['median_ms']:.1f} ms, sigma "
                   f"{feed['leg']['sigma']:.3f}; {spikes_text(feed['leg'], 'of updates', median=False, sigma=False)} "
                   f"({feed['held_share']:.0%} of the updates right behind another frame: censored{ks})")
         for said in (feed.get("roles_held"), feed.get("one_part")):
@@ -170,12 +171,12 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         print_out("feed latency: too few book updates with comparable clocks (the base's kept)")
     for k, r in f.rejections.items():
         print_out(f"rejections {k}: {_figure(r.rate, 4)} (95%: {_figure(r.lo, 4)} – {_figure(r.hi, 4)}), "
-                  f"{r.count:,} of {r.n:,} {rejections_of(obs, k)}")
+                  f"{r.count:,} of {r.n:,} {rejections_of(obs, k, one=r.n == 1)}")
     for k, why in f.kept:
         print_out(f"{k}: the base's kept ({why})")
     m = f.market
     if m is not None:
-        print_out(f"market {m.coin}, {m.updates:,} book updates and {m.trades:,} trades: volatility "
+        print_out(f"market {m.coin}, {_n(m.updates, 'book update')} and {_n(m.trades, 'trade')}: volatility "
                   f"{_figure(m.vol_per_sqrt_s, 3)} per √s of the log mid, {_figure(m.trade_rate_per_s.rate, 3)} "
                   f"trades/s (sizes median {_figure(m.trade_size_median, 4)} {m.coin}), median "
                   f"{_figure(m.depth_at_touch, 4)} {m.coin} at the touch, {spread_text(m.half_spread_ticks)}")
@@ -205,17 +206,17 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
                                                              for label, r in f.fills.by_distance))
         marks = [m for m in f.fills.markouts if m.n > 1]  # (none: the line said nothing after its colon)
         print_out("maker fills' markouts: " + (", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (standard error "
-                                                         f"{m.se_bps:.3f}, {m.n:,} fills)" for m in marks)
+                                                         f"{m.se_bps:.3f}, {_n(m.n, 'fill')})" for m in marks)
                                                or "too few maker fills"))
     if f.quota is not None:
         rate = (f"one request per {_figure(f.quota.usd_per_request, 4)} USDC traded"
                 if f.quota.usd_per_request is not None else "too little traded for the cap's growth")
-        print_out(f"quota: {rate}; started with {f.quota.start_headroom:,} requests of headroom, used "
+        print_out(f"quota: {rate}; started with {_n(f.quota.start_headroom, 'request')} of headroom, used "
                   f"{f.quota.used_per_hour:,.0f} requests an hour")
     h = f.hazard_per_hour
     if "connection.hazard_per_hour" not in dict(f.kept):
         print_out(f"disconnects: {_figure(h.rate, 3)} per connected hour (95%: {_figure(h.lo, 3)} – "
-                  f"{_figure(h.hi, 3)}), {h.count:,} drops")
+                  f"{_figure(h.hi, 3)}), {_n(h.count, 'drop')}")
     if s["outages"] is not None:
         print_out(outages_text(s["outages"]))
     for x in obs.left_out:
@@ -228,7 +229,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         ks, few = replay.round_trip_ks, len(replay.observed.round_trip_s) < MIN_KS_ROUND_TRIPS
         ks = f"KS {ks:.3f}" if ks == ks else \
             f"KS not measured (fewer than {MIN_KS_ROUND_TRIPS} round trips {'seen' if few else 'replayed'})"
-        print_out(f"the fitted twin replayed for {_length(replay.duration_s)} on {replay.seeds} seed(s): round "
+        print_out(f"the fitted twin replayed for {_length(replay.duration_s)} on {_n(replay.seeds, 'seed')}: round "
                   f"trips {ks} against the observed; seen / replayed"
                   f"{' (range over the seeds)' if replay.seeds > 1 else ''}: "
                   + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))

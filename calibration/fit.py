@@ -89,7 +89,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special, stats
 
-from calibration.numbers_text import figure_text
+from calibration.numbers_text import count_text, figure_text
 from calibration.observe import RULE_REASONS, Observations
 from twin.faults.latency import PathLatency, PathLatencyParams
 from twin.faults.rejections import ORDER_REASONS, RejectReason, can_refuse
@@ -1139,7 +1139,8 @@ def fit_reach(obs: Observations, tick: float) -> ReachFit | None:
     n, beyond = int(len(offset)), int((offset >= 1).sum())
     if n < MIN_REACH_PRINTS:
         return ReachFit(n, beyond, math.nan, 0.0, math.inf, math.nan, math.nan,
-                        f"{n:,} market prints with a touch seen before them where a fit needs {MIN_REACH_PRINTS:,}")
+                        f"{count_text(n, 'market print')} with a touch seen before them where a fit needs "
+                        f"{MIN_REACH_PRINTS:,}")
     states = {g: None for g, _ in strata}
 
     def loglik(x: float) -> float:
@@ -1173,7 +1174,7 @@ def fit_reach(obs: Observations, tick: float) -> ReachFit | None:
     lo, hi = (ends[0] if ends[0] is not None else 0.0), (ends[1] if ends[1] is not None else math.inf)
     why = ""
     if ends[0] is None or ends[1] is None:
-        why = (f"{beyond:,} of {n:,} prints past the touch seen: they do not bound it (95% interval "
+        why = (f"{beyond:,} of {count_text(n, 'print')} past the touch seen: they do not bound it (95% interval "
                f"{figure_text(lo, 3)} – {figure_text(hi, 3)} per price unit)"
                + (": too few reach past the touch" if ends[1] is None else
                   f": they reach further than the {REACH_SPAN} steps measured"))
@@ -1440,9 +1441,9 @@ def market_unfitted_why(obs: Observations, listable: bool) -> str:
         return f"{obs.coin} is a HIP-3 coin the base does not list: give --base parameters that list it"
     short = []
     if len(obs.mid) < MIN_BOOK_UPDATES:
-        short.append(f"{len(obs.mid):,} book updates where a fit needs {MIN_BOOK_UPDATES:,}")
+        short.append(f"{count_text(len(obs.mid), 'book update')} where a fit needs {MIN_BOOK_UPDATES:,}")
     if len(obs.trade_sz) < MIN_ROUND_TRIPS:
-        short.append(f"{len(obs.trade_sz):,} market trades where a fit needs {MIN_ROUND_TRIPS:,}")
+        short.append(f"{count_text(len(obs.trade_sz), 'market trade')} where a fit needs {MIN_ROUND_TRIPS:,}")
     if obs.level_sz.size == 0:
         short.append("no book levels")
     if not short and grid_returns(obs) is None:
@@ -1462,7 +1463,7 @@ def unobserved(obs: Observations) -> tuple[tuple[str, str], ...]:
     if obs.connected_s <= 0:
         out.append(("connection.hazard_per_hour", "no time connected"))
     if len(obs.outages_s) < MIN_OUTAGES:
-        why = f"{len(obs.outages_s):,} outages where a fit of their length needs {MIN_OUTAGES}"
+        why = f"{count_text(len(obs.outages_s), 'outage')} where a fit of their length needs {MIN_OUTAGES}"
         out += [("connection.outage_median_s", why), ("connection.outage_sigma", why)]
     return tuple(out)
 
@@ -1492,14 +1493,14 @@ class ReplayCheck:
 TRANSPORT_OF = "requests of places"  # what the transport failures' share is of (venue_rates)
 
 
-def rejections_of(o: Observations, reason: str) -> str:
+def rejections_of(o: Observations, reason: str, one: bool = False) -> str:
     """What a random rejection's share is of (``venue_rates``), as its row in report.html and its printed line
     say it: the places that passed the twin's rules, or of those the ones the venue could refuse with ``reason``
     (``Observations.eligible_for``): a margin or open-interest refusal's are the places adding to the position. The
     table's heading said "share of the places that passed the rules" over every row, the transport failures' (a
     share of requests) and PerpMargin's (of the places adding to the position: 1,867 of 3,455 in a half-hour twin
-    run) too."""
-    passed = "places that passed the rules"
+    run) too. ``one``: of one place (the printout's "1 of 1 place that passed the rules")."""
+    passed = "place that passed the rules" if one else "places that passed the rules"
     if o.eligible_for(reason) == o.eligible:
         return passed
     r = RejectReason(reason)  # (eligible_for narrows only a reason the twin knows)
@@ -1562,11 +1563,11 @@ def replay_funds(obs: Observations, cfg) -> tuple[float | None, str]:
         return free, ""
     basis = cfg.session.collateral_usd
     return basis, (f"the run's first account snapshot (events.jsonl, AccountSnapshot.account_value less margin_used) "
-                   f"had {free:,.2f} USDC to margin orders with, yet the venue took {taken:,} order(s) adding to the "
-                   f"position: the account's margin was elsewhere (a unified account's or portfolio margin's spot "
-                   f"balance, which the perp clearinghouseState does not show nor the journal record); the replay's "
-                   f"account is funded with the run's session.collateral_usd, {basis:,.2f} USDC (its start record's "
-                   f"config)")
+                   f"had {free:,.2f} USDC to margin orders with, yet the venue took {count_text(taken, 'order')} "
+                   "adding to the position: the account's margin was elsewhere (a unified account's or portfolio "
+                   "margin's spot balance, which the perp clearinghouseState does not show nor the journal record); "
+                   f"the replay's account is funded with the run's session.collateral_usd, {basis:,.2f} USDC (its "
+                   "start record's config)")
 
 
 def _replay(f: Fit, cfg, seed: int, duration: float, progress: bool, funds: float | None):

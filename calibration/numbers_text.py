@@ -28,3 +28,10 @@ def durations_text(*seconds: float | None) -> tuple[list[str], str]:
     if first is not None and math.isfinite(first) and abs(first) < 1.0:
         return ["–" if v is None else figure_text(v * 1000.0, 3) for v in seconds], "ms"
     return ["–" if v is None else f"{v:.2f}" for v in seconds], "s"
+
+
+def count_text(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun, grouped (``1,262 trades``) and singular for one: the texts said "1 run(s)", "1
+    seed(s)", "1 book updates" and "1 market trades". ``plural``: the noun's plural where it is not ``noun`` + s
+    (``replies``, or a phrase whose noun is not its last word)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

@@ -24,6 +24,7 @@ from agent.gateway.events import (
     FillReceived, ModifyAcknowledged, ModifyOrder, ModifyRejected, OrderAcknowledged, OrderClosedByVenue, OrderRejected,
     PlaceOrder, QuotaStatus, RateLimited, Reason, Side, TradeObserved,
 )
+from calibration.numbers_text import count_text
 
 # events that arrive on the websocket (the others are REST replies or the driver's own timers)
 _PUSHED = (BookUpdated, BboUpdated, TradeObserved, FillReceived, OrderClosedByVenue, AccountChangedByVenue)
@@ -725,31 +726,32 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
     except CoreFailed as e:  # (the core's traceback)
         raise ValueError(f"{reader.at}: {e}") from None
     if obs.stray_replies:
-        raise ValueError(f"{stray[0]}, an order the replayed core never sent ({obs.stray_replies:,} such replies in "
-                         f"the run started at {where}): the replay went another way than the run (a line lost or "
-                         f"written twice before it, or the agent's code changed since the run), so its sending "
-                         f"times and counts are not the run's")
+        raise ValueError(f"{stray[0]}, an order the replayed core never sent "
+                         f"({count_text(obs.stray_replies, 'such reply', 'such replies')} in the run started at "
+                         f"{where}): the replay went another way than the run (a line lost or written twice before "
+                         "it, or the agent's code changed since the run), so its sending times and counts are not "
+                         "the run's")
     if obs.resting_at_end:  # (a stopped run's cancels were answered before its end: none rest)
         obs = dataclasses.replace(obs, left_out=obs.left_out + (
-            f"{where}: {obs.resting_at_end:,} order(s) still resting unfilled when this run's events end (a run killed "
-            f"outright leaves them on the book, where they may fill after, unseen): not in the fills by distance from "
-            f"the touch",))
+            f"{where}: {count_text(obs.resting_at_end, 'order')} still resting unfilled when this run's events end (a "
+            "run killed outright leaves them on the book, where they may fill after, unseen): not in the fills by "
+            "distance from the touch",))
     if obs.feed_lags_after_move:
         m = obs.clock_moved_s
         obs = dataclasses.replace(obs, left_out=obs.left_out + (
-            f"{where}: the host's clock moved {'ahead of' if m > 0 else 'back against'} the venue's in this run, by at "
-            f"least {abs(m):.3f} s (an account snapshot's window lay outside every earlier one's): its "
-            f"{obs.feed_lags_after_move:,} book "
-            f"updates from the snapshot before on arrived on another clock than the skew measured at its start, so "
-            f"their lags are no latency (the feed's fit leaves them out; a step under a snapshot's round trip is not "
-            f"seen; {VENUE_TIME_ASSUMED})",))
+            f"{where}: the host's clock moved {'ahead of' if m > 0 else 'back against'} the venue's in this run, by "
+            f"at least {abs(m):.3f} s (an account snapshot's window lay outside every earlier one's): its "
+            f"{count_text(obs.feed_lags_after_move, 'book update')} from the snapshot before on arrived on another "
+            "clock than the skew measured at its start, so their lags are no latency (the feed's fit leaves them "
+            f"out; a step under a snapshot's round trip is not seen; {VENUE_TIME_ASSUMED})",))
     if obs.feed_lags_after_step:
         obs = dataclasses.replace(obs, left_out=obs.left_out + (
-            f"{where}: the host's clock stepped back in this run ({core.clock_steps_back:,} event(s) behind the core's "
-            f"clock, by up to {core.clock_step_back_max_s:.3f} s: the step was at least that): its "
-            f"{obs.feed_lags_after_step:,} book updates from the first step of more than {STEP_CUT_S * 1e3:g} ms on "
-            f"arrived on another clock than the skew measured at its start, so their lags are no latency (the feed's "
-            f"fit leaves them out; a smaller step moves no lag by what the venue's ms stamps can show)",))
+            f"{where}: the host's clock stepped back in this run ({count_text(core.clock_steps_back, 'event')} behind "
+            f"the core's clock, by up to {core.clock_step_back_max_s:.3f} s: the step was at least that): its "
+            f"{count_text(obs.feed_lags_after_step, 'book update')} from the first step of more than "
+            f"{STEP_CUT_S * 1e3:g} ms on arrived on another clock than the skew measured at its start, so their lags "
+            f"are no latency (the feed's fit leaves them out; a smaller step moves no lag by what the venue's ms "
+            f"stamps can show)",))
     if seen[0] and not stopped[0]:
         # (a run calibrated while it still ran was fitted on the minutes written so far, and nothing said why they
         # were so few; the audit's reader says "killed outright (or still running)" of the same journal)

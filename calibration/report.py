@@ -16,7 +16,7 @@ from scipy import stats
 from agent.audit.records import write_all_whole
 from calibration.fit import (REQUESTS_ROW, TRANSPORT_OF, Fit, goodness, market_kept, rejections_of, sample_leg,
                             sample_round_trips)
-from calibration.numbers_text import durations_text, figure_text
+from calibration.numbers_text import count_text as _n, durations_text, figure_text
 from calibration.observe import VENUE_TIME_ASSUMED
 
 OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what write_report writes, all of it
@@ -150,10 +150,10 @@ def _figure(observed: np.ndarray, fitted: np.ndarray, xlabel: str, fitted_label:
 def _informed_text(i: dict | None) -> str:
     if i is None:
         return "Too few trades to fit the informed flow: the base's share kept."
-    return (f"Of {i['trades']:,} market trades, {i['agree']:.1%} were on the side the mid then moved; the feed shows "
-            f"2h − 1 at {i['factor']:.2f} of the informed share (the fitted twin's market, probed: "
-            f"{i.get('probe_trades', 0):,} trades), so the informed share is {i['share']:.3f} (95%, the run's and the "
-            f"probe's sampling both: {i['lo']:.3f} – {i['hi']:.3f}).")
+    return (f"Of {_n(i['trades'], 'market trade')}, {i['agree']:.1%} were on the side the mid then moved; the feed "
+            f"shows 2h − 1 at {i['factor']:.2f} of the informed share (the fitted twin's market, probed: "
+            f"{_n(i.get('probe_trades', 0), 'trade')}), so the informed share is {i['share']:.3f} (95%, the run's and "
+            f"the probe's sampling both: {i['lo']:.3f} – {i['hi']:.3f}).")
 
 
 def reach_text(r: dict | None, k: float) -> str:
@@ -164,7 +164,7 @@ def reach_text(r: dict | None, k: float) -> str:
         return f"prints' reach: no print came with a touch seen before it; the base's {_fig(k, 4)} per price unit kept"
     shares = (f"{_num(r['beyond_share'], '.1%')} of the prints past the touch in force, "
               f"{_num(r['stale_share'], '.0%')} seen against a stale touch")
-    seen = f"{r['beyond']:,} of {r['n']:,} prints past the touch seen; {shares}"
+    seen = f"{r['beyond']:,} of {_n(r['n'], 'print')} past the touch seen; {shares}"
     if r["why"]:  # (the why begins with the counts: "1256 of 6730 prints past the touch seen" was said twice)
         return f"prints' reach not fitted ({r['why']}; {shares}): the base's {_fig(k, 4)} per price unit kept"
     return (f"prints' reach depth_decay_per_usd {_fig(r['k'], 4)} per price unit (95%: {_fig(r['lo'], 4)} – "
@@ -187,7 +187,7 @@ def _regimes_text(r: dict | None) -> str:
         return ("One regime seen (the two-state fit found no stressed state at least 1.5 times as volatile, in spells "
                 "of 30 s or more, switching often enough to fit): the calm volatility is the robust one above, the "
                 "base's switching kept.")
-    return (f"Two regimes (a two-state fit of {r['steps']:,} returns a second): calm "
+    return (f"Two regimes (a two-state fit of {_n(r['steps'], 'return')} a second): calm "
             f"{_fig(r['vol_calm_per_sqrt_s'], 3)} "
             f"per √s, stressed {_fig(r['vol_stressed_per_sqrt_s'], 3)} per √s, {r['stressed_share']:.0%} of the "
             f"time stressed; "
@@ -266,7 +266,7 @@ def outages_text(o: dict) -> str:
     quiet = o.get("silence_out_s") or 0.0
     (median, lo, hi), unit = durations_text(o["median_s"], o["median_lo"], o["median_hi"])
     return (f"outages log-normal, median {median} {unit} (95%: {lo} – {hi}), "
-            f"sigma {o['sigma']:.3f} ({o['sigma_lo']:.3f} – {o['sigma_hi']:.3f}), from {o['n']:,} outages"
+            f"sigma {o['sigma']:.3f} ({o['sigma_lo']:.3f} – {o['sigma_hi']:.3f}), from {_n(o['n'], 'outage')}"
             + (" (drop to reconnect, the agent's backoff in them: the venue's part alone determined no fit)"
                if o.get("backoff_in") else "")
             + (f" (from when each drop was declared: a silent socket's outage began up to {quiet:.1f} s before, not in "
@@ -304,7 +304,7 @@ def _seeds_spread_text(rp: dict) -> str:
     if row is None or row["replayed_min"] is None or row["replayed_max"] is None:
         return f"here, the {rp['seeds']:,} seeds' ranges below"
     lo, hi = cell_text(row["replayed_min"]), cell_text(row["replayed_max"])
-    return f"here, the {rp['seeds']:,} seeds used {lo} to {hi} requests an hour"
+    return f"here, the {_n(rp['seeds'], 'seed')} used {lo} to {hi} requests an hour"
 
 
 def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
@@ -321,9 +321,9 @@ def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
 def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
     """report.html's text; ``rejected_of``: each rejection reason's ``rejections_of``."""
     lat = s["latency"]
-    parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {s['runs']} run(s), "
-             f"{length_text(s['duration_s'])}, {s['places']:,} places, {s['round_trips']:,} requests of places "
-             f"answered (their round trips).</p>",
+    parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {_n(s['runs'], 'run')}, "
+             f"{length_text(s['duration_s'])}, {_n(s['places'], 'place')}, {_n(s['round_trips'], 'request')} of "
+             f"places answered (their round trips).</p>",
              _notes_html(s), "<h2>Order latency (each leg: order entry, response)</h2>"]
     if lat is None:
         parts.append("<p>Too few round trips to fit: the base's latency is kept.</p>")
@@ -344,7 +344,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
                    "Against the fitted leg's own draws, which have no holds (no replay to compare with)")
         dropped = (f" {feed['dropped']:,} more had a lag outside (0, 60] s, after the host clock's measured skew: not "
                    f"a latency (clocks apart), left out. " if feed.get("dropped") else "")
-        parts.append(_leg_html(f"{feed['n']:,} updates, {feed['held']:,} ({feed['held_share']:.0%}) of them right "
+        parts.append(_leg_html(f"{_n(feed['n'], 'update')}, {feed['held']:,} ({feed['held_share']:.0%}) of them right "
                                f"behind another frame on the socket.{dropped} ", feed, "of updates", against,
                                feed_fig))
     parts.append("<h2>Rejections and transport failures (each a share of what its row counts, Wilson 95%)</h2>"
@@ -357,7 +357,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
     d = s["disconnects"]
     outage = outages_text(s["outages"]) if s["outages"] is not None else \
         "too few outages to fit their length (the base's kept)"
-    parts.append(f"<h2>Disconnects</h2><p>{d['count']:,} drops over {length_text(s['duration_s'])}: "
+    parts.append(f"<h2>Disconnects</h2><p>{_n(d['count'], 'drop')} over {length_text(s['duration_s'])}: "
                  f"{_fig(d['rate'], 3)} per connected hour (95%: {_fig(d['lo'], 3)} – {_fig(d['hi'], 3)}); "
                  f"{outage}.</p>")
     q = s["quota"]
@@ -367,9 +367,9 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
     else:
         rate = (f"the cap grew one request per {_fig(q['usd_per_request'], 4)} USDC traded (the venue's rule: 1)"
                 if q["usd_per_request"] is not None else "too little traded to fit the cap's growth (the base's rate kept)")
-        parts.append(f"<p>{q['reports']:,} reports: {rate}; the run started with {q['start_headroom']:,} requests of "
-                     f"headroom (the fitted twin's initial buffer) and used {_num(q['used_per_hour'], ',.0f')} "
-                     f"requests an hour.</p>")
+        parts.append(f"<p>{_n(q['reports'], 'report')}: {rate}; the run started with "
+                     f"{_n(q['start_headroom'], 'request')} of headroom (the fitted twin's initial buffer) and used "
+                     f"{_num(q['used_per_hour'], ',.0f')} requests an hour.</p>")
     m = s["market"]
     parts.append("<h2>The market (the feed)</h2>")
     if m is None:
@@ -380,7 +380,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         two = m["regimes"] is not None and m["regimes"]["separated"]
         vol_source = "the two-regime fit's calm one" if two else "robust: a calm regime's diffusion"
         coin = html.escape(m["coin"])
-        parts.append(f"<p>{coin}: {m['updates']:,} book updates, {m['trades']:,} trades. Volatility "
+        parts.append(f"<p>{coin}: {_n(m['updates'], 'book update')}, {_n(m['trades'], 'trade')}. Volatility "
                      f"{_fig(m['vol_per_sqrt_s'], 3)} per √s of the log mid ({vol_source}); {_fig(r['rate'], 3)} "
                      f"trades a second (95%: {_fig(r['lo'], 3)} – {_fig(r['hi'], 3)}), sizes log-normal with median "
                      f"{_fig(m['trade_size_median'], 4)} {coin} and log std {m['trade_size_log_std']:.3f}; "
@@ -410,8 +410,9 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         parts.append("<h2>Fills (measured: the replay below sets the fitted twin's beside them)</h2><p>Of the orders the "
                      "venue acknowledged resting, the share that filled at all, by their distance behind their "
                      "side's touch then (the market's own touch: our orders taken out of the book), Wilson 95%. "
-                     f"{fl['own_prints']:,} prints of our own fills (told by their tid) were left out of the market's "
-                     "trades.</p><table border=1 cellpadding=4><tr><th>rested</th><th>filled</th><th>of</th>"
+                     f"{_n(fl['own_prints'], 'print')} of our own fills (told by their tid) "
+                     f"{'was' if fl['own_prints'] == 1 else 'were'} left out of the market's trades.</p>"
+                     "<table border=1 cellpadding=4><tr><th>rested</th><th>filled</th><th>of</th>"
                      "<th>share</th><th>interval</th></tr>")
         parts += [_rate_row(r["bucket"], r) for r in fl["by_distance"]] or ["<tr><td colspan=5>no resting orders</td></tr>"]
         parts.append("</table><table border=1 cellpadding=4><tr><th>maker fills' markout</th><th>fills</th>"
@@ -427,7 +428,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         took = length_text(rp["duration_s"])
         parts.append(f"<h2>The fitted twin replayed</h2><p>The fitted twin run with the run's agent config for "
                      f"{took}, observed the same way (a dry run's far orders aside, it quotes as "
-                     f"a twin session does), on {rp['seeds']} seed(s). What the agent's own path decides (requests "
+                     f"a twin session does), on {_n(rp['seeds'], 'seed')}. What the agent's own path decides (requests "
                      f"used, fills, markouts, and through the socket's load the feed's lags) varies from seed to seed, "
                      f"at times as much as from twin to venue ({_seeds_spread_text(rp)}): --replay-seeds gives each "
                      f"row its range over seeds, and a seen value inside it is as near as the twin can come. Round "

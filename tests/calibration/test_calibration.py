@@ -1430,9 +1430,10 @@ def test_a_short_runs_lengths_and_figures_are_printed_without_an_exponent_or_a_z
     assert main([str(run), "--quiet", "--replay-hours", "0.1"]) == 0
     out = capsys.readouterr().out
     assert "e+" not in out and "0.00 h" not in out, out
-    assert re.search(r"^1 run\(s\), 1[12] s, ", out, re.M), out
+    assert re.search(r"^1 run, 1[12] s, ", out, re.M), out
     assert re.search(r"^disconnects: 0 per connected hour \(95%: 0 – 1,[0-9]{3}\), 0 drops$", out, re.M), out
-    assert re.search(r"^the fitted twin replayed for 1[12] s on 1 seed\(s\)", out, re.M), out
+    assert re.search(r"^the fitted twin replayed for 1[12] s on 1 seed: ", out, re.M), out
+    assert "(s)" not in out, out
     assert re.search(r"requests used per hour [0-9]{2},[0-9]{3} / [0-9]{2},[0-9]{3};", out), out
 
 
@@ -1444,7 +1445,7 @@ def test_a_short_runs_report_gives_its_lengths_and_figures_as_the_console_does(t
     assert main([str(run), "--quiet", "--replay-hours", "0.1"]) == 0
     page = re.sub(r"base64,[^']*", "", (run / "calibration" / "report.html").read_text())  # (the figures' bytes)
     assert "e+" not in page and "0.00 h" not in page, page
-    assert re.search(r"1 run\(s\), 1[12] s, ", page), page
+    assert re.search(r"1 run, 1[12] s, ", page) and ", on 1 seed. What" in page, page
     assert re.search(r"0 drops over 1[12] s: 0 per connected hour \(95%: 0 – 1,[0-9]{3}\)", page), page
     assert re.search(r"with the run's agent config for 1[12] s, observed", page), page
     assert re.search(r"<td>requests used per hour</td><td>[0-9]{2},[0-9]{3}</td><td>[0-9]{2},[0-9]{3}</td>", page), page
@@ -1469,6 +1470,26 @@ def test_the_quota_line_groups_its_thousands_and_says_what_it_used(tmp_path, cap
     assert (f"the cap grew one request per 1 USDC traded (the venue's rule: 1); the run started with "
             f"{q['start_headroom']:,} requests of headroom (the fitted twin's initial buffer) and used "
             f"{q['used_per_hour']:,.0f} requests an hour.") in page
+
+
+def test_a_count_of_one_is_said_in_the_singular():
+    """The printout and report.html said "1 run(s)", "1 seed(s)", and a run too short for the market's fit "1 book
+    updates where a fit needs 200, 1 market trades where ...": one helper (count_text) now says every count with its
+    noun, singular for one, and grouped (fails on 554962d)."""
+    from calibration.fit import market_unfitted_why, rejections_of
+    from calibration.numbers_text import count_text
+
+    z = np.zeros(0)
+    assert [count_text(n, "book update") for n in (0, 1, 2, 12625)] == \
+        ["0 book updates", "1 book update", "2 book updates", "12,625 book updates"]
+    assert count_text(1, "such reply", "such replies") == "1 such reply" and \
+        count_text(3, "such reply", "such replies") == "3 such replies"
+    one = np.ones(1)
+    obs = Observations(z, 0, 0, {}, 0, 0, z, 0, z, 0.0, 1.0, coin="BTC", book_ts=z + 1.0, mid=one * 100.0,
+                       spread=one, level_sz=np.ones((1, 2, 1)), trade_sz=one, trade_ts=one, trade_side=one)
+    assert market_unfitted_why(obs, True) == "1 book update where a fit needs 200, 1 market trade where a fit needs 50"
+    assert rejections_of(obs, "Oracle", one=True) == "place that passed the rules"
+    assert rejections_of(obs, "Oracle") == "places that passed the rules"
 
 
 def test_figures_keep_their_significant_digits_without_an_exponent():
@@ -1685,7 +1706,7 @@ def test_an_order_a_killed_run_left_resting_is_not_counted_as_one_that_did_not_f
     assert len(said[1]) == 1, said
     obs = observe_journal(tmp_path / "after")
     assert obs.resting_at_end > 0
-    assert said[1][0].startswith(f"{tmp_path / 'after' / 'events.jsonl'}: line 1: {obs.resting_at_end:,} order(s) ")
+    assert said[1][0].startswith(f"{tmp_path / 'after' / 'events.jsonl'}: line 1: {obs.resting_at_end:,} orders ")
     stopped = observe_journal(run_folder(tmp_path, live_journal_lines(flatten=True), "stopped"))  # (its stop answered)
     assert stopped.resting_at_end == 0 and not [x for x in stopped.left_out if "still resting" in x]
 
@@ -1757,7 +1778,7 @@ def test_an_account_with_little_free_margin_whose_orders_the_venue_refused_for_i
     assert replay_funds(tight, cfg) == (0.5, "")
     unified = dataclasses.replace(tight, rejections={"PerpMargin": 1})
     funds, said = replay_funds(unified, cfg)
-    assert funds == 20_000.0 and "yet the venue took 23 order(s)" in said
+    assert funds == 20_000.0 and "yet the venue took 23 orders adding" in said
 
 
 def test_a_unified_account_is_told_by_the_run_whose_snapshot_funds_the_replay_not_by_the_runs_before_it():
