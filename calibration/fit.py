@@ -89,7 +89,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special, stats
 
-from calibration.numbers_text import count_text, figure_text
+from calibration.numbers_text import count_text, figure_text, interval_text
 from calibration.observe import RULE_REASONS, Observations
 from twin.faults.latency import PathLatency, PathLatencyParams
 from twin.faults.rejections import ORDER_REASONS, RejectReason, can_refuse
@@ -1174,8 +1174,8 @@ def fit_reach(obs: Observations, tick: float) -> ReachFit | None:
     lo, hi = (ends[0] if ends[0] is not None else 0.0), (ends[1] if ends[1] is not None else math.inf)
     why = ""
     if ends[0] is None or ends[1] is None:
-        why = (f"{beyond:,} of {count_text(n, 'print')} past the touch seen: they do not bound it (95% interval "
-               f"{figure_text(lo, 3)} – {figure_text(hi, 3)} per price unit)"
+        why = (f"{beyond:,} of {count_text(n, 'print')} past the touch seen: they do not bound it (95% interval: "
+               f"{interval_text(lo, hi, 3, ' per price unit')})"
                + (": too few reach past the touch" if ends[1] is None else
                   f": they reach further than the {REACH_SPAN} steps measured"))
     return ReachFit(n, beyond, k, lo, hi, p, stale, why)

@@ -35,3 +35,16 @@ def count_text(n: int, noun: str, plural: str | None = None) -> str:
     seed(s)", "1 book updates" and "1 market trades". ``plural``: the noun's plural where it is not ``noun`` + s
     (``replies``, or a phrase whose noun is not its last word)."""
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def interval_text(lo: float, hi: float, digits: int, unit: str = "") -> str:
+    """An interval's ends as ``figure_text`` gives them, ``unit`` after: an end the data do not bound (infinite) is
+    said in words, "at least 1.45 per price unit", where it read "1.45 – inf per price unit" (a prints' reach the
+    prints bound only from below)."""
+    if hi == math.inf and lo == -math.inf:
+        return "unbounded either way"
+    if hi == math.inf:
+        return f"at least {figure_text(lo, digits)}{unit}"
+    if lo == -math.inf:
+        return f"at most {figure_text(hi, digits)}{unit}"
+    return f"{figure_text(lo, digits)} – {figure_text(hi, digits)}{unit}"

@@ -1492,6 +1492,18 @@ def test_a_count_of_one_is_said_in_the_singular():
     assert rejections_of(obs, "Oracle") == "places that passed the rules"
 
 
+def test_an_intervals_end_the_data_do_not_bound_is_said_in_words():
+    """The prints' reach not fitted read "(95% interval 1.45 – inf per price unit)" (a twin run of 20 minutes): an
+    end the prints do not bound is now said so, "at least 1.45 per price unit", and a bounded interval as before
+    (fails on 554962d: no interval_text)."""
+    from calibration.numbers_text import interval_text
+
+    assert interval_text(1.4512, math.inf, 3, " per price unit") == "at least 1.45 per price unit"
+    assert interval_text(-math.inf, 2.5, 3) == "at most 2.5"
+    assert interval_text(-math.inf, math.inf, 3) == "unbounded either way"
+    assert interval_text(0.0, 1370.4, 3, " per hour") == "0 – 1,370 per hour"
+
+
 def test_figures_keep_their_significant_digits_without_an_exponent():
     from calibration.report import figure_text as _figure
     assert [_figure(v, 3) for v in (6.2234, 1370.4, 0.0, 1e-5, 999.6, 123456.0)] == \
@@ -1551,8 +1563,8 @@ def test_the_fits_reasons_and_the_reports_p_values_are_said_without_an_exponent(
     obs = Observations(z, 0, 0, {}, 0, 0, z, 0, z, 0.0, 600.0, trade_sz=np.ones(n), trade_px=px, trade_touch=touch,
                        trade_side=np.ones(n), mid=np.array([0.0123456]), tick=tick)
     r = fit_reach(obs, tick)
-    assert r.hi == math.inf and r.lo > 1e6 and f"(95% interval {figure_text(r.lo, 3)} – inf per" in r.why, r
-    assert "(95% interval 3,060,000 – inf per price unit)" in r.why, r.why
+    assert r.hi == math.inf and r.lo > 1e6 and f"(95% interval: at least {figure_text(r.lo, 3)} per" in r.why, r
+    assert "(95% interval: at least 3,060,000 per price unit)" in r.why, r.why
     pepe = InstrumentSpec(name="kPEPE", index=2, sz_decimals=0, tick=1e-7)
     got, why = listable_tick(pepe, SyntheticMarketParams(), obs)
     assert got == tick and why == ("kPEPE's tick 0.0000001 would list prices the venue refuses at the run's price "
