@@ -194,11 +194,9 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         else:
             print_out("regimes: one seen (the base's switching kept)")
         i = f.informed
-        if i is not None:
+        if i is not None:  # (not fitted: the kept lines above say why, with the numbers)
             print_out(f"informed flow: {i.share:.3f} of the trades (95%: {i.lo:.3f} – {i.hi:.3f}; {i.agree:.1%} of "
                       f"{i.trades:,} on the side the mid then moved, the feed's factor {i.factor:.2f})")
-        else:  # (said, as report.html says it: the line was left out, and the base's share kept unsaid)
-            print_out("informed flow: too few trades to fit (the base's share kept)")
     else:
         print_out(f"market: not fitted, {market_kept(f)} ({f.market_why})")
     if f.fills is not None and f.fills.by_distance:

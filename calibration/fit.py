@@ -64,7 +64,9 @@
   2h − 1 reads low by a factor the market's cadence sets (about 0.8 in the twin's BTC). The factor is
   measured, not assumed: the fitted twin's market, with a probe client on its feed, at the share first
   guessed, shows its own 2h − 1; the share is the seen one over the factor (the relation is linear:
-  0.77, 0.80, 0.75 at shares 0.15, 0.3, 0.5). Set when the run had ``MIN_INFORMED_TRADES`` trades. Its 95%
+  0.77, 0.80, 0.75 at shares 0.15, 0.3, 0.5). Set when the run had ``MIN_INFORMED_TRADES`` trades with a mid
+  move after them and the probe shows a factor above 0; else the base's is kept, and ``Fit.kept`` says which
+  reason with its numbers. Its 95%
   interval carries both samples' binomial error (the run's agreement and the probe's), by the delta method.
 - **The quota.** The venue reports the address budget (used, cap, cumulative volume): the cap grows one
   request per ``usd_per_request`` USDC traded, fitted as the cap's growth over the volume's across the run
@@ -394,14 +396,19 @@ def _probe_agreement(params: TwinParams, coin: str, seconds: float, seed: int = 
                      probe.markets[coin].informed_horizon_s)
 
 
-def fit_informed(obs: Observations, params: TwinParams, coin: str) -> InformedFit | None:
-    """The informed share of ``coin``'s market (see the module's note); ``params`` is the fitted twin."""
+def fit_informed(obs: Observations, params: TwinParams, coin: str) -> tuple[InformedFit | None, str]:
+    """The informed share of ``coin``'s market (see the module's note); ``params`` is the fitted twin. (fit, why):
+    why the share is not fitted ('' when it is), with the numbers it is from. Too few trades and a probe that shows
+    no factor (its trades' agreement at most a half: nothing to divide the run's 2h − 1 by) were one reason, "too
+    few trades", given with no count or threshold."""
     market = params.markets.get(coin)
-    if market is None or not len(obs.trade_ts):
-        return None
-    n, h = agreement(obs.book_ts, obs.mid, obs.trade_ts, obs.trade_side, market.informed_horizon_s)
+    if market is None:
+        return None, f"the fitted twin has no {coin} market"
+    horizon = market.informed_horizon_s
+    n, h = agreement(obs.book_ts, obs.mid, obs.trade_ts, obs.trade_side, horizon)
     if n < MIN_INFORMED_TRADES:
-        return None
+        return None, (f"{count_text(n, 'market trade')} with a mid move over the {figure_text(horizon, 3)} s after "
+                      f"them where a fit needs {MIN_INFORMED_TRADES:,}")
     guess = min(max((2.0 * h - 1.0) / 0.8, 0.05), 0.95)  # a share to probe at (the factor is linear in it)
     data = params.model_dump()
     data["markets"][coin]["informed_share"] = guess
@@ -409,8 +416,14 @@ def fit_informed(obs: Observations, params: TwinParams, coin: str) -> InformedFi
     n_probe, h_probe = _probe_agreement(probed, coin, INFORMED_PROBE_S)
     factor = (2.0 * h_probe - 1.0) / guess
     if not factor > 0.0 or not n_probe:
-        return None
-    return InformedFit(n, h, factor, *informed_interval(n, h, n_probe, h_probe, guess), probe_trades=n_probe)
+        probe = (f"the fitted twin's market probed at an informed share of {guess:.2f} for "
+                 f"{figure_text(INFORMED_PROBE_S / 3600.0, 3)} h")
+        if not n_probe:
+            return None, f"{probe} showed no trade with a mid move after it: no factor to measure the share by"
+        return None, (f"{probe} showed {h_probe:.1%} of {count_text(n_probe, 'trade')} on the side the mid then "
+                      f"moved: 2h − 1 at {2.0 * h_probe - 1.0:.3f}, no factor (above 0) to divide the run's 2h − 1 by "
+                      f"({2.0 * h - 1.0:.3f}: {h:.1%} of {count_text(n, 'trade')})")
+    return InformedFit(n, h, factor, *informed_interval(n, h, n_probe, h_probe, guess), probe_trades=n_probe), ""
 
 
 def informed_interval(n: int, h: float, n_probe: int, h_probe: float, guess: float,
@@ -1392,10 +1405,12 @@ def fit(obs: Observations, base: TwinParams | None = None) -> Fit:
         else:
             tick_why = ""
     params = TwinParams.model_validate(data)
-    informed = fit_informed(obs, params, obs.coin) if mkt is not None else None
+    informed, informed_why = fit_informed(obs, params, obs.coin) if mkt is not None else (None, "")
     if informed is not None:
         data["markets"][obs.coin]["informed_share"] = informed.share
         params = TwinParams.model_validate(data)
+    elif informed_why:  # (the market fitted, its informed share the base's)
+        kept += ((f"markets.{obs.coin}.informed_share", informed_why),)
     market_why = "" if mkt is not None else market_unfitted_why(obs, inst is not None or ":" not in obs.coin)
     if mkt is not None and (mkt.reach is None or mkt.reach.why):  # (the base's reach kept, scaled to the price)
         kept += ((f"markets.{obs.coin}.depth_decay_per_usd", mkt.reach.why if mkt.reach is not None else

@@ -147,9 +147,12 @@ def _figure(observed: np.ndarray, fitted: np.ndarray, xlabel: str, fitted_label:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _informed_text(i: dict | None) -> str:
+def _informed_text(i: dict | None, why: str | None) -> str:
+    """The informed flow's fit, or why it is not fitted (``why``: its ``kept_from_base`` reason). It said "Too few
+    trades to fit the informed flow" with no count or threshold, and the same where the probe showed no factor."""
     if i is None:
-        return "Too few trades to fit the informed flow: the base's share kept."
+        return (f"The informed flow is not fitted ({html.escape(why or 'no reason given', quote=False)}): the base's "
+                f"share kept.")
     return (f"Of {_n(i['trades'], 'market trade')}, {i['agree']:.1%} were on the side the mid then moved; the feed "
             f"shows 2h − 1 at {i['factor']:.2f} of the informed share (the fitted twin's market, probed: "
             f"{_n(i.get('probe_trades', 0), 'trade')}), so the informed share is {i['share']:.3f} (95%, the run's and "
@@ -380,6 +383,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         two = m["regimes"] is not None and m["regimes"]["separated"]
         vol_source = "the two-regime fit's calm one" if two else "robust: a calm regime's diffusion"
         coin = html.escape(m["coin"])
+        informed = _informed_text(s["informed"], s["kept_from_base"].get(f"markets.{m['coin']}.informed_share"))
         parts.append(f"<p>{coin}: {_n(m['updates'], 'book update')}, {_n(m['trades'], 'trade')}. Volatility "
                      f"{_fig(m['vol_per_sqrt_s'], 3)} per √s of the log mid ({vol_source}); {_fig(r['rate'], 3)} "
                      f"trades a second (95%: {_fig(r['lo'], 3)} – {_fig(r['hi'], 3)}), sizes log-normal with median "
@@ -388,8 +392,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
                      f"{m['depth_growth_per_level']:.3f} of it a level, log noise "
                      f"{m['depth_noise_log_std']:.3f}; {spread_text(m['half_spread_ticks'])}; "
                      f"{html.escape(reach_text(m.get('reach'), m['depth_decay_per_usd']), quote=False)}. "
-                     f"{_regimes_text(m['regimes'])} {_informed_text(s['informed'])} Jumps and the latent alpha stay "
-                     f"the base's.</p>")
+                     f"{_regimes_text(m['regimes'])} {informed} Jumps and the latent alpha stay the base's.</p>")
         if s["tick_taken"]:
             parts.append(f"<p>{html.escape(s['tick_taken'], quote=False)}.</p>")
         parts.append(f"<p>Not calibrated: the mid's path under a second (book_interval_s {m['book_interval_s']:g} s, "

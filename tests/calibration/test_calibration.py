@@ -784,14 +784,19 @@ def test_the_printouts_intervals_standard_errors_and_rates_say_what_they_are(fiv
     95% (Wilson, exact Poisson); the disconnects per hour the socket was connected; the markouts "1 s -0.148 bps
     (± 0.037, 478 fills)", a ± read as an interval where it is the standard error, which report.html's table gave
     with no unit. And where the informed flow was not fitted it said nothing, the report "Too few trades to fit the
-    informed flow: the base's share kept" (fails on BASE)."""
+    informed flow: the base's share kept", which gave no count nor threshold: now the kept line's reason says them
+    (fails on 554962d)."""
     out, page, s = five_minutes
     assert re.search(r"^rejections Oracle: [0-9.]+ \(95%: [0-9.]+ – [0-9.]+\), ", out, re.M), out
     assert re.search(r"^disconnects: 0 per connected hour \(95%: 0 – [0-9.]+\), 0 drops$", out, re.M), out
     assert "±" not in out and re.search(r"^maker fills' markouts: 1 s [-+][0-9.]+ bps \(standard error [0-9.]+, "
                                         r"[0-9,]+ fills\)", out, re.M), out
     assert "<th>standard error, bps</th>" in page
-    assert s["informed"] is None and "\ninformed flow: too few trades to fit (the base's share kept)\n" in out, out
+    why = s["kept_from_base"]["markets.BTC.informed_share"]
+    assert s["informed"] is None and re.fullmatch(r"1,[0-9]{3} market trades with a mid move over the 5 s after them "
+                                                  r"where a fit needs 2,000", why), why
+    assert f"\nmarkets.BTC.informed_share: the base's kept ({why})\n" in out and "informed flow" not in out, out
+    assert f" The informed flow is not fitted ({why}): the base's share kept. " in page
 
 
 def test_the_sub_second_paragraph_gives_this_runs_touch_moves_before_the_twins_for_scale(five_minutes, lines,
@@ -901,6 +906,54 @@ def test_the_informed_share_is_recovered_with_the_feeds_factor_measured_on_the_f
     assert 2 * inf.agree - 1 < 0.27  # uncorrected, the share reads low
     assert f.params.markets["BTC"].informed_share == inf.share
     assert inf.probe_trades > 10_000
+
+
+def test_the_informed_share_not_fitted_says_why_with_its_numbers():
+    """Too few trades and a probe that showed no factor (its trades' agreement at most a half: 2h − 1 at or under 0,
+    nothing to divide the run's by) both read "Too few trades to fit the informed flow", with no count nor
+    threshold (2,000 trades with a mid move after them). Each reason is now said with its numbers, in the fit's kept
+    list (the printout's kept line, report.html's) (fails on 554962d: fit_informed gave None, no reason)."""
+    from calibration.fit import MIN_INFORMED_TRADES, agreement, fit_informed
+
+    z, rng = np.zeros(0), np.random.default_rng(1)
+    bt = np.arange(0.0, 3000.0, 0.5)  # a mid stepping every push, trades on random sides between: h about 0.5
+    mid = 100.0 + np.cumsum(rng.choice([-0.5, 0.5], len(bt)))
+    tt = bt[:-20] + 0.25
+    side = rng.choice([-1.0, 1.0], len(tt))
+
+    def observed(trades: int) -> Observations:
+        return Observations(z, 0, 0, {}, 0, 0, z, 0, z, 0.0, 3000.0, coin="BTC", book_ts=bt, mid=mid,
+                            trade_ts=tt[:trades], trade_side=side[:trades], trade_sz=np.ones(trades))
+
+    def rate(r: float) -> TwinParams:
+        return TwinParams.model_validate({"markets": {"BTC": {"trade_rate_calm_per_s": r,
+                                                              "trade_rate_stressed_per_s": r}}})
+    few = observed(2100)
+    n, _ = agreement(bt, mid, few.trade_ts, few.trade_side, 5.0)
+    assert 0 < n < MIN_INFORMED_TRADES
+    assert fit_informed(few, rate(4.0), "BTC") == \
+        (None, f"{n:,} market trades with a mid move over the 5 s after them where a fit needs 2,000")
+    obs = observed(len(tt))
+    n, h = agreement(bt, mid, obs.trade_ts, obs.trade_side, 5.0)
+    assert n >= MIN_INFORMED_TRADES and abs(h - 0.5) < 0.02, (n, h)  # (probed at the least share, 0.05)
+    probe = "the fitted twin's market probed at an informed share of 0.05 for 2 h showed "
+    assert fit_informed(obs, rate(0.0), "BTC") == \
+        (None, probe + "no trade with a mid move after it: no factor to measure the share by")
+    # a probe of a few dozen trades: at a share of 0.05 its 2h − 1 is at or under 0 about half the time
+    said = 0
+    for r in (0.001, 0.002, 0.003, 0.004, 0.005, 0.006):
+        got, why = fit_informed(obs, rate(r), "BTC")
+        assert (got is None) == bool(why), (got, why)
+        if got is None:
+            m = re.fullmatch(re.escape(probe) + r"([0-9.]+)% of ([0-9]+) trades? on the side the mid then moved: "
+                             r"2h − 1 at (-?[0-9.]+), no factor \(above 0\) to divide the run's 2h − 1 by "
+                             r"\((-?[0-9.]+): ([0-9.]+)% of ([0-9,]+) trades\)", why)
+            assert m and float(m[3]) <= 0 and abs(float(m[3]) - (2 * float(m[1]) / 100 - 1)) <= 0.0011, why
+            assert m.groups()[3:] == (f"{2 * h - 1:.3f}", f"{h:.1%}"[:-1], f"{n:,}"), why
+            said += 1
+        else:
+            assert got.factor > 0 and 0 < got.probe_trades < 100, got
+    assert 0 < said < 6, said  # (both cases seen)
 
 
 def test_the_informed_shares_interval_covers_the_truth_95_times_in_100_with_the_probes_sampling_in_it():
@@ -2036,7 +2089,8 @@ def test_rates_the_run_saw_nothing_of_keep_the_bases_and_it_is_said(tmp_path, ca
     assert fitted.rejections == base.rejections and fitted.connection.hazard_per_hour == 0.0
     summary = json.loads((run / "calibration" / "calibration.json").read_text())
     assert set(summary["kept_from_base"]) == {"rejections.rates", "rejections.rest_failure_prob",
-                                              "connection.outage_median_s", "connection.outage_sigma"}
+                                              "connection.outage_median_s", "connection.outage_sigma",
+                                              "markets.BTC.informed_share"}  # (1,2xx trades: too few to fit it)
 
 
 def test_request_use_an_hour_is_taken_over_each_runs_own_span():
