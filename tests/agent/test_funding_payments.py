@@ -62,3 +62,19 @@ def test_the_twin_gateway_gives_each_funding_payment_once_one_settled_in_an_outa
     assert len(charged) == 3 and got == charged
     assert gw.stats["fundings_recovered"] == 1 and gw.stats["fundings_live"] == 2
     assert all(e.usdc < 0 for e in events if type(e) is FundingPaid)  # a long pays a positive rate
+
+
+def test_a_funding_page_whose_row_of_another_coin_has_a_time_past_any_clock_is_malformed_not_the_next_start():
+    """A userFunding page's newest time is the next page's start (``_pages``): a row of another coin had its time
+    read unchecked, and 10**400 there asked the venue for nothing after it, every later payment lost without a word.
+    Read as a fill page's rows are (0 to 2**53 ms): the page is malformed, counted and logged."""
+    p = VenueParser("BTC", ADDR)
+
+    def row(coin: str, time_ms) -> dict:
+        return {"time": time_ms, "hash": "0x00", "delta": {"type": "funding", "coin": coin, "usdc": "-0.1",
+                                                            "szi": "0.02", "fundingRate": "0.0001"}}
+    good = [row("BTC", 1_767_229_200_000), row("ETH", 1_767_229_200_000)]
+    assert p.funding_page(good, 5.0)[:2] == (2, 1_767_229_200_000) and p.malformed == 0
+    for bad in (10 ** 400, -5, 2 ** 53):
+        assert p.funding_page(json.loads(json.dumps(good + [row("ETH", bad)])), 5.0) is None
+    assert p.malformed == 3

@@ -585,7 +585,10 @@ class VenueParser:
                 payment = self._funding({**delta, "time": _get(r, "time")}, ts)
                 if payment is not None:
                     out.append(payment)
-            return len(rows), max((_int(r, "time") for r in rows), default=0), tuple(out)
+            # every row's time read as a fill page's are (``_time_ms``), another coin's too: it is the next page's
+            # start, and 10**400 or -5 there (unchecked, as it was) asked for nothing after it, every later
+            # payment unrecovered, or for the account's whole history again
+            return len(rows), max((_time_ms(r) for r in rows), default=0), tuple(out)
         return self._safe("userFunding", body, parse)
 
     def quota(self, body: Any, ts: float, requested_ts: float = -1.0) -> QuotaStatus | None:
