@@ -687,6 +687,24 @@ def test_hip3_asset_ids_from_perp_dexs_and_meta():
     assert ws_url_of("https://api.hyperliquid-testnet.xyz") == "wss://api.hyperliquid-testnet.xyz/ws"
 
 
+def test_a_meta_whose_size_decimals_or_max_leverage_no_perp_has_is_malformed_not_a_traceback_later():
+    """meta's szDecimals and maxLeverage build the run (the lot, the tick; the snapshots' margin): 10**400 as
+    maxLeverage raised OverflowError at every account snapshot (``float`` of it), as szDecimals in the checks before
+    the first order (the lot, 10.0 ** -szDecimals); -1 or 7 is no perp's (its prices have 6 - szDecimals decimals).
+    Each is now a meta of an unexpected shape: counted and logged, and the start refused naming it (``prepare``)."""
+    from agent.gateway.hyperliquid.parse import MalformedMessage, asset_info
+    p = VenueParser("BTC", "0x" + "ab" * 20)
+    ok = {"name": "BTC", "szDecimals": 5, "maxLeverage": 40}
+    assert p.asset({"universe": [ok]}, None, "BTC").sz_decimals == 5
+    for key, bad in (("szDecimals", 10 ** 400), ("szDecimals", -1), ("szDecimals", 7), ("maxLeverage", 10 ** 400),
+                     ("maxLeverage", 0)):
+        meta = json.loads(json.dumps({"universe": [{**ok, key: bad}]}))
+        with pytest.raises(MalformedMessage, match=key):
+            asset_info(meta, None, "BTC")
+        assert p.asset(meta, None, "BTC") is None
+    assert p.malformed == 5
+
+
 _junk = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
                                                                                  max_size=3), max_leaves=10)

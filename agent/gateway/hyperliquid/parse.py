@@ -193,6 +193,16 @@ def _int(obj: Any, key: str) -> int:
     return value
 
 
+def _bounded_int(obj: Any, key: str, lo: int, hi: int) -> int:
+    """An int from ``lo`` to ``hi``: meta's szDecimals and maxLeverage, which the run is built on. Unbounded, a
+    maxLeverage of 10**400 raised OverflowError at every account snapshot (its float), as a szDecimals of 10**400 did
+    in the checks before the first order (its lot, 10.0 ** -szDecimals): tracebacks for a venue's odd answer."""
+    value = _int(obj, key)
+    if not lo <= value <= hi:
+        raise MalformedMessage(f"{key} = {_short(value)}: not from {lo} to {hi}")
+    return value
+
+
 def _str(obj: Any, key: str) -> str:
     value = _get(obj, key)
     if not isinstance(value, str):
@@ -618,7 +628,8 @@ def asset_info(meta: Any, perp_dexs: Any, coin: str) -> AssetInfo:
     for i, row in enumerate(universe):
         if _str(row, "name") == coin:
             base = 0 if dex_index == 0 else 100000 + dex_index * 10000
-            return AssetInfo(coin, base + i, _int(row, "szDecimals"), _int(row, "maxLeverage"), dex)
+            return AssetInfo(coin, base + i, _bounded_int(row, "szDecimals", 0, _MAX_SZ_DECIMALS),
+                             _bounded_int(row, "maxLeverage", 1, _MAX_LEVERAGE), dex)
     # what is listed, so a typo or a HIP-3 coin given without its dex is seen at once (the venue lists hundreds:
     # the first few, and how to read them all)
     names = [_str(row, "name") for row in universe]
@@ -631,6 +642,8 @@ def asset_info(meta: Any, perp_dexs: Any, coin: str) -> AssetInfo:
 
 
 _LISTED_SHOWN = 20  # the coins an unlisted coin's error names
+_MAX_SZ_DECIMALS = 6  # a perp's szDecimals at most: its prices have 6 - szDecimals decimals (venue_price_decimals)
+_MAX_LEVERAGE = 999_999  # a coin's maxLeverage at most (the venue's are 3 to 50; a position's setting: under 1e6)
 
 
 def maker_fee_rate(body: Any) -> float:
