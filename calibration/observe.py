@@ -882,9 +882,7 @@ class _JournalReader:
             if d.get("e") == SHUTDOWN:
                 yield Stop(*shutdown_at(d, where))  # (read as the audit's replay reads it)
                 continue
-            if "e" not in d:
-                continue
-            yield decode_at(d, where)
+            yield decode_at(d, where)  # (an object naming no event is damage, refused as the audit's replay does)
 
     def _kept(self, files: list[Path], progress) -> Iterator[tuple[str, dict]]:
         """(where, record) of each line (``journal_lines``: a damaged line refused), a crash's cut and a segment lost

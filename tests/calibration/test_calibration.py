@@ -2002,8 +2002,11 @@ def test_a_core_error_on_a_twin_sessions_events_is_raised_as_itself_not_said_as_
     # was "not an event (BookUpdated.__new__() missing 1 required positional argument: 'bids')": Python's words
     ("bids_missing", "line {i}: not an event (BookUpdated without its field bids, which every BookUpdated has)"),
     ("shutdown_ts", "line {i}: shutdown.ts 'soon': not a finite time"),  # (read as the audit's replay reads it)
+    # an object naming no event was skipped without a word, the fit an event short (the audit's replay refused it)
+    ("kind_missing", "line {i}: not an event (unknown event None)"),
+    ("empty_object", "line {i}: not an event (unknown event None)"),
 ], ids=["list", "number", "ts_null", "ts_nan", "venue_time_str", "level_null", "coin_number", "skew_str", "tick_str",
-        "config_bad", "bids_missing", "shutdown_ts"])
+        "config_bad", "bids_missing", "shutdown_ts", "kind_missing", "empty_object"])
 def test_a_malformed_line_exits_2_naming_the_file_the_line_the_field_and_its_value(tmp_path, capsys, lines, case,
                                                                                   expected):
     """Before, a line that is JSON but no object, a time of null or a venue time that is a string were
@@ -2015,7 +2018,8 @@ def test_a_malformed_line_exits_2_naming_the_file_the_line_the_field_and_its_val
                 "ts_nan": json.dumps({**book, "ts": "nan"}), "venue_time_str": json.dumps({**book, "venue_time_ms": "x"}),
                 "level_null": json.dumps({**book, "bids": [[None, 1.0]] + book["bids"][1:]}),
                 "coin_number": json.dumps({**book, "coin": 5}),
-                "bids_missing": json.dumps({k: v for k, v in book.items() if k != "bids"})}
+                "bids_missing": json.dumps({k: v for k, v in book.items() if k != "bids"}),
+                "kind_missing": json.dumps({k: v for k, v in book.items() if k != "e"}), "empty_object": "{}"}
     damaged = list(lines)
     if case == "shutdown_ts":
         i = nth(lines, "shutdown", 0)
