@@ -317,20 +317,8 @@ def _window(reader: LogReader, t_from, t_to, kinds, limit: int, wall: bool, as_j
     lo = -float("inf") if t_from is None else t_from
     hi = float("inf") if t_to is None else t_to
     shown = more = 0
-    # the reader's counts as the window began (its first line in it, or after it) and ended (its first line past
-    # it: the reading goes on a little, for records written late)
-    since = until = None
-    before, skipped = _counts(reader), reader.skipped  # (as the last line before the window was read: kept as they
-    for line in reader:                                # change, one compare a line)
-        if since is None:
-            if line.ts >= lo:
-                since = _counts(reader)
-            elif reader.skipped != skipped:
-                before, skipped = _counts(reader), reader.skipped
-        if until is None and line.ts > hi:
-            until = _counts(reader)
-        if line.ts > hi + SLACK_S:
-            break
+    window = _Window(reader, lo, hi)
+    for line in window:
         if not lo <= line.ts <= hi or (kinds is not None and line.kind not in kinds):
             continue
         if limit and shown >= limit:
@@ -347,13 +335,44 @@ def _window(reader: LogReader, t_from, t_to, kinds, limit: int, wall: bool, as_j
     progress.close()
     if more:
         print_note(f"... and {more:,} more in the window (--limit 0 lists them all)")
-    _skipped_since(reader, before if since is None else since, until)  # (None: every line read is before it)
+    window.say_skipped()
     if not shown:
         span = f"{format_ts(lo, wall) if t_from is not None else 'the start'} … " \
                f"{format_ts(hi, wall) if t_to is not None else 'the end'}"
         print_note(f"no {'/'.join(sorted(kinds)) if kinds else ''}{' ' if kinds else ''}records in {span}")
         return 1
     return 0
+
+
+class _Window:
+    """The reader's lines up to a minute past the window [lo, hi] (the reading goes on a little, for records written
+    late), and its counts (``_counts``) as the window began (its first line in it, or after it) and ended (its first
+    line past it): ``say_skipped`` says what it skipped in the window, as the overview says it of the whole log."""
+
+    def __init__(self, reader: LogReader, lo: float, hi: float) -> None:
+        self.reader, self.lo, self.hi = reader, lo, hi
+        self.before = _counts(reader)  # as the last line before the window was read
+        self.since: tuple[int, int, int] | None = None
+        self.until: tuple[int, int, int] | None = None
+
+    def __iter__(self):
+        reader, lo, hi = self.reader, self.lo, self.hi
+        skipped = reader.skipped  # (the counts before the window kept as they change, one compare a line)
+        for line in reader:
+            if self.since is None:
+                if line.ts >= lo:
+                    self.since = _counts(reader)
+                elif reader.skipped != skipped:
+                    self.before, skipped = _counts(reader), reader.skipped
+            if self.until is None and line.ts > hi:
+                self.until = _counts(reader)
+            if line.ts > hi + SLACK_S:
+                break
+            yield line
+
+    def say_skipped(self) -> None:
+        """The lines skipped in the window (None as its start: every line read is before it), a note on stderr."""
+        _skipped_since(self.reader, self.before if self.since is None else self.since, self.until)
 
 
 def _at(reader: LogReader, t: float, wall: bool, as_json: bool, progress: _Progress) -> int:
@@ -425,7 +444,8 @@ def _plot(reader: LogReader, t_from, t_to, png: Path, wall: bool, progress: "_Pr
     from agent.audit.plot import render, series
     lo = -math.inf if t_from is None else t_from
     hi = math.inf if t_to is None else t_to
-    s = series(reader, lo, hi)
+    window = _Window(reader, lo, hi)
+    s = series(reader, lo, hi, lines=window)
     progress.close()
     if not s.cycles:
         print_note("no quote cycles to draw" + ("" if t_from is None and t_to is None else " in that window"))
@@ -436,6 +456,7 @@ def _plot(reader: LogReader, t_from, t_to, png: Path, wall: bool, progress: "_Pr
         return fail(f"--plot {png}: {e.strerror or e}")
     print_out(f"wrote {png}: {s.cycles_in_window:,} cycles ({len(s.cycles):,} drawn), {s.fills_in_window:,} fills, "
               f"{len(s.safety)} safety and {len(s.exposure)} exposure changes, {len(s.kills)} kills")
+    window.say_skipped()  # (a torn or damaged line in the window: a point missing from the picture, said as --from's)
     return 0
 
 

@@ -8,10 +8,11 @@ in one pass (``Thinner``), parsing only those kept, while every level change and
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.audit.inspect import SHAPE_ERRORS, LogReader, record
+from agent.audit.inspect import SHAPE_ERRORS, Line, LogReader, record
 from agent.audit.records import write_whole
 from agent.graduation.exposure import ExposureLevel
 from agent.safety.escalator import SafetyLevel
@@ -62,11 +63,14 @@ class Series:
     first_exposure: int | None = None
 
 
-def series(reader: LogReader, lo: float = -math.inf, hi: float = math.inf, cap: int = 20_000) -> Series:
-    """One pass over the log: cycles and fills in [lo, hi] thinned to ``cap`` each, every level change."""
+def series(reader: LogReader, lo: float = -math.inf, hi: float = math.inf, cap: int = 20_000,
+           lines: Iterable[Line] | None = None) -> Series:
+    """One pass over the log (``reader``'s lines, or ``lines`` read from it): cycles and fills in [lo, hi] thinned to
+    ``cap`` each, every level change. A line it reads that is damaged inside is counted in ``reader.skipped``, as
+    the audit's listing counts it (it was left out of the picture unsaid)."""
     s = Series()
     cycles, fills = Thinner(cap), Thinner(cap)
-    for line in reader:
+    for line in reader if lines is None else lines:
         kind = line.kind
         if kind == "start" and s.limit != s.limit:
             s.limit = _limit(record(line) or {})
@@ -81,6 +85,7 @@ def series(reader: LogReader, lo: float = -math.inf, hi: float = math.inf, cap: 
                 continue
             rec = record(line)
             if rec is None:
+                reader.skipped += 1
                 continue
             try:
                 point = _cycle_point(line.ts, rec)
@@ -95,11 +100,14 @@ def series(reader: LogReader, lo: float = -math.inf, hi: float = math.inf, cap: 
             s.fills_in_window += 1
             if fills.wants():
                 rec = record(line)
-                if rec is not None and not math.isnan(_number(rec.get("px"))):  # (a string: a traceback)
+                if rec is None:
+                    reader.skipped += 1
+                elif not math.isnan(_number(rec.get("px"))):  # (a string: a traceback)
                     fills.add((line.ts, rec.get("px"), rec.get("side"), rec.get("position")))
         elif kind in ("safety", "level", "postmortem"):
             rec = record(line)
             if rec is None:
+                reader.skipped += 1
                 continue
             if kind == "safety":
                 s.safety.append((line.ts, _level(rec.get("to"))))

@@ -371,6 +371,35 @@ def test_plot_writes_a_png_for_a_twin_log_and_a_live_one(run, tmp_path, capsys):
     assert not (tmp_path / "none.png").exists() and not (tmp_path / "x.png").exists()
 
 
+def test_a_plot_that_read_a_torn_or_damaged_line_in_its_window_says_so(tmp_path, capsys):
+    """A picture of a run killed outright, or of a log a disk damaged, lacks the points of the lines it could not
+    read: ``--plot`` drew it and said nothing of them (``--from``/``--to`` listing the same window says them), the
+    picture looking whole. Now it says them after the "wrote" line, as the listing does; a window ending before
+    them says nothing of them. (On the commit before this one: no note.)"""
+    log = tmp_path / "decisions.jsonl"
+
+    def cycle(i: int) -> dict:
+        return {"type": "cycle", "cycle": i, "ts": i * 0.5, "inputs": {"mid": 100.0 + i, "position": 0.0,
+                                                                        "safety_level": 0, "exposure_level": 1},
+                "quotes": [["B", 99.0, 1.0], ["A", 101.0, 1.0]], "commands": [], "note": ""}
+    with JsonlWriter(log) as w:
+        w.write({"type": "start", "ts": 0.0, "venue": "twin", "seed": 0})
+        for i in range(6):
+            w.write(cycle(i))
+    with open(log, "a") as fh:
+        fh.write(json.dumps(cycle(6)).replace('"mid": 106.0', '"mid": 1\x00\x00') + "\n")  # a disk's damage,
+        fh.write(json.dumps(cycle(7)).replace('"mid": 107.0', '"mid": 1,,') + "\n")  # one the reader reads as whole
+        fh.write(json.dumps(cycle(8)) + "\n")
+        fh.write(json.dumps(cycle(9))[:40])  # the crash's cut
+    torn = "note: 1 torn line skipped (cut by a crash mid-write: a run's last)"
+    damaged = "2 unreadable lines skipped (damaged inside the log)"
+    assert main([str(tmp_path), "--plot", str(tmp_path / "all.png")]) == 0
+    out, err = capsys.readouterr()
+    assert "7 cycles (7 drawn)" in out and torn in err and damaged in err, err
+    assert main([str(tmp_path), "--to", "2.2", "--plot", str(tmp_path / "head.png")]) == 0  # ends before them
+    assert "skipped" not in capsys.readouterr().err
+
+
 def test_a_plot_file_whose_folder_cannot_be_made_exits_2_before_reading(run, tmp_path, capsys):
     f = tmp_path / "afile"
     f.write_text("")
