@@ -711,17 +711,21 @@ _junk = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | s
 
 
 @settings(max_examples=200, deadline=None)
-@given(channel=st.sampled_from(["l2Book", "trades", "userFills", "orderUpdates", "user", "error", "nope"]),
+@given(channel=st.sampled_from(["l2Book", "bbo", "trades", "userFills", "orderUpdates", "user", "error", "nope"]),
        data=_junk, raw=st.text(max_size=30) | st.binary(max_size=30))
 def test_malformed_frames_are_counted_never_raised(channel, data, raw):
     p = VenueParser("BTC", "0x" + "ab" * 20)
     for frame in (json.dumps({"channel": channel, "data": data}), raw):
         msg = p.ws(frame, 0.0)
         assert all(hasattr(e, "ts") for e in msg.events)
-    for fn in (p.action_reply, p.account_state, p.open_orders):
+    for fn in (p.action_reply, p.account_state, p.open_orders, p.leverage_setting):
         fn(data)
     p.quota(data, 0.0)
     p.fill_page(data, 0.0)
+    p.book(data, 0.0)  # (the REST l2Book, the bbo channel, activeAssetData, userFunding and meta: not fuzzed before)
+    p.funding_page(data, 0.0)
+    p.asset(data, data, "BTC")
+    p.asset(data, data, "dex:BTC")
     assert p.malformed >= 0 and p.ws('{"channel":"l2Book","data":{"coin":"BTC"}}', 0).kind == "malformed"
 
 
