@@ -687,6 +687,25 @@ def test_hip3_asset_ids_from_perp_dexs_and_meta():
     assert ws_url_of("https://api.hyperliquid-testnet.xyz") == "wss://api.hyperliquid-testnet.xyz/ws"
 
 
+def test_a_quota_reply_with_a_count_past_a_floats_exact_ints_or_below_0_is_malformed_not_a_core_error():
+    """userRateLimit's counts reach the core as they came: a cap of 10**400 raised OverflowError in the core (a float
+    of it), which stops a live run (core error, every order pulled), and -5 requests used, or a volume below 0, is
+    no count. Each is now a malformed reply, counted and logged (the poll goes on); the core is shown to take the
+    largest count let through."""
+    from agent.core import AgentCore
+    from agent.gateway.events import QuotaStatus
+    p = VenueParser("BTC", "0x" + "ab" * 20)
+    good = {"cumVlm": "2854574.593578", "nRequestsUsed": 2890, "nRequestsCap": 2864574}
+    for key, bad in (("nRequestsCap", 10 ** 400), ("nRequestsUsed", 10 ** 400), ("nRequestsCap", 2 ** 53 + 1),
+                     ("nRequestsUsed", -5), ("cumVlm", "-1")):
+        assert p.quota(json.loads(json.dumps({**good, key: bad})), 9.0) is None, key
+    assert p.malformed == 5
+    most = p.quota({**good, "nRequestsUsed": 2 ** 53, "nRequestsCap": 2 ** 53}, 9.0)
+    assert most == QuotaStatus(9.0, 2 ** 53, 2 ** 53, 2854574.593578)
+    core = AgentCore(AgentConfig(), np.random.default_rng(0), tick=1.0, sz_decimals=5)
+    core.handle(most)
+
+
 def test_a_meta_whose_size_decimals_or_max_leverage_no_perp_has_is_malformed_not_a_traceback_later():
     """meta's szDecimals and maxLeverage build the run (the lot, the tick; the snapshots' margin): 10**400 as
     maxLeverage raised OverflowError at every account snapshot (``float`` of it), as szDecimals in the checks before

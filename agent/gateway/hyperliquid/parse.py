@@ -176,6 +176,7 @@ def _positive(obj: Any, key: str) -> float:
 # a time in ms past this (the year 287,000) is no clock's: 10**400 made a fill id of its own (its good copy was
 # booked too), and as a book's time it stopped the core (its book clock reads it as a float)
 _MAX_MS = 1 << 53
+_MAX_COUNT = 1 << 53  # a count the venue gives (userRateLimit's requests) at most: past it, floats of it are not exact
 
 
 def _time_ms(obj: Any, key: str = "time") -> int:
@@ -604,8 +605,16 @@ class VenueParser:
     def quota(self, body: Any, ts: float, requested_ts: float = -1.0) -> QuotaStatus | None:
         """userRateLimit → QuotaStatus (``nRequestsSurplus`` is optional on the venue); ``requested_ts``: when the
         poll was sent."""
-        return self._safe("userRateLimit", body, lambda: QuotaStatus(
-            ts, _int(body, "nRequestsUsed"), _int(body, "nRequestsCap"), _num(body, "cumVlm"), requested_ts))
+        def parse() -> QuotaStatus:
+            # counts from 0 to 2**53 (a float's exact ints: the core takes floats of them; a cap of 10**400 raised
+            # OverflowError in the core, which stopped the run) and a volume not below 0
+            used, cap = _bounded_int(body, "nRequestsUsed", 0, _MAX_COUNT), _bounded_int(body, "nRequestsCap", 0,
+                                                                                        _MAX_COUNT)
+            volume = _num(body, "cumVlm")
+            if volume < 0.0:
+                raise MalformedMessage(f"cumVlm = {_short(body['cumVlm'])}: below 0")
+            return QuotaStatus(ts, used, cap, volume, requested_ts)
+        return self._safe("userRateLimit", body, parse)
 
     def asset(self, meta: Any, perp_dexs: Any, coin: str) -> AssetInfo | None:
         """The asset id of ``coin`` (``dex:COIN`` on a HIP-3 dex) from meta and, for HIP-3, perpDexs (§6)."""
