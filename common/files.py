@@ -254,7 +254,7 @@ def _repr_pieces(value):
     """``repr(value)`` in pieces, lists, tuples and mappings (of any depth) opened lazily."""
     kind = type(value)
     if kind is not list and kind is not tuple and kind is not dict:
-        yield INT_KEY_HIDDEN if kind is int and _KEY_SIZED_INT[0] <= abs(value) < _KEY_SIZED_INT[1] else repr(value)
+        yield INT_KEY_HIDDEN if kind is int and _KEY_SIZED_INT[0] <= abs(value) < _KEY_SIZED_INT[1] else _repr(value)
         return
     yield {list: "[", tuple: "(", dict: "{"}[kind]
     for i, item in enumerate(value.items() if kind is dict else value):
@@ -268,6 +268,18 @@ def _repr_pieces(value):
     if kind is tuple and len(value) == 1:
         yield ","
     yield {list: "]", tuple: ")", dict: "}"}[kind]
+
+
+def _repr(value) -> str:
+    """``repr(value)``, or what an integer is when it has too many digits for Python to write (past 4,300: YAML reads
+    ``0x`` and 3,600 hex digits as one, which it reads at any length): its ValueError took the place of the error
+    that showed it, a traceback out of ``scenarios check``, a bare line naming no file out of ``python -m agent``."""
+    try:
+        return repr(value)
+    except ValueError:
+        if type(value) is not int:
+            raise
+        return f"<an integer of {value.bit_length():,} bits: too long to show>"
 
 
 class _YamlLoader(yaml.SafeLoader):

@@ -27,3 +27,23 @@ def test_a_value_of_a_billion_elements_is_shown_at_once():
         return row
     # 9**9 'lol's: its whole repr would take minutes and gigabytes; its first 77 characters are a small one's
     assert short_repr(nest(9)) == repr(nest(2))[:77] + "..."
+
+
+def test_an_integer_too_long_to_write_is_shown_by_its_size_and_the_error_names_the_file_and_field(tmp_path):
+    """YAML reads ``0x`` and 5,000 hex digits as one integer, of any length, which Python will not write in decimal
+    past 4,300 digits: its ValueError replaced the error that showed it, a traceback out of ``scenarios check`` and
+    ``error: Exceeds the limit (4300 digits) ...`` out of ``python -m agent``, no file or field named."""
+    import pytest
+
+    from agent.config import AgentConfig
+    from scenarios.schema import load_scenario
+    big = 1 << 20_000
+    assert short_repr(big) == "<an integer of 20,001 bits: too long to show>"
+    assert short_repr([1, -big]) == "[1, <an integer of 20,001 bits: too long to show>]"
+    f = tmp_path / "big.yaml"
+    f.write_text("session:\n  cycle_s: 0x" + "f" * 5000 + "\n")
+    with pytest.raises(ValueError, match=r"big\.yaml: invalid agent config:\n  session\.cycle_s: .*\(got <an integer "
+                                         r"of 20,000 bits: too long to show>\)"):
+        AgentConfig.load(f)
+    with pytest.raises(ValueError, match=r"big\.yaml: invalid scenario:"):
+        load_scenario(f)
