@@ -3563,12 +3563,13 @@ def test_a_log_that_cannot_be_written_stops_the_run_with_every_order_pulled(capl
             cfg = AgentConfig.model_validate({"graduation": {"start_level": "FULL"}})
             journal = EventJournal(DiskFills(os.path.join(folder, "events.jsonl"), flush_every=1))
             gw, core, driver = await live_agent(bg.base_url, clock, speed, cfg, 0.5, journal=journal)
-            await asyncio.wait_for(driver.run(duration_s=300.0, shutdown_grace_s=5.0), 20.0)
+            # (300 s of the twin's: 30 wall s, the run's end were the fault not to stop it)
+            await asyncio.wait_for(driver.run(duration_s=300.0, shutdown_grace_s=5.0), 60.0)
             return driver
 
         driver = asyncio.run(scenario())
         venue_open = bg.call(lambda: ex.open_orders(ADDR))
-    assert driver.stop_reason == "the event journal could not be written" and driver.wall_s < 15.0
+    assert driver.stop_reason == "the event journal could not be written" and driver.wall_s < 25.0, driver.wall_s
     assert venue_open == () and driver.final_snapshot is not None and driver.final_snapshot.open_orders == ()
     assert "cannot write the event journal (a full disk?)" in caplog.text and driver.core_errors == 0
     assert driver.stopped_on_fault  # exit 4 from the CLI: a supervisor must not read it as done
@@ -4484,7 +4485,7 @@ def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_n
             latch = latch_path(bg.base_url, ADDR, "BTC")
             threading.Thread(target=_signal_when, args=(latch.exists, 1.0, signal.SIGTERM), daemon=True).start()
         code = live_main(["--base-url", bg.base_url, "--execution-level", "4", "--start-level", "Full", "--duration",
-                          "2" if stop == "duration" else "30", "--config", str(cfg), "--quiet",
+                          "2" if stop == "duration" else "60", "--config", str(cfg), "--quiet",
                           "--allow-oversized-position", "--flatten-on-stop",
                           "--shutdown-grace", "1", "--out", str(out)], env=env)  # (held: it waits it out)
         after = bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.open_orders(ADDR))))
@@ -4499,7 +4500,7 @@ def test_a_kill_flatten_held_by_the_address_budget_ends_with_the_position_said_n
     # (the Kill did not stop this run, its duration or the signal did: the end's note said "a Kill stopped this run")
     assert f"note: this run reached a Kill ({summary['stop_reason']}): every later start" in err
     assert "a Kill stopped this run" not in err
-    assert summary["wall_s"] < 20.0  # (the signal's stop, not the 30 s duration)
+    assert summary["wall_s"] < 30.0  # (the signal's stop, not the 60 s duration)
     assert audit_main([str(out), "--replay"]) == 0  # the end's read is in the journal: the replay decides the same
 
 
@@ -4577,14 +4578,14 @@ def test_a_kill_whose_work_is_done_ends_the_run_by_itself_with_exit_5(tmp_path, 
     with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(95), 0.001))
         t0 = time.monotonic()
-        code = _run_to_a_kill(bg, out, duration="30")
+        code = _run_to_a_kill(bg, out, duration="60")
         took = time.monotonic() - t0
         resting = bg.call(lambda: len(ex.open_orders(ADDR)))
     err = capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     records = read_log(out / "decisions.jsonl")[0]
     assert [r["type"] for r in records if r["type"] == "postmortem"] == ["postmortem"]  # the Kill, as set up
-    assert code == 5 and took < 15.0, (code, took)  # not the 30 s duration
+    assert code == 5 and took < 30.0, (code, took)  # not the 60 s duration
     assert summary["stop_reason"] == "kill" and records[-1]["type"] == "end" and records[-1]["reason"] == "kill"
     assert summary["venue_open_orders"] == 0 and resting == 0 and summary["venue_position"] == pytest.approx(0.001)
     assert "note: a Kill stopped this run (kill)" in err and "--clear-kill" in err
@@ -4601,11 +4602,12 @@ def test_a_kill_that_flattens_ends_the_run_once_the_position_is_flat(tmp_path):
     with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(96), 0.001))
         code = _live_with(bg, tmp_path / "flatten.yaml", "risk:\n  max_position: 0.0005\nsafety:\n  kill_action: "
-                          "flatten\n", "--execution-level", "4", "--start-level", "Full", "--duration", "30", "--quiet",
+                          "flatten\n", "--execution-level", "4", "--start-level", "Full", "--duration", "60", "--quiet",
                           "--allow-oversized-position", "--out", str(out))
         after = bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.open_orders(ADDR))))
     summary = json.loads((out / "summary.json").read_text())
-    assert code == 5 and summary["stop_reason"] == "kill" and summary["wall_s"] < 15.0, (code, summary["wall_s"])
+    # (the Kill's own stop, not the 60 s duration: stop_reason "kill", and a wall time under half of it)
+    assert code == 5 and summary["stop_reason"] == "kill" and summary["wall_s"] < 30.0, (code, summary["wall_s"])
     assert after == (0.0, 0) and summary["venue_position"] == 0.0 and summary["venue_open_orders"] == 0
     assert audit_main([str(out), "--replay"]) == 0
 
@@ -4622,12 +4624,13 @@ def test_a_kill_that_holds_ends_the_run_holding_even_with_flatten_on_stop(tmp_pa
     with served(speed=1.0, params=_quick()) as (bg, ex, clock):
         asyncio.run(buy_through_the_book(bg, clock, cloid(97), 0.001))
         code = _live_with(bg, tmp_path / "hold.yaml", "risk:\n  max_position: 0.0005\nsafety:\n  kill_action: "
-                          "hold\n", "--execution-level", "4", "--start-level", "Full", "--duration", "30", "--quiet",
+                          "hold\n", "--execution-level", "4", "--start-level", "Full", "--duration", "60", "--quiet",
                           "--allow-oversized-position", "--flatten-on-stop", "--out", str(out))
         after = bg.call(lambda: (ex.accounts[ADDR].position("BTC").szi, len(ex.open_orders(ADDR))))
     err = capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
-    assert code == 5 and summary["stop_reason"] == "kill" and summary["wall_s"] < 15.0, (code, summary["wall_s"])
+    # (the Kill's own stop, not the 60 s duration: stop_reason "kill", and a wall time under half of it)
+    assert code == 5 and summary["stop_reason"] == "kill" and summary["wall_s"] < 30.0, (code, summary["wall_s"])
     assert after == (pytest.approx(0.001), 0) and summary["venue_position"] == pytest.approx(0.001)
     assert "note: the run ends holding +0.001 BTC (the venue's position): the Kill holds it (safety.kill_action " \
            "hold), and so did the stop it made" in err
