@@ -5216,16 +5216,27 @@ def test_a_recovery_page_refused_with_429_is_told_at_its_weight_as_a_quota_poll_
     charges one is not documented, hyperliquid.md §5; counting it is the conservative choice), as the quota poll
     was. A fill recovery told only the pages it read: one refused, then asked again, was left out. Against ``twin
     serve`` with the IP refused for the recovery's first request: it tells 20 for it and 20 for the page read after
-    (no fills), where the served twin charged the 20 of the second only."""
-    with served(speed=1.0) as (bg, ex, clock):
-        async def scenario():
-            async with started(bg, clock, rng=np.random.default_rng(0), quota_poll_s=0) as (gw, events):
-                before = bg.call(lambda: ex.ip_limiter.used(ex.env.now))
-                bg.call(lambda: ex.ip_limiter.add_429_burst(ex.env.now, ex.env.now + 0.2))
-                await asyncio.wait_for(gw._recover_fills(), 10.0)  # the first waits 0.25 s or more to ask again
-                return events, bg.call(lambda: ex.ip_limiter.used(ex.env.now)) - before, gw.counters
+    (no fills), where the served twin charged the 20 of the second only.
 
-        events, charged, counters = asyncio.run(scenario())
+    The refusals last 0.2 s from when the test sets them (the ask again, 0.25 s or more on, is past them): a loaded
+    host's first ask came after them once, taken at once, and nothing was refused. A run whose one ask was taken, told
+    at 20 and none refused, had nothing refused to count, and is run again (a quiet host refuses it the first time)."""
+    def recovered() -> tuple[list, int, dict]:
+        with served(speed=1.0) as (bg, ex, clock):
+            async def scenario():
+                async with started(bg, clock, rng=np.random.default_rng(0), quota_poll_s=0) as (gw, events):
+                    before = bg.call(lambda: ex.ip_limiter.used(ex.env.now))
+                    bg.call(lambda: ex.ip_limiter.add_429_burst(ex.env.now, ex.env.now + 0.2))
+                    await asyncio.wait_for(gw._recover_fills(), 10.0)  # the first waits 0.25 s or more to ask again
+                    return events, bg.call(lambda: ex.ip_limiter.used(ex.env.now)) - before, gw.counters
+            return asyncio.run(scenario())
+
+    for _ in range(3):
+        events, charged, counters = recovered()
+        taken_at_once = counters["rate_limited_ip"] == 0 and \
+            [(e.request, e.weight) for e in told_spent(events)] == [("userFillsByTime", 20)] and charged == 20
+        if not taken_at_once:
+            break
     assert counters["rate_limited_ip"] == 1
     assert [(e.request, e.weight) for e in told_spent(events)] == [("userFillsByTime", 20 + 20)]
     assert charged == 20
