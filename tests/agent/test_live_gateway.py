@@ -3649,7 +3649,10 @@ def test_a_run_into_a_folder_starts_its_nonces_above_the_last_runs_and_the_venue
     """The venue keeps the 100 highest nonces of a signer and refuses one below the smallest of them. The last run
     into the folder signed up to 30 s past the clock (its counter ran ahead: bursts, a clock stepped back) and
     saved that in state.json's last_nonce, which no run read back: a restart's nonces, from the clock, were
-    refused as too low, every action of the run. Now the run starts above it, and the venue takes them."""
+    refused as too low, every action of the run. Now the run starts above it, and the venue takes them. (The stop's
+    grace is 30 s, of which a passing run waits until the venue lists nothing of ours: with 5 s, a loaded host's
+    stop took 4.7 s to send its cancels and have them answered, its first poll went out after the grace, and the run
+    ended with exit 3, orders unconfirmed, its nonces all taken.)"""
     out = tmp_path / "run"
     out.mkdir()
     with served(speed=1.0, params=_quick()) as (bg, ex, clock):
@@ -3657,7 +3660,7 @@ def test_a_run_into_a_folder_starts_its_nonces_above_the_last_runs_and_the_venue
         (out / "state.json").write_text(json.dumps({"position": 0.0, "last_nonce": last}))
         bg.call(lambda: [bg.server.nonces.use(ADDR, n, ex.now_ms()) for n in range(last - 99, last + 1)])
         code = live_main(["--base-url", bg.base_url, "--execution-level", "2", "--start-level", "MicroLive",
-                          "--duration", "3", "--out", str(out), "--json", "--shutdown-grace", "5"],
+                          "--duration", "3", "--out", str(out), "--json", "--shutdown-grace", "30"],
                          env={"HL_SECRET_KEY": KEY, "HL_ACCOUNT_ADDRESS": ADDR})
         held = bg.call(lambda: bg.server.nonces.held(ADDR))
     assert code == 0, capsys.readouterr().err
