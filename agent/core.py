@@ -1589,6 +1589,15 @@ class AgentCore:
             # it stood on: forgotten, a clear or an arm refused behind it read no switch that could fire)
             if ev.at_ts == ev.at_ts:  # (nan: a journal's that did not say)
                 self._dead_man_acked_until = ev.at_ts
+            if self._dead_man_state == "unconfirmed" and ev.at_ts < self._dead_man_armed_until \
+                    and self._dead_man_clear_ts == math.inf:
+                # an arm sent again for want of an answer, whose first answer came since: the venue took one of them,
+                # and the switch stands (the later, landing, moves it on). Waited for its own answer, an arm slower
+                # than risk.pull_retry_s was always sent again before it came: the switch read unconfirmed for ever,
+                # an arm sent every pull_retry_s, every one taken. The next re-arm is the heartbeat's
+                self._dead_man_unacked_ts = math.inf
+                self._note_dead_man(ev.ts, "armed", f"the venue cancels our orders if {self._dead_man_ahead_s:g} s "
+                                                    f"pass without a re-arm")
             return
         self._dead_man_unacked_ts = math.inf
         self._dead_man_acked_until = self._dead_man_fire_by = ev.at_ts  # (it replaced the arms before it)

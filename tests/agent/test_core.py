@@ -2195,7 +2195,8 @@ def test_an_arm_taken_whose_answer_came_after_the_next_was_sent_is_said_to_have_
     waits for it; the first is taken, its answer ignored as superseded, and the second is lost with the socket. The
     venue's switch is the first arm's, and it fires at its time, pulling what rests; the core read unconfirmed for
     good and never said it fired. Now, an arm the venue took standing, it is said expired past the latest any arm
-    sent may fire (the second's time: had it landed, it fired then)."""
+    sent may fire (the second's time: had it landed, it fired then). (The first's answer also reads the switch armed:
+    read unconfirmed until an answer to the last came, arms slower than pull_retry_s never read armed at all.)"""
     from agent.gateway.events import ConnectionLost, ScheduleCancelAcknowledged
     core, tick = _switch_core("FULL")
     assert [c.at_ts for c in tick(0.5)] == [30.5]
@@ -2204,7 +2205,8 @@ def test_an_arm_taken_whose_answer_came_after_the_next_was_sent_is_said_to_have_
     core.handle(ScheduleCancelAcknowledged(2.6, 30.5))  # the first, taken (superseded)
     core.handle(ConnectionLost(2.8, "ws"))  # the second lost with it
     assert [c for t in np.arange(3.0, 40.0, 0.5) for c in tick(float(t))] == []  # blind: nothing re-arms it
-    assert [(ts, s) for ts, s, _ in _switch_records(core)] == [(2.5, "unconfirmed"), (32.5, "expired")]
+    # (armed once the first is taken: an arm the venue took stands, whichever of those out it answers)
+    assert [(ts, s) for ts, s, _ in _switch_records(core)] == [(2.5, "unconfirmed"), (2.6, "armed"), (32.5, "expired")]
     assert core.dead_man_state == "expired" and "32.500" in core.dead_man_why
 
 

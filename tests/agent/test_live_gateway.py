@@ -1656,6 +1656,33 @@ def test_a_dead_man_arm_lost_or_answered_5xx_reads_unconfirmed_and_is_sent_again
     assert "has not acknowledged the arm" in next(r["why"] for r in records if r.get("state") == "unconfirmed")
 
 
+def test_dead_man_arms_answered_slower_than_the_retry_read_armed_once_the_venue_takes_one():
+    """An arm unanswered for risk.pull_retry_s is sent again (it may have been lost), and each arm was waited for its
+    own answer: with every answer slower than pull_retry_s (a slow link, a loaded host), each came after the next arm
+    was out, answered an arm superseded since, and the switch read unconfirmed for ever, an arm sent every
+    pull_retry_s and every one taken by the venue (under ``pytest -n 2`` beside busy loops, 11 acknowledged in 10 s,
+    never armed; here 21 of 22). Through a proxy that holds each scheduleCancel 0.4 wall s (0.8 s of the twin's,
+    ``RETRY_S`` 0.5): the switch reads armed once the venue has taken one, and the arms stop being sent again."""
+    speed = 2.0
+    with served(speed=speed, params=_dead_man_params()) as (bg, ex, clock):
+        async def scenario():
+            async with InjectingProxy(bg.base_url) as proxy:
+                proxy.delay_exchange = lambda body: 0.4 if body["action"]["type"] == "scheduleCancel" else 0.0
+                gw, core, driver = await live_agent(proxy.base_url, clock, speed, _DEAD_MAN_QUICK_CFG,
+                                                    shutdown_poll_s=POLL_S)
+                run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=5.0))
+                armed = await until(lambda: core.dead_man_state == "armed", 10.0)
+                arms_then = sum(1 for k, b in proxy.requests if k == "scheduleCancel")
+                await asyncio.sleep(2.0)  # (4 s of the twin's: 8 resends, were it still sending them)
+                arms = sum(1 for k, b in proxy.requests if k == "scheduleCancel")
+                driver.request_stop("test")
+                await asyncio.wait_for(run, 30.0)
+                return armed, core.dead_man_state, arms_then, arms, bg.call(lambda: ex.schedule_cancel.get(ADDR))
+        armed, state, arms_then, arms, at_venue = asyncio.run(scenario())
+    assert armed, (state, arms_then)
+    assert arms - arms_then <= 1, (arms_then, arms)  # (a heartbeat's re-arm is 10 s of the twin's on: none, or one)
+
+
 def test_a_dead_man_clear_lost_or_answered_5xx_reads_clearing_and_the_stop_sends_it_again_until_taken():
     """A clear went down as "cleared" the moment it was sent and its answer was never told: a stop's clear lost in
     transport left the venue's switch armed, to fire 30 s on with nothing to cancel (one of the venue's ten a day),
