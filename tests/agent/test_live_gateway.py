@@ -1873,56 +1873,70 @@ def test_an_arm_that_timed_out_and_landed_after_the_stops_clear_is_cleared_again
     # the stop's polls POLL_S apart, on whose answers the clear is sent again once the arm can land no more)
     cfg = AgentConfig.model_validate({"graduation": {"start_level": "MICRO_LIVE"},
                                       "risk": {"dead_man_min_volume_usd": 0, "dead_man_heartbeat_s": 15.0}})
-    with served(speed=speed, params=_dead_man_params()) as (bg, ex, clock):
-        async def scenario():
-            async with InjectingProxy(bg.base_url) as proxy:
-                records: list = []
-                events: list = []
-                gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg, gw_kw={"request_timeout_s": 1.0},
-                                                    record_sink=records.append, shutdown_poll_s=POLL_S)
-                arms, held, landed = [], [], []
 
-                def switch() -> float | None:
-                    return bg.call(lambda: ex.schedule_cancel.get(ADDR))
+    def held_until_the_clear_is_taken():
+        with served(speed=speed, params=_dead_man_params()) as (bg, ex, clock):
+            async def scenario():
+                async with InjectingProxy(bg.base_url) as proxy:
+                    records: list = []
+                    events: list = []
+                    gw, core, driver = await live_agent(proxy.base_url, clock, speed, cfg,
+                                                        gw_kw={"request_timeout_s": 1.0}, record_sink=records.append,
+                                                        shutdown_poll_s=POLL_S)
+                    arms, held, landed, passed = [], [], [], []
 
-                async def armed_again() -> None:
-                    landed.append(await until(lambda: switch() is not None, 5.0))
+                    def switch() -> float | None:
+                        return bg.call(lambda: ex.schedule_cancel.get(ADDR))
 
-                async def until_the_clear_is_taken() -> None:
-                    # (the venue's switch cleared by the stop's clear; then, this arm passed on, armed: watched)
-                    if await until(lambda: any(r.get("type") == "dead_man" and r["state"] == "cleared"
-                                               for r in records) and switch() is None, 5.0):
-                        watching.append(asyncio.ensure_future(armed_again()))
-                watching: list = []
+                    async def armed_again() -> None:
+                        landed.append(await until(lambda: switch() is not None, 5.0))
 
-                def delay(body: dict) -> float | Awaitable:
-                    action = body["action"]
-                    if action["type"] != "scheduleCancel" or "time" not in action:
-                        return 0.0
-                    arms.append(clock())
-                    if len(arms) != 2:
-                        return 0.0
-                    held.append(action["time"] / 1000.0)
-                    driver.request_stop("test")  # the stop comes while the re-arm is on its way
-                    return until_the_clear_is_taken()
-                proxy.delay_exchange = delay
-                real = core.handle
+                    async def until_the_clear_is_taken() -> None:
+                        # (the venue's switch cleared by the stop's clear; then, this arm passed on, armed: watched)
+                        if await until(lambda: any(r.get("type") == "dead_man" and r["state"] == "cleared"
+                                                   for r in records) and switch() is None, 5.0):
+                            passed.append(bg.call(lambda: ex.counters["expired"]))  # (then passed on)
+                            watching.append(asyncio.ensure_future(armed_again()))
+                    watching: list = []
 
-                def spy(ev):
-                    events.append(ev)
-                    return real(ev)
-                core.handle = spy
-                run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=12.0))
-                await asyncio.wait_for(run, 40.0)
-                summary = live_summary(core, gw, driver, coin="BTC", network="twin", execution_level=4,
-                                       start_level="MICRO_LIVE")
-                assert await proxy.landed()  # (anything still held up in the proxy lands meanwhile)
-                await asyncio.gather(*watching)
-                left_armed = bg.call(lambda: ex.schedule_cancel.get(ADDR))
-                clears = [b["nonce"] / 1000.0 for k, b in proxy.requests
-                          if k == "scheduleCancel" and "time" not in b["action"]]
-                return held, landed, events, records, summary, left_armed, clears
-        held, landed, events, records, summary, left_armed, clears = asyncio.run(scenario())
+                    def delay(body: dict) -> float | Awaitable:
+                        action = body["action"]
+                        if action["type"] != "scheduleCancel" or "time" not in action:
+                            return 0.0
+                        arms.append(clock())
+                        if len(arms) != 2:
+                            return 0.0
+                        held.append(action["time"] / 1000.0)
+                        driver.request_stop("test")  # the stop comes while the re-arm is on its way
+                        return until_the_clear_is_taken()
+                    proxy.delay_exchange = delay
+                    real = core.handle
+
+                    def spy(ev):
+                        events.append(ev)
+                        return real(ev)
+                    core.handle = spy
+                    run = asyncio.ensure_future(driver.run(duration_s=60.0, shutdown_grace_s=12.0))
+                    await asyncio.wait_for(run, 40.0)
+                    summary = live_summary(core, gw, driver, coin="BTC", network="twin", execution_level=4,
+                                           start_level="MICRO_LIVE")
+                    assert await proxy.landed()  # (anything still held up in the proxy lands meanwhile)
+                    await asyncio.gather(*watching)
+                    left_armed = bg.call(lambda: ex.schedule_cancel.get(ADDR))
+                    clears = [b["nonce"] / 1000.0 for k, b in proxy.requests
+                              if k == "scheduleCancel" and "time" not in b["action"]]
+                    expired = bg.call(lambda: ex.counters["expired"]) - passed[0] if passed else 0
+                    return held, landed, events, records, summary, left_armed, clears, expired
+            return asyncio.run(scenario())
+
+    # (the held arm passed on once the venue took the clear: a loaded host's stop took so long to have it taken that
+    # the arm reached the venue past its expiresAfter, was refused as expired, and never armed the switch (landed
+    # False): not the race the test is about. Such a run, the twin counting an action expired once the arm was passed
+    # on, is run again: a quiet host passes it on inside its ttl at the first)
+    for _ in range(3):
+        held, landed, events, records, summary, left_armed, clears, expired = held_until_the_clear_is_taken()
+        if not (landed == [False] and expired):
+            break
     assert held  # the second arm was held, past the gateway's timeout
     unanswered = [e for e in events if type(e) is ScheduleCancelUnanswered]
     # (the held arm's time is the core's plus the most the host's clock can be behind: in step, up to the account
