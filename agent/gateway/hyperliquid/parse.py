@@ -608,8 +608,8 @@ class VenueParser:
         def parse() -> QuotaStatus:
             # counts from 0 to 2**53 (a float's exact ints: the core takes floats of them; a cap of 10**400 raised
             # OverflowError in the core, which stopped the run) and a volume not below 0
-            used, cap = _bounded_int(body, "nRequestsUsed", 0, _MAX_COUNT), _bounded_int(body, "nRequestsCap", 0,
-                                                                                        _MAX_COUNT)
+            used = _bounded_int(body, "nRequestsUsed", 0, _MAX_COUNT)
+            cap = _bounded_int(body, "nRequestsCap", 0, _MAX_COUNT)
             volume = _num(body, "cumVlm")
             if volume < 0.0:
                 raise MalformedMessage(f"cumVlm = {_short(body['cumVlm'])}: below 0")
