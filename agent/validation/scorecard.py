@@ -565,6 +565,10 @@ class ModelScorecard:
         the last retire_within_outcomes outcomes retire (``_retire_due``); good ones in a row heal a degraded model
         or reinstate a retired one, and the bad periods before count no more toward demotion or retirement.
         """
+        if ts != ts:
+            # (a nan time leaves the timer unstarted, for the next mid to start: on_mid's gate open till then, as
+            # _gate opens it for a nan last time. Left as it was, that mid returned at once, the timer unstarted)
+            self._wake = self._eval_wake = -_INF
         if self._last_eval_ts != self._last_eval_ts:
             self._last_eval_ts = ts  # the timer starts at the first call
         new = self._since_eval

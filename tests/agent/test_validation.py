@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 from pydantic import ValidationError
 
 from agent.quoting.signals import SignalBlend, SignalConfig
@@ -781,6 +781,11 @@ def _card_state(card: ModelScorecard) -> bytes:
 @settings(max_examples=300, deadline=None)
 @given(_steps, st.integers(1, 5), st.floats(0.01, 50.0), st.floats(0.0, 3.0), st.floats(0.1, 4.0),
        st.sampled_from([0.0, 0.1, 1_765_000_000.3]))
+# (drawn by a local run: an evaluation at a nan time, then a mid before the gate's times; that mid returned at once,
+# where 236138b's started the timer at it)
+@example([("predict", 0.0, 99.0, 0.0)] * 11 + [("mid", 0.0, 99.0, 0.0), ("outcome", 0.0, 99.0, 0.0),
+                                               ("evaluate", math.nan, 99.0, 0.0), ("mid", 0.0, 99.0, 0.0)],
+         2, 1.0, 0.0, 1.0, 0.0)
 def test_a_cards_mid_is_as_it_was_at_236138b_to_the_bit(steps, every_n, timer_s, max_delay_s, horizon_s, start):
     """ModelScorecard.on_mid has evaluation_due written out (without its ``last == last`` test: a nan last time
     makes the difference nan, ≥ nothing), and returns at once before its gate's times (``_gate``): two cards fed the
