@@ -173,16 +173,16 @@ def _positive(obj: Any, key: str) -> float:
     return out
 
 
-# a time in ms past this (the year 287,000) is no clock's: 10**400 made a fill id of its own (its good copy was
-# booked too), and as a book's time it stopped the core (its book clock reads it as a float)
-_MAX_MS = 1 << 53
-_MAX_COUNT = 1 << 53  # a count the venue gives (userRateLimit's requests) at most: past it, floats of it are not exact
+# the largest int a float holds exactly: the core reads venue times and counts as floats. As a time in ms (the year
+# 287,000) it is no clock's: 10**400 made a fill id of its own (its good copy was booked too), and as a book's time it
+# stopped the core; as userRateLimit's request counts, a cap of 10**400 raised OverflowError in the core
+_MAX_EXACT = 1 << 53
 
 
 def _time_ms(obj: Any, key: str = "time") -> int:
-    """A venue time in epoch ms: an int from 0 up to ``_MAX_MS``."""
+    """A venue time in epoch ms: an int from 0 up to ``_MAX_EXACT``."""
     value = _int(obj, key)
-    if not 0 <= value < _MAX_MS:
+    if not 0 <= value < _MAX_EXACT:
         raise MalformedMessage(f"{key} = {_short(value)}")
     return value
 
@@ -284,7 +284,7 @@ def _side(obj: Any, key: str = "side") -> Side:
 def _trade_key(t: dict) -> int:
     """A print's ``fill_key``; 0 (not known) without a readable time and tid: a print is not worth a frame."""
     time_ms, tid = t.get("time"), t.get("tid")
-    if type(time_ms) is not int or type(tid) is not int or not 0 <= time_ms < _MAX_MS \
+    if type(time_ms) is not int or type(tid) is not int or not 0 <= time_ms < _MAX_EXACT \
             or not 0 <= tid < 1 << TID_BITS:
         return 0
     return fill_key(time_ms, tid)
@@ -608,8 +608,8 @@ class VenueParser:
         def parse() -> QuotaStatus:
             # counts from 0 to 2**53 (a float's exact ints: the core takes floats of them; a cap of 10**400 raised
             # OverflowError in the core, which stopped the run) and a volume not below 0
-            used = _bounded_int(body, "nRequestsUsed", 0, _MAX_COUNT)
-            cap = _bounded_int(body, "nRequestsCap", 0, _MAX_COUNT)
+            used = _bounded_int(body, "nRequestsUsed", 0, _MAX_EXACT)
+            cap = _bounded_int(body, "nRequestsCap", 0, _MAX_EXACT)
             volume = _num(body, "cumVlm")
             if volume < 0.0:
                 raise MalformedMessage(f"cumVlm = {_short(body['cumVlm'])}: below 0")
