@@ -131,7 +131,9 @@ class TwinServer:
     # ------------------------------------------------------------------ /info
 
     async def handle_info(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
+        body = await _read_body(request)
+        if not isinstance(body, bytes):  # (it could not be read: answered)
+            return body
         reply = await self.info_reply_later(body, request.remote or "")
         if reply is None:  # lost in transport: the client sees a reset connection
             if request.transport is not None:
@@ -270,7 +272,9 @@ class TwinServer:
     # ------------------------------------------------------------------ /exchange
 
     async def handle_exchange(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
+        body = await _read_body(request)
+        if not isinstance(body, bytes):  # (it could not be read: answered)
+            return body
         now = self.clock.catch_up()
         status, payload = await self.exchange_reply(body, link_down=self.link(request.remote or "").is_down(now))
         if status == 0:  # the twin lost the request in transport: the client sees a reset connection
@@ -811,6 +815,32 @@ class WsSession:
             state[user] = not is_second
             return second[1] if is_second else first[1]
         return first[1] if has_first else second[1]
+
+
+async def _read_body(request: web.Request) -> bytes | web.StreamResponse:
+    """The request's body, or the answer already given when it cannot be read. A body its Content-Encoding does not
+    decode (gzip that is not gzip) was an HTTP 500 and a traceback in the server's log, and a client gone before its
+    body was all sent one more traceback. The first now gets HTTP 400 naming the encoding, and its connection is
+    closed once that is sent: kept open, aiohttp went on reading the undecodable rest (to keep the connection) and
+    logged the error again. The venue's answer is not on record: the text is the twin's."""
+    try:
+        return await request.read()
+    except ConnectionResetError:  # the client is gone: nothing to answer
+        return web.Response(status=400)
+    except web.RequestPayloadError as e:
+        cause = e.__cause__ or e
+        reason = " ".join(str(getattr(cause, "message", cause)).split())  # (aiohttp's, on one line)
+        response = web.Response(status=400, content_type="text/plain", text=(
+            f"Cannot read the request body (Content-Encoding: {request.headers.get('Content-Encoding', 'none')}): "
+            f"{reason} (the twin's text; the venue's is not on record)"))
+        response.force_close()
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionError:
+            pass
+        request.protocol.force_close()  # (the transport's close still sends the answer written)
+        return response
 
 
 def _http(status: int, payload: Any) -> web.Response:

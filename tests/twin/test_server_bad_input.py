@@ -1,0 +1,58 @@
+"""The served twin against requests a client gets wrong below the JSON: bodies that cannot be read, handshakes and
+frames the protocol does not expect. Each gets an answer (or, from a client gone, nothing), no traceback in the
+server's log, and the server goes on serving. Real sockets on 127.0.0.1."""
+from __future__ import annotations
+
+import logging
+import socket
+import zlib
+
+import requests
+
+from test_server import TIMEOUT, post, venue
+
+
+def _raw(bg, data: bytes, read: bool = True) -> bytes:
+    """``data`` sent on a fresh connection; what came back until the server closed it (or nothing, ``read`` off:
+    the client hangs up at once)."""
+    with socket.create_connection((bg.host, bg.port), timeout=TIMEOUT) as s:
+        s.sendall(data)
+        got = b""
+        while read and (chunk := s.recv(65536)):
+            got += chunk
+    return got
+
+
+def _errors(caplog) -> list[str]:
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_body_its_content_encoding_does_not_decode_is_a_400_naming_it_and_the_connection_closes(caplog):
+    """gzip that is not gzip was an HTTP 500 ("Server got itself in trouble") and two tracebacks in the server's log:
+    the handler's, then aiohttp's as it read on through the rest of the body to keep the connection."""
+    caplog.set_level(logging.ERROR)
+    with venue() as bg:
+        for path in ("/info", "/exchange"):
+            r = requests.post(bg.base_url + path, data=b'{"type":"meta"}', timeout=TIMEOUT,
+                              headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+            assert r.status_code == 400, (r.status_code, r.text)
+            assert r.text.startswith("Cannot read the request body (Content-Encoding: gzip): ") and "twin" in r.text
+            assert r.headers.get("Connection") == "close"
+        deflated = zlib.compress(b'{"type":"meta"}')  # an encoding that does decode is read as the body it holds
+        r = requests.post(bg.base_url + "/info", data=deflated, timeout=TIMEOUT,
+                          headers={"Content-Type": "application/json", "Content-Encoding": "deflate"})
+        assert r.status_code == 200 and "universe" in r.json()
+        assert post(bg, "/info", {"type": "meta"}).status_code == 200
+    assert _errors(caplog) == []
+
+
+def test_a_client_gone_before_its_body_is_sent_leaves_no_traceback_and_the_server_serving(caplog):
+    """A request whose Content-Length promised more than the client sent before it hung up: the handler's read
+    raised ConnectionResetError, logged as "Error handling request" with its traceback."""
+    caplog.set_level(logging.ERROR)
+    with venue() as bg:
+        for path in (b"/info", b"/exchange"):
+            _raw(bg, b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100\r\n\r\n{\"type\"", read=False)
+        assert post(bg, "/info", {"type": "meta"}).status_code == 200
+    assert _errors(caplog) == []
