@@ -56,3 +56,21 @@ def test_a_client_gone_before_its_body_is_sent_leaves_no_traceback_and_the_serve
                  b"Content-Length: 100\r\n\r\n{\"type\"", read=False)
         assert post(bg, "/info", {"type": "meta"}).status_code == 200
     assert _errors(caplog) == []
+
+
+_UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+def test_a_client_gone_before_its_websocket_handshake_is_answered_leaves_no_traceback_and_no_place_held(caplog):
+    """An upgrade request sent and the connection closed at once: writing the handshake's answer raised
+    ClientConnectionResetError out of the handler, logged with its traceback. The connection's place under the
+    server limit is given back either way (the venue's 10 sockets an IP)."""
+    caplog.set_level(logging.ERROR)
+    with venue() as bg:
+        for _ in range(12):  # more than the limit's 10
+            _raw(bg, _UPGRADE, read=False)
+        got = _raw(bg, _UPGRADE + b"\x88\x82abcd" + bytes(a ^ b for a, b in zip(b"\x03\xe8", b"ab")))  # then a close
+        assert got.startswith(b"HTTP/1.1 101"), got[:80]
+        assert bg.call(lambda: bg.server.budget("127.0.0.1").open) == 0
+    assert _errors(caplog) == []

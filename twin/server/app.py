@@ -418,7 +418,10 @@ class TwinServer:
             # (a silently dropped socket answers no ping frame either: they come to the session, which pongs while
             # it lives)
             ws = web.WebSocketResponse(max_msg_size=1 << 20, autoping=not self.silent_drops)
-            await ws.prepare(request)
+            try:
+                await ws.prepare(request)
+            except ConnectionError:  # the client hung up before its handshake was answered (a traceback in the log)
+                return web.Response(status=400)  # (to no one)
             session = WsSession(self, ws, host, request.transport)
             self.sessions.add(session)
             try:
