@@ -3,13 +3,16 @@ frames the protocol does not expect. Each gets an answer (or, from a client gone
 server's log, and the server goes on serving. Real sockets on 127.0.0.1."""
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import socket
 import zlib
 
+import pytest
 import requests
 
-from test_server import TIMEOUT, post, venue
+from test_server import TIMEOUT, _frames_until, greeted, post, venue
 
 
 def _raw(bg, data: bytes, read: bool = True) -> bytes:
@@ -74,3 +77,40 @@ def test_a_client_gone_before_its_websocket_handshake_is_answered_leaves_no_trac
         assert got.startswith(b"HTTP/1.1 101"), got[:80]
         assert bg.call(lambda: bg.server.budget("127.0.0.1").open) == 0
     assert _errors(caplog) == []
+
+
+async def _answers(bg, frames: list) -> list:
+    """Each of ``frames`` (text, or bytes sent as a binary frame) sent on one socket, then a ping: the error frames
+    and acks that came back before its pong (the book's stream left out)."""
+    async with greeted(bg) as ws:
+        for frame in frames:
+            await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_str(frame))
+        await ws.send_str(json.dumps({"method": "ping"}))
+        got = await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "pong")
+    return [f for f in got if isinstance(f, dict) and f["channel"] in ("error", "subscriptionResponse")]
+
+
+@pytest.mark.parametrize("sub, named", [
+    ({"type": "l2Book", "coin": "BTC", "fast": "yes"}, "fast = 'yes'"),
+    ({"type": "l2Book", "coin": "BTC", "fast": 1}, "fast = 1"),
+    ({"type": "l2Book"}, "coin = None"),
+    ({"type": "trades", "coin": 5}, "coin = 5"),
+    ({"type": "userFills", "user": "0x12"}, "user = '0x12'"),
+    ({"coin": "BTC"}, "type = None"),
+    ("l2Book", "subscription = 'l2Book'"),
+])
+def test_an_invalid_subscription_is_refused_naming_its_field_and_value(sub, named):
+    """l2Book's fast is the venue's bool: "yes" or 1 was acked and streamed the plain 20 levels. Every invalid
+    subscription's error frame said only "Invalid subscription" and the message: now which field, and its value."""
+    with venue() as bg:
+        got = asyncio.run(_answers(bg, [json.dumps({"method": "subscribe", "subscription": sub})]))
+    assert [f["channel"] for f in got] == ["error"], got
+    assert got[0]["data"].startswith("Invalid subscription {") and got[0]["data"].endswith(f"({named})"), got
+
+
+def test_a_fast_l2book_subscription_of_true_false_or_null_is_acked():
+    with venue() as bg:
+        for fast in (True, False, None):
+            sub = {"type": "l2Book", "coin": "BTC", "fast": fast}
+            got = asyncio.run(_answers(bg, [json.dumps({"method": "subscribe", "subscription": sub})]))
+            assert got == [{"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": sub}}]

@@ -638,19 +638,25 @@ class WsSession:
         if not isinstance(kind, str):  # (a list or object here is no type: looked up as a key, it raised and closed the socket)
             kind = None
         field = WS_CHANNELS.get(kind)
-        if field is None:
-            self.error(f"Invalid subscription {text[:200]}" if kind in (None, "") else
-                       f"Subscription type {kind} is not served by the twin (served: {', '.join(WS_CHANNELS)})")
+        if field is None and kind:
+            self.error(f"Subscription type {kind} is not served by the twin (served: {', '.join(WS_CHANNELS)})")
             return
         try:
+            if field is None:
+                raise wire.malformed("type", sub.get("type")) if isinstance(sub, dict) else \
+                    wire.malformed("subscription", sub)
             if field == "user and coin":  # (perps only, as on the venue: the twin lists none other)
                 key = asset_data_key(wire.need_address(sub, "user"), wire.need_str(sub, "coin"))
             else:
                 key = wire.need_str(sub, "coin") if field == "coin" else wire.need_address(sub, "user")
             if kind == "l2Book":  # (acked, a view the venue does not take streamed the whole book unaggregated)
                 wire.check_book_view(sub.get("nSigFigs"), sub.get("mantissa"))
-        except MalformedAction:
-            self.error(f"Invalid subscription {text[:200]}")
+                fast = sub.get("fast")
+                if fast is not None and not isinstance(fast, bool):  # ("yes", 1 were acked and streamed 20 levels)
+                    raise wire.malformed("fast", fast)
+        except MalformedAction as e:
+            # the field at fault and its value (the venue's text for it is not on record)
+            self.error(f"Invalid subscription {text[:200]} ({str(e).partition(': ')[2][:200]})")
             return
         refusal = self._over_limit(kind, key) if method == "subscribe" else None
         if refusal is not None:
