@@ -12,7 +12,9 @@ import zlib
 import pytest
 import requests
 
-from test_server import TIMEOUT, _frames_until, greeted, post, venue
+from test_server import TIMEOUT, _frames_until, greeted, post, quiet_params, venue
+from twin.server.app import BackgroundServer, TwinServer, build_exchange
+from twin.server.limits import WsLimits
 
 
 def _raw(bg, data: bytes, read: bool = True) -> bytes:
@@ -88,6 +90,24 @@ async def _answers(bg, frames: list) -> list:
         await ws.send_str(json.dumps({"method": "ping"}))
         got = await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "pong")
     return [f for f in got if isinstance(f, dict) and f["channel"] in ("error", "subscriptionResponse")]
+
+
+def test_a_binary_frame_gets_an_error_frame_and_counts_as_a_message():
+    """A binary frame (a ping's JSON in it) was dropped without a word and not counted: a client waited on a pong or
+    a post's answer that never came, and sent past the venue's messages a minute unrefused."""
+    limits = WsLimits(messages_per_minute=2)
+
+    async def scenario(bg):
+        async with greeted(bg) as ws:
+            for frame in (b'{"method":"ping"}', b"\xff\x00", b"x"):  # the third is past the 2 a minute
+                await ws.send_bytes(frame)
+            return await _frames_until(ws, lambda f: isinstance(f, dict) and f["data"].startswith("Too many"))
+
+    with BackgroundServer(TwinServer(build_exchange(quiet_params(), seed=7), limits=limits)) as bg:
+        got = [f for f in asyncio.run(scenario(bg)) if f["channel"] == "error"]
+    assert [f["data"].partition(":")[0] for f in got] == [
+        "Binary frame of 17 bytes", "Binary frame of 2 bytes", "Too many messages sent to the server from this IP (at "
+        "most 2 a minute; the twin's refusal; the venue's is UNCONFIRMED)"], got
 
 
 @pytest.mark.parametrize("sub, named", [

@@ -517,6 +517,8 @@ class WsSession:
                     break
                 if msg.type == WSMsgType.TEXT:
                     await self.on_text(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    self.on_binary(msg.data)
                 elif msg.type == WSMsgType.PING:  # (autoping is off when drops are silent: a live socket pongs)
                     await self.ws.pong(msg.data)
                 elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
@@ -581,11 +583,25 @@ class WsSession:
     def error(self, text: str) -> None:
         self.send("error", text)
 
+    def _admitted(self, text: str) -> bool:
+        """Whether a message from the client is within its address's messages a minute; if not, says so."""
+        if self.budget.messages.admit(self.server.clock.catch_up()):
+            return True
+        # the venue counts every message an IP sends, across its sockets (hyperliquid.md §4): a ping included
+        self.error(f"Too many messages sent to the server from this IP (at most "
+                   f"{self.server.limits.messages_per_minute} a minute; {LIMIT_TEXT}): {text[:200]}")
+        return False
+
+    def on_binary(self, data: bytes) -> None:
+        """A binary frame: the venue's requests are JSON in text frames. It was dropped without a word (a client that
+        sent its ping or post so waited for an answer that never came) and not counted as a message."""
+        shown = repr(bytes(data[:200]))
+        if self._admitted(shown):
+            self.error(f"Binary frame of {len(data)} bytes: a request is JSON in a text frame (the twin's text; the "
+                       f"venue's answer is not on record): {shown}")
+
     async def on_text(self, text: str) -> None:
-        if not self.budget.messages.admit(self.server.clock.catch_up()):
-            # the venue counts every message an IP sends, across its sockets (hyperliquid.md §4): a ping included
-            self.error(f"Too many messages sent to the server from this IP (at most "
-                       f"{self.server.limits.messages_per_minute} a minute; {LIMIT_TEXT}): {text[:200]}")
+        if not self._admitted(text):
             return
         try:
             req = wire.loads(text.encode("utf-8"))
