@@ -96,7 +96,14 @@ ACTION_SLACK = 1e-6  # how far past [-1, 1] a coordinate is still taken (clipped
 def decode(action) -> dict[str, float | int]:
     """The parameter values an action sets, by path. An action outside the action space is refused: clipped, a
     policy drifting out of the box set the range's end without a word, its value past it no different to the env."""
-    a = np.asarray(action, dtype=float)
+    try:
+        # (numbers only: a string's digits, "0.5", were read as the number, and a word, a dict or a complex number
+        # raised float()'s words with no action named)
+        a = np.asarray(action, dtype=float) if np.asarray(action).dtype.kind not in "USVc" else None
+    except (TypeError, ValueError):
+        a = None
+    if a is None:
+        raise ValueError(f"an action is {len(PARAMETERS)} real numbers in [-1, 1], got {short_repr(action)}")
     if a.shape != (len(PARAMETERS),):  # (a batch of one, (1, 7), too: an action is one point)
         raise ValueError(f"an action has {len(PARAMETERS)} coordinates ({', '.join(p.path for p in PARAMETERS)}), "
                          f"shape ({len(PARAMETERS)},), got shape {np.shape(action)}")
@@ -224,6 +231,10 @@ class MarketMakingEnv(gym.Env):
     # ------------------------------------------------------------------ gymnasium
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """A new episode, on ``seed`` (gymnasium's rules). It takes no options: None or {} (a key given was dropped
+        without a word, an episode run as if it had been taken)."""
+        if options is not None and (not isinstance(options, dict) or options):
+            raise ValueError(f"MarketMakingEnv.reset takes no options (None or {{}}), got {short_repr(options)}")
         super().reset(seed=seed)
         session_seed = int(self.np_random.integers(2 ** 31 - 1))
         ex, _, core, driver = build_session(self.agent_config, session_seed, self.twin_params)

@@ -993,3 +993,21 @@ def test_a_step_after_the_episode_ended_is_refused_until_reset(kill):
     assert env._session[0].env.now == now  # the twin did not run on
     env.reset(seed=0)
     assert env.step(np.ones(len(PARAMETERS), np.float32))[1] == pytest.approx(steps[1][1])
+
+
+@pytest.mark.parametrize("action", ["abc", "0.5" * 7, np.array(["0.5"] * 7), {"a": 1}, [1j] * 7, [[0.0] * 3, [0.0]]])
+def test_an_action_that_is_not_numbers_is_refused_naming_it(action):
+    """A word or a dict raised float()'s words ("could not convert string to float") naming no action, and an array
+    of numbers' strings was read as the numbers: now each is refused as what it is."""
+    with pytest.raises(ValueError, match=r"^an action is 7 real numbers in \[-1, 1\], got "):
+        decode(action)
+
+
+@pytest.mark.parametrize("options", [{"level": "MICRO_LIVE"}, "seed=1", [1]])
+def test_reset_takes_no_options_and_refuses_them_naming_them(options):
+    """The env takes no reset options: {"level": "MICRO_LIVE"} was dropped without a word and the episode run at
+    the env's own level. None and {} (gymnasium's env checker passes {}) still reset."""
+    env = MarketMakingEnv(step_s=5.0, episode_s=10.0)
+    with pytest.raises(ValueError, match=r"^MarketMakingEnv.reset takes no options \(None or \{\}\), got "):
+        env.reset(seed=1, options=options)
+    assert env.reset(seed=1, options={})[1] == env.reset(seed=1, options=None)[1]
