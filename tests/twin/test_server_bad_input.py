@@ -4,9 +4,11 @@ server's log, and the server goes on serving. Real sockets on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
+import time
 import zlib
 
 import pytest
@@ -134,3 +136,43 @@ def test_a_fast_l2book_subscription_of_true_false_or_null_is_acked():
             sub = {"type": "l2Book", "coin": "BTC", "fast": fast}
             got = asyncio.run(_answers(bg, [json.dumps({"method": "subscribe", "subscription": sub})]))
             assert got == [{"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": sub}}]
+
+
+def _frame(text: str) -> bytes:
+    """A client's text frame, masked as a client's must be."""
+    payload, mask = text.encode(), b"\x01\x02\x03\x04"
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+
+
+def test_a_client_that_stops_reading_is_dropped_once_its_unread_frames_pass_the_bound_and_others_go_on():
+    """A client that subscribed (and posted) and then stopped reading (its socket's buffers full) while keeping the
+    socket open:
+    the twin queued its frames without bound, some 16 MB an hour at 1x for as long as it stayed. Past
+    ``max_unread_frames`` the connection is dropped; a client reading on the same server is not touched."""
+    server = TwinServer(build_exchange(quiet_params(), seed=7), speed=20.0, max_unread_frames=50,
+                        limits=WsLimits(messages_per_minute=10**6, posts_in_flight=10**6))
+
+    async def reader(bg):
+        async with greeted(bg) as ws:
+            await ws.send_str(json.dumps({"method": "subscribe", "subscription": {"type": "l2Book", "coin": "BTC"}}))
+            deadline = time.monotonic() + 30.0
+            while not bg.call(lambda: server.dropped_unread) and time.monotonic() < deadline:
+                await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "l2Book")
+            await ws.send_str(json.dumps({"method": "ping"}))
+            await _frames_until(ws, lambda f: isinstance(f, dict) and f["channel"] == "pong")
+            return bg.call(lambda: server.dropped_unread), bg.call(lambda: server.budget("127.0.0.1").open)
+
+    with BackgroundServer(server) as bg, socket.socket() as stuck:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect((bg.host, bg.port))
+        stuck.sendall(_UPGRADE + b"".join(_frame(json.dumps({"method": "subscribe", "subscription": {
+            "type": kind, "coin": "BTC"}})) for kind in ("l2Book", "bbo", "trades")))
+        post = _frame(json.dumps({"method": "post", "id": 1, "request": {"type": "info", "payload": {
+            "type": "l2Book", "coin": "BTC"}}}))
+        stuck.sendall(post * 3000)  # (their answers fill its buffers sooner than the streams do)
+        dropped, still_open = asyncio.run(reader(bg))
+        assert (dropped, still_open) == (1, 1)  # the stuck one dropped, the reader's socket open
+        stuck.settimeout(TIMEOUT)  # what was buffered is read, then the connection ends (kept, a timeout)
+        with contextlib.suppress(ConnectionResetError):
+            while stuck.recv(1 << 16):
+                pass

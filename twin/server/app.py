@@ -62,6 +62,9 @@ LIMIT_TEXT = "the twin's refusal; the venue's is UNCONFIRMED"
 MAX_NAMED_AGENTS = 3
 TOO_MANY_AGENTS = "Too many named API wallets: an account can have 1 unnamed and up to 3 named ones."
 BUDGETS_SWEPT_PAST = 64  # per-address limit records kept before the idle ones are first dropped (TwinServer.budget)
+# frames queued for one socket that its client has not taken off (it stopped reading): past it the connection is
+# dropped (WsSession.send_text). Minutes of a book, bbo and trades stream at 1x; a client reading keeps a handful
+MAX_UNREAD_FRAMES = 10_000
 
 
 def build_exchange(params: TwinParams | None = None, seed: int = 0,
@@ -85,8 +88,10 @@ class TwinServer:
     """The venue's REST and websocket protocol over one ``Exchange``."""
 
     def __init__(self, exchange: Exchange, speed: float = 1.0, reply_timeout_s: float = 30.0,
-                 limits: WsLimits | None = None) -> None:
+                 limits: WsLimits | None = None, max_unread_frames: int = MAX_UNREAD_FRAMES) -> None:
         self.exchange = exchange
+        self.max_unread_frames = max_unread_frames
+        self.dropped_unread = 0  # sockets dropped for a client that stopped reading (WsSession.send_text)
         self.limits = limits or WsLimits()
         self.assets = wire.AssetMap(exchange.params.instruments)
         self.nonces = NonceWindow()
@@ -574,8 +579,20 @@ class WsSession:
                 return
 
     def send_text(self, text: str) -> None:
-        if not self.closed and not self.dead:
-            self.out.put_nowait(text)
+        if self.closed or self.dead:
+            return
+        if self.out.qsize() >= self.server.max_unread_frames:
+            # a client that stopped reading (its socket's buffers full, the writer waiting on them) while the twin's
+            # pushes went on: the queue grew without bound, some 16 MB an hour of l2Book, bbo and trades at 1x, for
+            # as long as the client kept its socket open (its pings still answered). Dropped: it reads nothing more,
+            # so no close frame would reach it either
+            log.info("websocket from %s: %d frames unread, connection dropped", self.host, self.out.qsize())
+            self.server.dropped_unread += 1
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        self.out.put_nowait(text)
 
     def send(self, channel: str, data: Any) -> None:
         self.send_text(wire.dumps({"channel": channel, "data": data}))
