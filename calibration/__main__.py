@@ -143,8 +143,9 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
     from calibration.fit import MIN_KS_ROUND_TRIPS, market_kept
     from calibration.numbers_text import count_text as _n
-    from calibration.report import (OUTPUT_FILES, cell_text, figure_text as _figure, json_ready, length_text as _length,
-                                    outages_text, reach_text, rejections_of, spikes_text, spread_text)
+    from calibration.report import (OUTPUT_FILES, cell_text, disconnects_text, figure_text as _figure, json_ready,
+                                    length_text as _length, outages_text, reach_text, rejections_of, spikes_text,
+                                    spread_text)
 
     lat = s["latency"]
     print_out(f"{_n(obs.runs, 'run')}, {_length(obs.duration_s)}, {_n(obs.places, 'place')} ({obs.answered:,} "
@@ -211,10 +212,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
                 if f.quota.usd_per_request is not None else "too little traded for the cap's growth")
         print_out(f"quota: {rate}; started with {_n(f.quota.start_headroom, 'request')} of headroom, used "
                   f"{f.quota.used_per_hour:,.0f} requests an hour")
-    h = f.hazard_per_hour
-    if "connection.hazard_per_hour" not in dict(f.kept):
-        print_out(f"disconnects: {_figure(h.rate, 3)} per connected hour (95%: {_figure(h.lo, 3)} – "
-                  f"{_figure(h.hi, 3)}), {_n(h.count, 'drop')}")
+    print_out(f"disconnects: {disconnects_text(s)}")
     if s["outages"] is not None:
         print_out(outages_text(s["outages"]))
     for x in obs.left_out:

@@ -16,7 +16,7 @@ from scipy import stats
 from agent.audit.records import write_all_whole
 from calibration.fit import (REQUESTS_ROW, TRANSPORT_OF, Fit, goodness, market_kept, rejections_of, sample_leg,
                             sample_round_trips)
-from calibration.numbers_text import count_text as _n, durations_text, figure_text
+from calibration.numbers_text import count_text as _n, durations_text, figure_text, interval_text
 from calibration.observe import VENUE_TIME_ASSUMED
 
 OUTPUT_FILES = ("twin_params.json", "calibration.json", "report.html")  # what write_report writes, all of it
@@ -276,6 +276,19 @@ def outages_text(o: dict) -> str:
                f"them: the venue's part alone determined no fit)" if quiet > 0.0 else ""))
 
 
+def disconnects_text(s: dict) -> str:
+    """The drops and their rate per connected hour as the printout and the report say them (``s``: the report's
+    figures), or why the rate is not fitted. With no time connected (a run whose socket dropped as it began) the report
+    read "1 drop over 0 s: 0 per connected hour (95%: 0 – –)", a rate of none and an interval with no upper end, where
+    the printout said the base's was kept; now both say that, and why."""
+    d, kept = s["disconnects"], s["kept_from_base"].get("connection.hazard_per_hour")
+    seen = f"{_n(d['count'], 'drop')} over {length_text(s['duration_s'])}"
+    if kept is not None:
+        return f"{seen}, not fitted ({kept}): the base's rate kept"
+    hi = math.inf if d["hi"] is None else d["hi"]  # (JSON's null: no bound)
+    return f"{seen}, {_fig(d['rate'], 3)} per connected hour (95%: {interval_text(d['lo'], hi, 3)})"
+
+
 def p_text(p) -> str:
     """A test's p-value as the report says it: "p < 0.001" below that, else its three figures (``figure_text``).
     ``.3g`` gave a poor fit's "p = 3.21e-06" (a KS test of 10,000 round trips against 100,000 draws tells a few
@@ -357,12 +370,9 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         ["<tr><td colspan=6>none</td></tr>"]
     parts.append(_rate_row("requests lost in transport (none of their places answered)", s["transport"],
                            TRANSPORT_OF) + "</table>")
-    d = s["disconnects"]
     outage = outages_text(s["outages"]) if s["outages"] is not None else \
         "too few outages to fit their length (the base's kept)"
-    parts.append(f"<h2>Disconnects</h2><p>{_n(d['count'], 'drop')} over {length_text(s['duration_s'])}: "
-                 f"{_fig(d['rate'], 3)} per connected hour (95%: {_fig(d['lo'], 3)} – {_fig(d['hi'], 3)}); "
-                 f"{outage}.</p>")
+    parts.append(f"<h2>Disconnects</h2><p>{html.escape(disconnects_text(s), quote=False)}; {outage}.</p>")
     q = s["quota"]
     parts.append("<h2>The quota (the address budget)</h2>")
     if q is None:

@@ -788,7 +788,7 @@ def test_the_printouts_intervals_standard_errors_and_rates_say_what_they_are(fiv
     (fails on 554962d)."""
     out, page, s = five_minutes
     assert re.search(r"^rejections Oracle: [0-9.]+ \(95%: [0-9.]+ – [0-9.]+\), ", out, re.M), out
-    assert re.search(r"^disconnects: 0 per connected hour \(95%: 0 – [0-9.]+\), 0 drops$", out, re.M), out
+    assert re.search(r"^disconnects: 0 drops over [0-9]+ s, 0 per connected hour \(95%: 0 – [0-9.]+\)$", out, re.M), out
     assert "±" not in out and re.search(r"^maker fills' markouts: 1 s [-+][0-9.]+ bps \(standard error [0-9.]+, "
                                         r"[0-9,]+ fills\)", out, re.M), out
     assert "<th>standard error, bps</th>" in page
@@ -1484,7 +1484,7 @@ def test_a_short_runs_lengths_and_figures_are_printed_without_an_exponent_or_a_z
     out = capsys.readouterr().out
     assert "e+" not in out and "0.00 h" not in out, out
     assert re.search(r"^1 run, 1[12] s, ", out, re.M), out
-    assert re.search(r"^disconnects: 0 per connected hour \(95%: 0 – 1,[0-9]{3}\), 0 drops$", out, re.M), out
+    assert re.search(r"^disconnects: 0 drops over 1[12] s, 0 per connected hour \(95%: 0 – 1,[0-9]{3}\)$", out, re.M), out
     assert re.search(r"^the fitted twin replayed for 1[12] s on 1 seed: ", out, re.M), out
     assert "(s)" not in out, out
     assert re.search(r"requests used per hour [0-9]{2},[0-9]{3} / [0-9]{2},[0-9]{3};", out), out
@@ -1499,9 +1499,24 @@ def test_a_short_runs_report_gives_its_lengths_and_figures_as_the_console_does(t
     page = re.sub(r"base64,[^']*", "", (run / "calibration" / "report.html").read_text())  # (the figures' bytes)
     assert "e+" not in page and "0.00 h" not in page, page
     assert re.search(r"1 run, 1[12] s, ", page) and ", on 1 seed. What" in page, page
-    assert re.search(r"0 drops over 1[12] s: 0 per connected hour \(95%: 0 – 1,[0-9]{3}\)", page), page
+    assert re.search(r"0 drops over 1[12] s, 0 per connected hour \(95%: 0 – 1,[0-9]{3}\)", page), page
     assert re.search(r"with the run's agent config for 1[12] s, observed", page), page
     assert re.search(r"<td>requests used per hour</td><td>[0-9]{2},[0-9]{3}</td><td>[0-9]{2},[0-9]{3}</td>", page), page
+
+
+def test_a_run_never_connected_says_its_drops_and_the_base_rate_kept_not_a_rate_with_no_upper_end(tmp_path, capsys,
+                                                                                                 lines):
+    """A run whose socket dropped as it began (no time connected): report.html read "1 drop over 0 s: 0 per connected
+    hour (95%: 0 – –)", a rate of none with an interval of no upper end, while the printout said only that the base's
+    rate was kept. Now both give the drop and why the base's rate is kept, in one wording (fails on BASE)."""
+    drop = '{"e":"ConnectionLost","ts":0.0,"stream":"ws","silent_since":null}\n'
+    run = run_folder(tmp_path, [lines[0], drop] + lines[1:4] + ['{"e":"shutdown","ts":0.5}\n'])
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 0
+    out = capsys.readouterr().out
+    page = (run / "calibration" / "report.html").read_text()
+    said = "1 drop over 0 s, not fitted (no time connected): the base's rate kept"
+    assert f"\ndisconnects: {said}\n" in out, out
+    assert f"<h2>Disconnects</h2><p>{said}; " in page and "– –" not in page, page
 
 
 def test_the_quota_line_groups_its_thousands_and_says_what_it_used(tmp_path, capsys):
@@ -2056,14 +2071,15 @@ def test_a_run_with_no_events_is_refused_and_one_among_others_left_out_and_said(
 
 def test_the_report_shows_a_dash_for_an_interval_bound_it_has_no_number_for(tmp_path):
     """No time connected: the disconnect rate's upper bound is infinite, null in calibration.json, and was a
-    TypeError formatting it into report.html."""
+    TypeError formatting it into report.html; then "(95%: 0 – –)", a rate of none: now no rate, and why."""
     from calibration.report import write_report
     z = np.zeros(0)
     f = fit(Observations(z, 0, 0, {}, 0, 0, z, 0, z, 0.0, 0.0))
     assert f.hazard_per_hour.hi == math.inf
     s = write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0))
     assert s["disconnects"]["hi"] is None
-    assert "(95%: 0 – –)" in (tmp_path / "out" / "report.html").read_text()
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "0 drops over 0 s, not fitted (no time connected): the base's rate kept; " in page and "– –" not in page
 
 
 def test_rates_the_run_saw_nothing_of_keep_the_bases_and_it_is_said(tmp_path, capsys, lines):
