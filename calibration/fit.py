@@ -1478,7 +1478,9 @@ def unobserved(obs: Observations) -> tuple[tuple[str, str], ...]:
     if obs.connected_s <= 0:
         out.append(("connection.hazard_per_hour", "no time connected"))
     if len(obs.outages_s) < MIN_OUTAGES:
-        why = f"{count_text(len(obs.outages_s), 'outage')} where a fit of their length needs {MIN_OUTAGES}"
+        # (it read "1 outage where a fit of their length needs 5": their of one, and 5 of what)
+        why = (f"{count_text(len(obs.outages_s), 'outage')} of known length, where a fit of the outages' length "
+               f"needs {count_text(MIN_OUTAGES, 'outage')} or more")
         out += [("connection.outage_median_s", why), ("connection.outage_sigma", why)]
     return tuple(out)
 

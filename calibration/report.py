@@ -370,8 +370,11 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         ["<tr><td colspan=6>none</td></tr>"]
     parts.append(_rate_row("requests lost in transport (none of their places answered)", s["transport"],
                            TRANSPORT_OF) + "</table>")
+    # (it said "too few outages to fit their length", where the printout's kept line gave how many and how many a fit
+    # needs)
+    kept = s["kept_from_base"].get("connection.outage_median_s", "")
     outage = outages_text(s["outages"]) if s["outages"] is not None else \
-        "too few outages to fit their length (the base's kept)"
+        html.escape(f"the outages' length not fitted ({kept}): the base's kept", quote=False)
     parts.append(f"<h2>Disconnects</h2><p>{html.escape(disconnects_text(s), quote=False)}; {outage}.</p>")
     q = s["quota"]
     parts.append("<h2>The quota (the address budget)</h2>")
