@@ -93,6 +93,7 @@ from scipy import optimize, special, stats
 
 from calibration.numbers_text import count_text, figure_text, interval_text
 from calibration.observe import RULE_REASONS, Observations
+from twin.faults.connection import ConnectionParams
 from twin.faults.latency import PathLatency, PathLatencyParams
 from twin.faults.rejections import ORDER_REASONS, RejectReason, can_refuse
 from twin.instruments import InstrumentSpec
@@ -102,6 +103,8 @@ from twin.params import TwinParams, book_tick_problem
 MIN_ROUND_TRIPS = 50  # fewer and the latency fit is not attempted (the base's latency is kept)
 MIN_KS_ROUND_TRIPS = 20  # fewer observed or replayed and the replay's round-trip KS distance is not taken (NaN)
 MIN_BOOK_UPDATES = 200  # fewer and the market is not fitted (the base's kept)
+# the twin's bound on its disconnects an hour (ConnectionParams): a rate past it is no rate the twin can be set to
+HAZARD_MAX_PER_HOUR = next(m.le for m in ConnectionParams.model_fields["hazard_per_hour"].metadata if hasattr(m, "le"))
 MIN_OUTAGES = 5  # fewer outages and their length is not fitted (the base's kept): from 5, sigma's 95% interval is
 # 0.6 to 2.9 times the estimate (from 2, 0.45 to 32)
 
@@ -1477,6 +1480,13 @@ def unobserved(obs: Observations) -> tuple[tuple[str, str], ...]:
         out.append(("rejections.rest_failure_prob", "no request carried places"))
     if obs.connected_s <= 0:
         out.append(("connection.hazard_per_hour", "no time connected"))
+    elif obs.disconnects * 3600.0 / obs.connected_s > HAZARD_MAX_PER_HOUR:
+        # (a drop in a run's first instant: the twin refused the rate, and the calibration stopped on "1 validation
+        # error for TwinParams ... Input should be less than or equal to 10000", naming no file nor why)
+        out.append(("connection.hazard_per_hour",
+                    f"{count_text(obs.disconnects, 'drop')} in {figure_text(obs.connected_s, 3)} s connected, "
+                    f"{figure_text(obs.disconnects * 3600.0 / obs.connected_s, 3)} an hour: past the twin's bound of "
+                    f"{HAZARD_MAX_PER_HOUR:,.0f}, too little time connected to fit"))
     if len(obs.outages_s) < MIN_OUTAGES:
         # (it read "1 outage where a fit of their length needs 5": their of one, and 5 of what)
         why = (f"{count_text(len(obs.outages_s), 'outage')} of known length, where a fit of the outages' length "

@@ -1519,6 +1519,22 @@ def test_a_run_never_connected_says_its_drops_and_the_base_rate_kept_not_a_rate_
     assert f"<h2>Disconnects</h2><p>{said}; " in page and "– –" not in page, page
 
 
+def test_a_drop_in_a_runs_first_instant_keeps_the_bases_rate_past_the_twins_bound_and_says_so(tmp_path, capsys,
+                                                                                              lines):
+    """One drop a quarter second into a run is 15,000 an hour, past the twin's bound (10,000): the calibration stopped with
+    "error: 1 validation error for TwinParams", naming no file nor why (fails on BASE). Now the base's rate is kept,
+    and said with the drop and the time connected."""
+    ts = json.loads(lines[3])["ts"]
+    drop = f'{{"e":"ConnectionLost","ts":{ts + 0.05},"stream":"ws","silent_since":null}}\n'
+    run = run_folder(tmp_path, lines[:4] + [drop, f'{{"e":"shutdown","ts":{ts + 0.1}}}\n'])
+    assert main([str(run), "--quiet", "--replay-hours", "0"]) == 0, capsys.readouterr().err
+    s = json.loads((run / "calibration" / "calibration.json").read_text())
+    why = s["kept_from_base"]["connection.hazard_per_hour"]
+    assert re.fullmatch(r"1 drop in 0\.[0-9]+ s connected, [0-9,]+ an hour: past the twin's bound of 10,000, "
+                        r"too little time connected to fit", why), why
+    assert f"\ndisconnects: 1 drop over 0 s, not fitted ({why}): the base's rate kept\n" in capsys.readouterr().out
+
+
 def test_the_quota_line_groups_its_thousands_and_says_what_it_used(tmp_path, capsys):
     """The console's quota line read "started with 10000 requests of headroom, used 12625 an hour" (and report.html
     the same) beside figures grouped since 9d200d2 ("requests used per hour 12,620 / ..."): now 10,000 and 12,625,
