@@ -1,4 +1,4 @@
-"""``python -m calibration RUN_DIR``: fit the twin from a live run's event journal, and report."""
+"""``python -m calibration RUN``: fit the twin from a live run's event journal, and report."""
 from __future__ import annotations
 
 import argparse
@@ -18,36 +18,41 @@ EPILOG = """examples:
   python -m calibration runs/testnet-t1 --out fits/t1
   python -m agent --params fits/t1/twin_params.json        # the agent against the fitted twin
 
-RUN_DIR is a live run folder (python -m agent --venue live --out RUN_DIR), whose events.jsonl is
-replayed through the agent's core to recover every order's sending time. Writes twin_params.json
-(the base with the fitted parts set), calibration.json and report.html; then runs the fitted twin
-with the run's agent config for as long (--replay-hours caps it) and reports what it shows beside
-what was seen (fills by distance from the touch and markouts among it). Exit status 2 for a folder without a journal or a bad base file,
-for a journal that cannot be the run as it was (a line damaged or written twice, runs on two coins), and for an
---out that cannot be written (a full disk: nothing written, an earlier calibration there left whole); 130 when
-Ctrl-C cut the fit, the replay or the report's drawing (nothing written); SIGTERM and SIGHUP alike (exit 143 and
-129: 128 + the signal's number). A signal once the files are being written waits for them to be whole, then is
-said, with the same exit status."""
+RUN is a live run folder (python -m agent --venue live --out RUN), whose events.jsonl is replayed through the
+agent's core to recover every order's sending time. Writes twin_params.json (the base with the fitted parts
+set), calibration.json and report.html; then runs the fitted twin with the run's agent config for as long
+(--replay-hours caps it) and reports what it shows beside what was seen (fills by distance from the touch and
+markouts among it). Exit status 2 for a folder without a journal or a bad base file, for a journal that cannot
+be the run as it was (a line damaged or written twice, runs on two coins), and for an --out that cannot be
+written (a full disk: nothing written, an earlier calibration there left whole); 130 when Ctrl-C cut the fit,
+the replay or the report's drawing (nothing written); SIGTERM and SIGHUP alike (exit 143 and 129: 128 + the
+signal's number). A signal once the files are being written waits for them to be whole, then is said, with the
+same exit status."""
 
 
 def main(argv: list[str] | None = None) -> int:
     own_command_line = argv is None  # (the process's: SIGTERM and SIGHUP then end the work as Ctrl-C does)
     ap = ArgumentParser(prog="python -m calibration", description="Fit the twin's latency (orders and "
-                                 "feed), rejection, transport-failure, disconnect, quota and market parameters from a "
-                                 "live run, measure its fills and markouts, and write them with a report.",
+                                 "feed), rejection, transport-failure, disconnect, quota and market parameters\nfrom "
+                                 "a live run, measure its fills and markouts, and write them with a report.",
                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", type=non_empty, help="a live run folder (with events.jsonl)")
-    ap.add_argument("--out", help="where to write (default RUN/calibration)")
-    ap.add_argument("--base", type=non_empty,
+    # (the usage read "run", the options' help "RUN" and the epilog "RUN_DIR": one name; and --out said nothing of
+    # the folder it takes, which is refused holding other files)
+    ap.add_argument("run", metavar="RUN", type=non_empty,
+                    help="a live run folder (python -m agent --venue live --out RUN), with its events.jsonl")
+    ap.add_argument("--out", metavar="DIR", help="the folder to write twin_params.json, calibration.json and "
+                    "report.html in (default RUN/calibration): made if not there; one holding other files is refused, "
+                    "an earlier calibration there replaced")
+    ap.add_argument("--base", metavar="FILE", type=non_empty,
                     help="twin parameters JSON the fit starts from (default: the twin's defaults)")
-    ap.add_argument("--replay-hours", type=non_negative_float, default=6.0, help="run the fitted twin with the "
-                    "run's agent config for the run's length, at most this many hours, and report it beside what was "
-                    "seen (0: no replay; default 6)")
-    ap.add_argument("--replay-seeds", type=positive_int, default=1, help="replay the fitted twin on this many seeds "
-                    "and give each row the replayed value's range over them (default 1; seeds x --replay-hours at most "
-                    "a year: 1,460 at 6 h): what the agent's own path decides (requests, fills, markouts) varies from "
-                    "seed to seed")
-    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--replay-hours", metavar="HOURS", type=non_negative_float, default=6.0, help="run the fitted "
+                    "twin with the run's agent config for the run's length, at most this many hours, and report it "
+                    "beside what was seen (0: no replay; default 6)")
+    ap.add_argument("--replay-seeds", metavar="N", type=positive_int, default=1, help="replay the fitted twin on "
+                    "this many seeds and give each row the replayed value's range over them (default 1; seeds x "
+                    "--replay-hours at most a year: 1,460 at 6 h): what the agent's own path decides (requests, fills, "
+                    "markouts) varies from seed to seed")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars (the journal's replay, the fitted twin's)")
     args = ap.parse_args(argv)
     too_many = _too_many_seeds(args.replay_seeds, args.replay_hours)
     if too_many:

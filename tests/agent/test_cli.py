@@ -1115,7 +1115,7 @@ def test_live_asked_for_as_argparse_reads_it_is_never_a_twin_session(argv, capsy
 
 @pytest.mark.parametrize("command, argv, name", [
     ("scenarios", ["check", ""], "files"), ("scenarios", ["run", ""], "file"), ("audit", [""], "run"),
-    ("calibration", [""], "run"),
+    ("calibration", [""], "RUN"),  # (named as its usage and --help name it)
 ])
 def test_an_empty_path_argument_is_refused_naming_the_argument_not_the_current_folder(command, argv, name, capsys):
     """An empty RUN or scenario FILE was taken for the current folder: ``scenarios check ""`` said ".: cannot read:

@@ -1158,6 +1158,23 @@ def test_the_help_names_what_the_fit_sets_as_the_readme_does(capsys):
     assert "latency (orders and feed), rejection, transport-failure, disconnect, quota and market parameters" in said
 
 
+def test_the_help_names_the_run_one_way_says_what_out_takes_and_fits_the_terminal(capsys, monkeypatch):
+    """--help's usage read "run", its --out "default RUN/calibration" and its epilog "RUN_DIR": three names of one
+    folder; --out said nothing of the folder it takes (one holding other files is refused); its description and
+    a line of its epilog were 180 and 137 columns, unwrapped (fails on BASE)."""
+    monkeypatch.setenv("COLUMNS", "100")  # (argparse wraps the options to it; the epilog is as written)
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    said = " ".join(text.split())
+    assert "[--out DIR] [--base FILE] [--replay-hours HOURS] [--replay-seeds N] [--quiet] RUN " in said, said
+    assert "RUN_DIR" not in text and "RUN is a live run folder" in said
+    assert "--out DIR the folder to write twin_params.json, calibration.json and report.html in (default " \
+           "RUN/calibration): made if not there; one holding other files is refused, an earlier calibration there " \
+           "replaced" in said, said
+    assert max(len(line) for line in text.splitlines()) <= 120, text
+
+
 def test_the_cli_fits_a_live_journal_and_writes_params_the_agent_loads(tmp_path, capsys):
     """A journal written as the live CLI writes it (its core built by live_core from the start record's
     seed and cloid prefix) over a twin session; the CLI replays it and writes the fit."""
