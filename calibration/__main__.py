@@ -206,7 +206,9 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     else:
         print_out(f"market: not fitted, {market_kept(f)} ({f.market_why})")
     if f.fills is not None and f.fills.by_distance:
-        print_out("filled, of the orders rested: " + ", ".join(f"{label} {r.rate:.2f} ({r.count:,}/{r.n:,})"
+        # (the share to four figures as report.html's table and the replay's rows give it: it read "0.56 (421/747)"
+        # beside the page's and the row's 0.5636)
+        print_out("filled, of the orders rested: " + ", ".join(f"{label} {_figure(r.rate, 4)} ({r.count:,} of {r.n:,})"
                                                              for label, r in f.fills.by_distance))
         marks = [m for m in f.fills.markouts if m.n > 1]  # (none: the line said nothing after its colon)
         print_out("maker fills' markouts: " + (", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (standard error "

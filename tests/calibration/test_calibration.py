@@ -819,6 +819,21 @@ def test_the_sub_second_paragraph_gives_this_runs_touch_moves_before_the_twins_f
     assert "(this run: no replay, or too few bbo pushes, to set them beside; for scale, the README's" in page
 
 
+def test_the_printout_gives_each_fill_share_as_the_report_and_the_replays_row_do(five_minutes):
+    """The printout read "inside the spread 0.56 (421/747)" where report.html's table and the replay's row gave
+    0.5636 for the same share: one figure two ways (fails on BASE)."""
+    from calibration.numbers_text import figure_text
+    from calibration.report import cell_text
+    out, page, s = five_minutes
+    rows = {r["what"]: r for r in s["replay"]["rows"]}
+    assert s["fills"]["by_distance"]
+    for b in s["fills"]["by_distance"]:
+        share = figure_text(b["rate"], 4)
+        assert f" {b['bucket']} {share} ({b['count']:,} of {b['n']:,})" in out, out
+        assert f"<td>{b['bucket']}</td><td>{b['count']:,}</td><td>{b['n']:,}</td><td>{share}</td>" in page, page
+        assert cell_text(rows[f"filled, of orders rested {b['bucket']}"]["observed"]) == share
+
+
 def test_the_markets_volatility_says_of_what_and_the_depth_at_the_touch_that_it_is_a_median(five_minutes):
     """The printout said "volatility 0.0000903 per √s, ..., 0.4914 BTC at the touch" and report.html "Volatility
     0.0000903 per √s": a volatility of no stated quantity (it is the log mid's: a share of the price, not USDC) and
