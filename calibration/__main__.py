@@ -150,7 +150,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     from calibration.numbers_text import count_text as _n
     from calibration.report import (OUTPUT_FILES, cell_text, disconnects_text, figure_text as _figure, json_ready,
                                     length_text as _length, outages_text, reach_text, rejections_of, spikes_text,
-                                    spread_text)
+                                    spread_text, trade_rate_text)
 
     lat = s["latency"]
     print_out(f"{_n(obs.runs, 'run')}, {_length(obs.duration_s)}, {_n(obs.places, 'place')} ({obs.answered:,} "
@@ -183,8 +183,8 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     m = f.market
     if m is not None:
         print_out(f"market {m.coin}, {_n(m.updates, 'book update')} and {_n(m.trades, 'trade')}: volatility "
-                  f"{_figure(m.vol_per_sqrt_s, 3)} per √s of the log mid, {_figure(m.trade_rate_per_s.rate, 3)} "
-                  f"trades/s (sizes median {_figure(m.trade_size_median, 4)} {m.coin}), median "
+                  f"{_figure(m.vol_per_sqrt_s, 3)} per √s of the log mid, {trade_rate_text(vars(m.trade_rate_per_s))}"
+                  f", their sizes median {_figure(m.trade_size_median, 4)} {m.coin}, median "
                   f"{_figure(m.depth_at_touch, 4)} {m.coin} at the touch, {spread_text(m.half_spread_ticks)}")
         if m.reach is not None and not m.reach.why:  # (not fitted: the kept lines above say why)
             print_out(reach_text(json_ready(vars(m.reach)), m.market.depth_decay_per_usd))

@@ -174,6 +174,13 @@ def reach_text(r: dict | None, k: float) -> str:
             f"{_fig(r['hi'], 4)}; mean reach past the mid {_fig(1 / r['k'], 4)} price units), from {seen}")
 
 
+def trade_rate_text(r: dict) -> str:
+    """The market's trades a second with their 95% interval, as the printout and the report say them: the printout
+    read "3.89 trades/s", no interval, beside the report's "3.89 trades a second (95%: 3.8 – 3.98)"."""
+    hi = math.inf if r["hi"] is None else r["hi"]  # (JSON's null: no bound)
+    return f"{_fig(r['rate'], 3)} trades a second (95%: {interval_text(r['lo'], hi, 3)})"
+
+
 def spread_text(half_spread_ticks: float) -> str:
     """The book's calm spread as the printout and the report say it, with the twin's parameter fitted from it: its
     book is the floor and the ceiling of the mid ± ``half_spread_ticks_calm``, a one-tick spread at 0, so the fit
@@ -398,9 +405,9 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         coin = html.escape(m["coin"])
         informed = _informed_text(s["informed"], s["kept_from_base"].get(f"markets.{m['coin']}.informed_share"))
         parts.append(f"<p>{coin}: {_n(m['updates'], 'book update')}, {_n(m['trades'], 'trade')}. Volatility "
-                     f"{_fig(m['vol_per_sqrt_s'], 3)} per √s of the log mid ({vol_source}); {_fig(r['rate'], 3)} "
-                     f"trades a second (95%: {_fig(r['lo'], 3)} – {_fig(r['hi'], 3)}), sizes log-normal with median "
-                     f"{_fig(m['trade_size_median'], 4)} {coin} and log std {m['trade_size_log_std']:.3f}; "
+                     f"{_fig(m['vol_per_sqrt_s'], 3)} per √s of the log mid ({vol_source}); {trade_rate_text(r)}, "
+                     f"sizes log-normal with median {_fig(m['trade_size_median'], 4)} {coin} and log std "
+                     f"{m['trade_size_log_std']:.3f}; "
                      f"{_fig(m['depth_at_touch'], 4)} {coin} shown at the touch (median), growing "
                      f"{m['depth_growth_per_level']:.3f} of it a level, log noise "
                      f"{m['depth_noise_log_std']:.3f}; {spread_text(m['half_spread_ticks'])}; "

@@ -834,6 +834,18 @@ def test_the_printout_gives_each_fill_share_as_the_report_and_the_replays_row_do
         assert cell_text(rows[f"filled, of orders rested {b['bucket']}"]["observed"]) == share
 
 
+def test_the_markets_trade_rate_is_said_with_its_interval_in_one_wording_by_the_printout_and_the_report(
+        five_minutes):
+    """The printout read "3.89 trades/s (sizes median ...)", no interval, where report.html said "3.89 trades a
+    second (95%: 3.8 – 3.98)" (fails on BASE)."""
+    from calibration.numbers_text import figure_text, interval_text
+    out, page, s = five_minutes
+    r = s["market"]["trade_rate_per_s"]
+    said = f"{figure_text(r['rate'], 3)} trades a second (95%: {interval_text(r['lo'], r['hi'], 3)})"
+    assert f", {said}, their sizes median " in out and "trades/s" not in out, out
+    assert f"; {said}, sizes log-normal with median " in page, page
+
+
 def test_the_markets_volatility_says_of_what_and_the_depth_at_the_touch_that_it_is_a_median(five_minutes):
     """The printout said "volatility 0.0000903 per √s, ..., 0.4914 BTC at the touch" and report.html "Volatility
     0.0000903 per √s": a volatility of no stated quantity (it is the log mid's: a share of the price, not USDC) and
