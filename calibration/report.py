@@ -293,7 +293,9 @@ def disconnects_text(s: dict) -> str:
     if kept is not None:
         return f"{seen}, not fitted ({kept}): the base's rate kept"
     hi = math.inf if d["hi"] is None else d["hi"]  # (JSON's null: no bound)
-    return f"{seen}, {_fig(d['rate'], 3)} per connected hour (95%: {interval_text(d['lo'], hi, 3)})"
+    # (the rate as the replay's row "disconnects per connected hour" gives it, cell_text: the line read 2.01 beside the
+    # row's 2.006)
+    return f"{seen}, {cell_text(d['rate'])} per connected hour (95%: {interval_text(d['lo'], hi, 3)})"
 
 
 def p_text(p) -> str:

@@ -1579,6 +1579,24 @@ def test_a_drop_in_a_runs_first_instant_keeps_the_bases_rate_past_the_twins_boun
     assert f"\ndisconnects: 1 drop over 0 s, not fitted ({why}): the base's rate kept\n" in capsys.readouterr().out
 
 
+def test_the_disconnect_rate_is_said_as_the_replays_row_gives_it(tmp_path, capsys):
+    """The disconnects line read "2.01 per connected hour" above the replay's row "disconnects per connected hour
+    2.006 / 2.004": one figure two ways (fails on BASE). Now the row's figures (cell_text) in the printout and the
+    page alike."""
+    from calibration.__main__ import _say
+    from calibration.report import cell_text, write_report
+    z = np.zeros(0)
+    obs = Observations(z, 0, 0, {}, 0, 0, z, 3, np.asarray([5.0, 6.0, 7.0]), 5300.0, 5400.0)
+    f = fit(obs)
+    s = write_report(f, tmp_path / "out", "hand-made", np.random.default_rng(0))
+    _say(s, obs, f, None, tmp_path / "out", False)
+    rate = cell_text(f.hazard_per_hour.rate)
+    assert rate == "2.038"
+    said = f"3 drops over 90 min, {rate} per connected hour (95%: 0.42 – 5.96)"
+    assert f"\ndisconnects: {said}\n" in capsys.readouterr().out
+    assert f"<h2>Disconnects</h2><p>{said}; " in (tmp_path / "out" / "report.html").read_text()
+
+
 def test_the_quota_line_groups_its_thousands_and_says_what_it_used(tmp_path, capsys):
     """The console's quota line read "started with 10000 requests of headroom, used 12625 an hour" (and report.html
     the same) beside figures grouped since 9d200d2 ("requests used per hour 12,620 / ..."): now 10,000 and 12,625,
