@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
     from calibration.fit import MIN_KS_ROUND_TRIPS, market_kept
-    from calibration.numbers_text import count_text as _n
+    from calibration.numbers_text import count_text as _n, interval_text
     from calibration.report import (OUTPUT_FILES, cell_text, disconnects_text, figure_text as _figure, json_ready,
                                     length_text as _length, outages_text, reach_text, rejections_of, spikes_text,
                                     spread_text, trade_rate_text)
@@ -178,6 +178,10 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     for k, r in f.rejections.items():
         print_out(f"rejections {k}: {_figure(r.rate, 4)} (95%: {_figure(r.lo, 4)} – {_figure(r.hi, 4)}), "
                   f"{r.count:,} of {r.n:,} {rejections_of(obs, k, one=r.n == 1)}")
+    t = f.transport  # (report.html's table gave it, the printout only the replay's row, where there was one)
+    if "rejections.rest_failure_prob" not in dict(f.kept):
+        print_out(f"lost in transport: {_figure(t.rate, 4)} (95%: {interval_text(t.lo, t.hi, 4)}), {t.count:,} of "
+                  f"{_n(t.n, 'request of places', 'requests of places')} (none of their places answered)")
     for k, why in f.kept:
         print_out(f"{k}: the base's kept ({why})")
     m = f.market

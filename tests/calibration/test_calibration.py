@@ -846,6 +846,19 @@ def test_the_markets_trade_rate_is_said_with_its_interval_in_one_wording_by_the_
     assert f"; {said}, sizes log-normal with median " in page, page
 
 
+def test_the_printout_gives_the_transport_failures_report_html_gives(five_minutes):
+    """report.html's table gave the requests lost in transport (count, of how many, share, interval); the printout
+    gave them only in the replay's row, its share alone, and nothing without a replay (fails on BASE)."""
+    from calibration.numbers_text import figure_text
+    out, page, s = five_minutes
+    t = s["transport"]
+    share, lo, hi = (figure_text(t[k], 4) for k in ("rate", "lo", "hi"))
+    assert f"\nlost in transport: {share} (95%: {lo} – {hi}), {t['count']:,} of {t['n']:,} requests of places (none " \
+           f"of their places answered)\n" in out, out
+    assert f"<td>{t['count']:,}</td><td>{t['n']:,}</td><td>requests of places</td><td>{share}</td><td>{lo} – {hi}</td>" \
+        in page, page
+
+
 def test_the_markets_volatility_says_of_what_and_the_depth_at_the_touch_that_it_is_a_median(five_minutes):
     """The printout said "volatility 0.0000903 per √s, ..., 0.4914 BTC at the touch" and report.html "Volatility
     0.0000903 per √s": a volatility of no stated quantity (it is the log mid's: a share of the price, not USDC) and
