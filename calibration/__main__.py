@@ -215,7 +215,9 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
         print_out("filled, of the orders rested: " + ", ".join(f"{label} {_figure(r.rate, 4)} ({r.count:,} of {r.n:,})"
                                                              for label, r in f.fills.by_distance))
         marks = [m for m in f.fills.markouts if m.n > 1]  # (none: the line said nothing after its colon)
-        print_out("maker fills' markouts: " + (", ".join(f"{m.horizon_s:g} s {m.mean_bps:+.3f} bps (standard error "
+        # (the mean as the replay's row gives it, cell_text: it read "10 s -0.379 bps" beside the row's -0.3787)
+        print_out("maker fills' markouts: " + (", ".join(f"{m.horizon_s:g} s {'+' * (m.mean_bps > 0)}"
+                                                         f"{cell_text(m.mean_bps)} bps (standard error "
                                                          f"{m.se_bps:.3f}, {_n(m.n, 'fill')})" for m in marks)
                                                or "too few maker fills"))
     if f.quota is not None:

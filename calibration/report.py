@@ -443,7 +443,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
         parts.append("</table><table border=1 cellpadding=4><tr><th>maker fills' markout</th><th>fills</th>"
                      "<th>mean, bps</th><th>standard error, bps</th></tr>")
         for m in fl["markouts"]:
-            mean = "–" if m["mean_bps"] is None else f"{m['mean_bps']:.3f}"
+            mean = cell_text(m["mean_bps"])  # (the replay's row's figures: it read -0.379 beside the row's -0.3787)
             se = "–" if m["se_bps"] is None else f"{m['se_bps']:.3f}"
             parts.append(f"<tr><td>{m['horizon_s']:g} s on</td><td>{m['n']:,}</td><td>{mean}</td><td>{se}</td></tr>")
         parts.append("</table><p>A markout is the market's mid that long after the fill against its price, positive "

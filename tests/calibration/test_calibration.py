@@ -859,6 +859,19 @@ def test_the_printout_gives_the_transport_failures_report_html_gives(five_minute
         in page, page
 
 
+def test_the_markouts_mean_is_said_as_the_replays_row_gives_it(five_minutes):
+    """The printout's and report.html's markouts read "10 s -0.379 bps" above the replay's row "maker fills' markout
+    at 10 s, bps -0.3787": one figure two ways (fails on BASE)."""
+    from calibration.report import cell_text
+    out, page, s = five_minutes
+    rows = {r["what"]: r for r in s["replay"]["rows"]}
+    for m in s["fills"]["markouts"]:
+        mean = cell_text(m["mean_bps"])
+        assert cell_text(rows[f"maker fills' markout at {m['horizon_s']:g} s, bps"]["observed"]) == mean
+        assert f" {m['horizon_s']:g} s {'+' * (m['mean_bps'] > 0)}{mean} bps (standard error " in out, out
+        assert f"<tr><td>{m['horizon_s']:g} s on</td><td>{m['n']:,}</td><td>{mean}</td>" in page, page
+
+
 def test_the_markets_volatility_says_of_what_and_the_depth_at_the_touch_that_it_is_a_median(five_minutes):
     """The printout said "volatility 0.0000903 per √s, ..., 0.4914 BTC at the touch" and report.html "Volatility
     0.0000903 per √s": a volatility of no stated quantity (it is the log mid's: a share of the price, not USDC) and
