@@ -149,12 +149,11 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     from calibration.fit import MIN_KS_ROUND_TRIPS, market_kept
     from calibration.numbers_text import count_text as _n, interval_text
     from calibration.report import (OUTPUT_FILES, cell_text, disconnects_text, figure_text as _figure, json_ready,
-                                    length_text as _length, outages_text, reach_text, rejections_of, spikes_text,
-                                    spread_text, trade_rate_text)
+                                    length_text as _length, outages_text, reach_text, rejections_of, run_text,
+                                    spikes_text, spread_text, trade_rate_text)
 
     lat = s["latency"]
-    print_out(f"{_n(obs.runs, 'run')}, {_length(obs.duration_s)}, {_n(obs.places, 'place')} ({obs.answered:,} "
-              f"answered) in {_n(obs.place_requests, 'request')}, {_n(len(obs.round_trip_s), 'round trip')}")
+    print_out(run_text(s))
     if lat:
         leg = lat["leg"]
         print_out(f"latency per leg: body median {leg['median_ms']:.1f} ms, sigma {leg['sigma']:.3f}; "

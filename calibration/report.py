@@ -35,8 +35,8 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
     the writing an instant, and ``python -m calibration`` holds a signal over the writing alone."""
     o = f.observations
     summary = {
-        "source": source, "runs": o.runs, "duration_s": o.duration_s, "places": o.places,
-        "round_trips": len(o.round_trip_s),
+        "source": source, "runs": o.runs, "duration_s": o.duration_s, "places": o.places, "answered": o.answered,
+        "place_requests": o.place_requests, "round_trips": len(o.round_trip_s),
         "latency": None, "rejections": {k: vars(v) for k, v in f.rejections.items()},
         "transport": vars(f.transport), "disconnects": vars(f.hazard_per_hour),
         "outage_median_s": f.outage_median_s, "outage_sigma": f.outage_sigma,
@@ -205,6 +205,16 @@ def _regimes_text(r: dict | None) -> str:
             f"{1 / r['stressed_to_calm_per_s'] / 60:.1f} min; the trade rate is split between them in the base's ratio.")
 
 
+def run_text(s: dict) -> str:
+    """What the run was, as the printout and the report say it (``s``: the report's figures). The printout read "5,553
+    places (5,534 answered) in 2,806 requests, 2,795 round trips", the report "5,553 places, 2,795 requests of places
+    answered (their round trips)": the one without the requests sent and the places answered, the other without what
+    its round trips were."""
+    return (f"{_n(s['runs'], 'run')}, {length_text(s['duration_s'])}, {_n(s['places'], 'place')} "
+            f"({s['answered']:,} answered) in {_n(s['place_requests'], 'request')}, {s['round_trips']:,} of them "
+            f"answered (their round trips)")
+
+
 def length_text(s: float) -> str:
     """A run's or a replay's length in the unit that shows it: a 12 s run was "0.00 h", and its replay "0.02 h"
     (the console's and report.html's alike)."""
@@ -346,9 +356,7 @@ def _leg_html(lead: str, fitted: dict, of: str, against: str, fig: str) -> str:
 def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
     """report.html's text; ``rejected_of``: each rejection reason's ``rejections_of``."""
     lat = s["latency"]
-    parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {_n(s['runs'], 'run')}, "
-             f"{length_text(s['duration_s'])}, {_n(s['places'], 'place')}, {_n(s['round_trips'], 'request')} of "
-             f"places answered (their round trips).</p>",
+    parts = [f"<h1>Calibration of the twin</h1><p>From {html.escape(s['source'])}: {run_text(s)}.</p>",
              _notes_html(s), "<h2>Order latency (each leg: order entry, response)</h2>"]
     if lat is None:
         parts.append("<p>Too few round trips to fit: the base's latency is kept.</p>")

@@ -872,6 +872,18 @@ def test_the_markouts_mean_is_said_as_the_replays_row_gives_it(five_minutes):
         assert f"<tr><td>{m['horizon_s']:g} s on</td><td>{m['n']:,}</td><td>{mean}</td>" in page, page
 
 
+def test_the_run_is_said_alike_by_the_printout_and_the_report(five_minutes):
+    """The printout's first line read "829 places (825 answered) in 454 requests, 451 round trips", report.html's
+    "829 places, 451 requests of places answered (their round trips)": the one without what its round trips were, the
+    other without the places answered and the requests sent (fails on BASE)."""
+    out, page, s = five_minutes
+    said = (f"1 run, 300 s, {s['places']:,} places ({s['answered']:,} answered) in {s['place_requests']:,} requests, "
+            f"{s['round_trips']:,} of them answered (their round trips)")
+    assert s["answered"] < s["places"] and s["round_trips"] < s["place_requests"] == s["transport"]["n"]
+    assert out.startswith(said + "\n"), out
+    assert f"<p>From RUN: {said}.</p>" in page, page
+
+
 def test_the_markets_volatility_says_of_what_and_the_depth_at_the_touch_that_it_is_a_median(five_minutes):
     """The printout said "volatility 0.0000903 per √s, ..., 0.4914 BTC at the touch" and report.html "Volatility
     0.0000903 per √s": a volatility of no stated quantity (it is the log mid's: a share of the price, not USDC) and
