@@ -146,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
     """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
-    from calibration.fit import MIN_KS_ROUND_TRIPS, market_kept
+    from calibration.fit import market_kept
     from calibration.numbers_text import count_text as _n, interval_text
     from calibration.report import (OUTPUT_FILES, cell_text, disconnects_text, figure_text as _figure, json_ready,
-                                    length_text as _length, outages_text, reach_text, rejections_of, run_text,
+                                    ks_text, length_text as _length, outages_text, reach_text, rejections_of, run_text,
                                     spikes_text, spread_text, trade_rate_text)
 
     lat = s["latency"]
@@ -234,9 +234,7 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
             spread = f" ({cell_text(lo)} – {cell_text(hi)})" if replay.seeds > 1 else ""
             return f"{w} {cell_text(a)} / {cell_text(b)}{spread}"
         ranges = replay.ranges or tuple((b, b) for _, _, b in replay.rows)
-        ks, few = replay.round_trip_ks, len(replay.observed.round_trip_s) < MIN_KS_ROUND_TRIPS
-        ks = f"KS {ks:.3f}" if ks == ks else \
-            f"KS not measured (fewer than {MIN_KS_ROUND_TRIPS} round trips {'seen' if few else 'replayed'})"
+        ks = f"KS {ks_text(replay.round_trip_ks, len(replay.observed.round_trip_s))}"
         print_out(f"the fitted twin replayed for {_length(replay.duration_s)} on {_n(replay.seeds, 'seed')}: round "
                   f"trips {ks} against the observed; seen / replayed"
                   f"{' (range over the seeds)' if replay.seeds > 1 else ''}: "

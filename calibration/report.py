@@ -14,8 +14,8 @@ import numpy as np
 from scipy import stats
 
 from agent.audit.records import write_all_whole
-from calibration.fit import (REQUESTS_ROW, TRANSPORT_OF, Fit, goodness, market_kept, rejections_of, sample_leg,
-                            sample_round_trips)
+from calibration.fit import (MIN_KS_ROUND_TRIPS, REQUESTS_ROW, TRANSPORT_OF, Fit, goodness, market_kept,
+                             rejections_of, sample_leg, sample_round_trips)
 from calibration.numbers_text import count_text as _n, durations_text, figure_text, interval_text
 from calibration.observe import VENUE_TIME_ASSUMED
 
@@ -203,6 +203,16 @@ def _regimes_text(r: dict | None) -> str:
             f"time stressed; "
             f"spells begin every {1 / r['calm_to_stressed_per_s'] / 60:.0f} min of calm and last "
             f"{1 / r['stressed_to_calm_per_s'] / 60:.1f} min; the trade rate is split between them in the base's ratio.")
+
+
+def ks_text(ks: float | None, seen: int) -> str:
+    """The replay's round-trip KS distance as the printout and the report say it, or why it was not measured (``seen``:
+    the run's round trips): the report read "Kolmogorov-Smirnov distance –." where the printout said "not measured
+    (fewer than 20 round trips seen)"."""
+    if ks is not None and ks == ks:  # (NaN in the replay, null in calibration.json: not measured)
+        return f"{ks:.3f}"
+    short = "seen" if seen < MIN_KS_ROUND_TRIPS else "replayed"
+    return f"not measured (fewer than {MIN_KS_ROUND_TRIPS} round trips {short})"
 
 
 def run_text(s: dict) -> str:
@@ -466,7 +476,7 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
                      f"at times as much as from twin to venue ({_seeds_spread_text(rp)}): --replay-seeds gives each "
                      f"row its range over seeds, and a seen value inside it is as near as the twin can come. Round "
                      f"trips, observed against replayed (the first seed): Kolmogorov-Smirnov distance "
-                     f"{_num(rp['round_trip_ks'], '.3f')}.</p>"
+                     f"{ks_text(rp['round_trip_ks'], s['round_trips'])}.</p>"
                      f"<table border=1 cellpadding=4><tr><th></th><th>observed</th><th>replayed</th>"
                      + ("<th>replayed, range over the seeds</th>" if rp["seeds"] > 1 else "") + "</tr>"
                      + "".join(f"<tr><td>{html.escape(r['what'])}</td><td>{cell_text(r['observed'])}</td>"

@@ -1546,6 +1546,9 @@ def test_a_replay_too_short_for_the_round_trips_ks_or_a_row_says_so_not_nan(tmp_
     said = [x for x in capsys.readouterr().out.splitlines() if x.startswith("the fitted twin replayed")]
     assert len(said) == 1 and "nan" not in said[0], said
     assert "round trips KS not measured (fewer than 20 round trips seen) against the observed" in said[0], said
+    # and report.html says it too: it read "Kolmogorov-Smirnov distance –." (fails on BASE)
+    page = (run / "calibration" / "report.html").read_text()
+    assert "(the first seed): Kolmogorov-Smirnov distance not measured (fewer than 20 round trips seen).</p>" in page
 
 
 def test_a_short_run_is_replayed_for_its_own_length_not_a_minute(tmp_path, capsys):
