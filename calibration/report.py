@@ -258,9 +258,11 @@ def _rate_row(name: str, r: dict, of_what: str | None = None) -> str:
     """A share's row: its name, count, of how many, (``of_what``: what those are, where rows differ), share,
     interval."""
     what = "" if of_what is None else f"<td>{html.escape(of_what)}</td>"
+    # (a share of nothing read "0 | 0 – 1": a rate of 0 where the base's is kept, as the kept list above says)
+    share, interval = ("–", "none: nothing to count it of (the base's kept)") if r["n"] == 0 else \
+        (_fig(r["rate"], 4), f"{_fig(r['lo'], 4)} – {_fig(r['hi'], 4)}")
     return (f"<tr><td>{html.escape(name)}</td><td>{r['count']:,}</td><td>{r['n']:,}</td>{what}"
-            f"<td>{_fig(r['rate'], 4)}</td>"
-            f"<td>{_fig(r['lo'], 4)} – {_fig(r['hi'], 4)}</td></tr>")
+            f"<td>{share}</td><td>{html.escape(interval, quote=False)}</td></tr>")
 
 
 def _notes_html(s: dict) -> str:

@@ -2225,6 +2225,10 @@ def test_rates_the_run_saw_nothing_of_keep_the_bases_and_it_is_said(tmp_path, ca
     out = capsys.readouterr().out
     assert "rejections.rates: the base's kept (no place passed the twin's rules to be answered)" in out
     assert "rejections.rest_failure_prob: the base's kept (no request carried places)" in out
+    # report.html's row read "0 | 0 | requests of places | 0 | 0 – 1", a share of 0 of what was kept (fails on BASE)
+    page = (run / "calibration" / "report.html").read_text()
+    assert ("<td>0</td><td>0</td><td>requests of places</td><td>–</td><td>none: nothing to count it of (the base's "
+            "kept)</td></tr>") in page, page
     fitted = TwinParams.load(run / "calibration" / "twin_params.json")
     assert fitted.rejections == base.rejections and fitted.connection.hazard_per_hour == 0.0
     summary = json.loads((run / "calibration" / "calibration.json").read_text())
