@@ -97,15 +97,16 @@ def main(argv: list[str] | None = None) -> int:
                 if bar is not None:
                     bar.close()
             f = fit(obs, base)
-            replay = None
+            replay, not_replayed = None, None
             if args.replay_hours > 0 and obs.config is not None:
                 replay = replay_check(f, obs.config, max_s=args.replay_hours * 3600.0, progress=not args.quiet,
                                       seeds=args.replay_seeds)
                 if replay is None:
                     # (said as a HIP-3 coin the base lacks, for BTC on a base without it: its market too short
-                    # to fit)
-                    print_out(f"the fitted twin is not replayed: it has no market for {obs.coin} (the base has none, "
-                              f"and the run's was not fitted: {f.market_why})")
+                    # to fit; said where the replay's line goes, and in report.html, which said nothing: it was
+                    # printed before the calibration's first line)
+                    not_replayed = (f"it has no market for {obs.coin} (the base has none, and the run's was not "
+                                    f"fitted: {f.market_why})")
     except (ValueError, OSError, KeyboardInterrupt) as e:
         # a journal refused, or Ctrl-C (the replay takes minutes: it was a KeyboardInterrupt traceback), SIGTERM or
         # SIGHUP: nothing written, and a folder made for this run only is not left behind empty
@@ -119,13 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     written = False  # the files, whole: then only the lines that say what they hold are left
     try:
         with stop_signals_interrupt(install=own_command_line):
-            s, texts = report_files(f, str(args.run), np.random.default_rng(0), replay)
+            s, texts = report_files(f, str(args.run), np.random.default_rng(0), replay, not_replayed)
             # a signal in the writing or the lines after it is held to their end (an instant): it was the default
             # action there, killed unsaid, and in the renames it left the new files beside the earlier ones
             with SignalsBetweenEvents():
                 write_files(out, texts)
                 written = True
-                _say(s, obs, f, replay, out, replacing)
+                _say(s, obs, f, replay, out, replacing, not_replayed)
                 sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
     except KeyboardInterrupt as e:  # while the figures were drawn, before any file was written: the folder is as it
         # was; or held while the files were written, then said
@@ -144,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
-    """What the calibration found and wrote, on stdout (``s``: the report's figures)."""
+def _say(s: dict, obs, f, replay, out: Path, replacing: bool, not_replayed: str | None = None) -> None:
+    """What the calibration found and wrote, on stdout (``s``: the report's figures; ``not_replayed``: why the
+    fitted twin could not be replayed)."""
     from calibration.fit import market_kept
     from calibration.numbers_text import count_text as _n, interval_text
     from calibration.report import (OUTPUT_FILES, cell_text, disconnects_text, figure_text as _figure, json_ready,
@@ -241,6 +243,8 @@ def _say(s: dict, obs, f, replay, out: Path, replacing: bool) -> None:
                   + "; ".join(row(w, a, b, lo, hi) for (w, a, b), (lo, hi) in zip(replay.rows, ranges)))
         if replay.funded:
             print_out(f"the replay's account: {replay.funded}")
+    if not_replayed:
+        print_out(f"the fitted twin is not replayed: {not_replayed}")
     print_out("wrote " + ", ".join(str(out / name) for name in OUTPUT_FILES)
               + (" (replacing an earlier calibration's)" if replacing else ""))
 

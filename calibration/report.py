@@ -30,9 +30,11 @@ def write_report(f: Fit, out: Path, source: str, rng: np.random.Generator, repla
     return summary
 
 
-def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> tuple[dict, dict[str, str]]:
+def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None,
+                 not_replayed: str | None = None) -> tuple[dict, dict[str, str]]:
     """``write_report``'s figures and the texts of its files, nothing written: the drawing takes a second or two,
-    the writing an instant, and ``python -m calibration`` holds a signal over the writing alone."""
+    the writing an instant, and ``python -m calibration`` holds a signal over the writing alone. ``not_replayed``:
+    why the fitted twin could not be replayed (report.html says it where the replay would be)."""
     o = f.observations
     summary = {
         "source": source, "runs": o.runs, "duration_s": o.duration_s, "places": o.places, "answered": o.answered,
@@ -89,6 +91,7 @@ def report_files(f: Fit, source: str, rng: np.random.Generator, replay=None) -> 
                             "by_distance": [{"bucket": label, **vars(r)} for label, r in f.fills.by_distance],
                             "markouts": [vars(m) for m in f.fills.markouts]}
     summary["replay"] = None
+    summary["not_replayed"] = not_replayed
     if replay is not None:
         ranges = replay.ranges or tuple((b, b) for _, _, b in replay.rows)
         summary["replay"] = {"duration_s": replay.duration_s, "round_trip_ks": replay.round_trip_ks,
@@ -489,6 +492,9 @@ def _html(s: dict, fig: str, feed_fig: str, rejected_of: dict[str, str]) -> str:
                      + "</table>")
         if rp.get("funded"):  # (not the run's first snapshot: a unified account's margin is not in it)
             parts.append(f"<p>The replay's account: {html.escape(rp['funded'], quote=False)}.</p>")
+    elif s.get("not_replayed"):
+        parts.append(f"<h2>The fitted twin replayed</h2><p>Not replayed: "
+                     f"{html.escape(s['not_replayed'], quote=False)}.</p>")
     parts.append("<p>Not fitted yet (the base's values are kept): the queue model's parameter, the market's "
                  "jumps, latent alpha and informed impact, how long the noise on the size at a price holds "
                  "(depth_refresh_s), the mid's path under a second (book_interval_s), the quota's slow lane. "

@@ -1534,6 +1534,12 @@ def test_a_base_without_the_runs_coin_and_a_run_too_short_to_fit_it_says_so_not_
     assert "HIP-3" not in out and "market: not fitted, the base's kept" not in out, out
     assert re.search(r"the fitted twin is not replayed: it has no market for BTC \(the base has none, and the run's "
                      r"was not fitted: \d+ book updates where a fit needs 200\)", out), out
+    # said where the replay's line goes, not before the calibration's first line, and in report.html, which said
+    # nothing of it (fails on BASE)
+    assert out.index("the fitted twin is not replayed") > out.index("\ndisconnects: "), out
+    page = (run / "calibration" / "report.html").read_text()
+    assert re.search(r"<h2>The fitted twin replayed</h2><p>Not replayed: it has no market for BTC \(the base has none, "
+                     r"and the run's was not fitted: \d+ book updates where a fit needs 200\)\.</p>", page), page
     assert "market: not fitted, the base has no BTC market either: the twin has none (" in out, out
 
 
