@@ -311,6 +311,7 @@ class ModelScorecard:
         "_mi_baseline", "_l_uu", "_l_ud", "_l_du", "_l_dd", "_mi_shortfall", "_metrics", "_proven",
         "ties_dropped", "expired", "_spacing_s", "_max_pending", "_judged", "_judged_n", "_judged_bad_n",
         "_judged_bad", "_max_delay_s", "_eval_every_n", "_eval_timer_s", "_window_outcomes", "_wake", "_eval_wake",
+        "_timer_from", "_timer_due",
     )
 
     def __init__(self, name: str, config: ScorecardConfig | None = None) -> None:
@@ -348,9 +349,6 @@ class ModelScorecard:
         self._counted = 0  # evaluations with >= min_outcomes in the window
         self._since_eval = 0
         self._last_eval_ts = math.nan
-        # on_mid does nothing before these (``_gate``): a mid earlier than _wake resolves nothing, and one earlier than
-        # _eval_wake too evaluates nothing. Both -inf until the first mid (which starts the timer)
-        self._wake = self._eval_wake = -_INF
         self._mi_baseline = cfg.mi_baseline_bits if cfg.mi_baseline_bits is not None else math.nan
         # the 2x2 table of every outcome resolved: less the window's, the measured MI baseline's
         self._l_uu = self._l_ud = self._l_du = self._l_dd = 0
@@ -359,6 +357,10 @@ class ModelScorecard:
         self.ties_dropped = 0
         self.expired = 0
         self._metrics = self._snapshot(math.nan)
+        # the last evaluation's time _gate last found the timer's first due ts for, and that ts (_first_past: a loop
+        # of float steps, asked at every prediction and resolving mid, its answer the same till the next evaluation)
+        self._timer_from = self._timer_due = math.nan
+        self._gate()
 
     # ---- input
 
@@ -379,11 +381,10 @@ class ModelScorecard:
             pend.append(item)
         else:  # a shorter horizon than the last one: keep the deque ordered by due time (rare)
             insort(pend, item, key=_due)
-        if item[0] < self._wake:
-            self._wake = item[0]
         if len(pend) > self._max_pending:
             pend.popleft()
             self.expired += 1
+        self._gate()
         return True
 
     def on_mid(self, ts: float, mid: float, auto_evaluate: bool = False) -> int:
@@ -416,15 +417,18 @@ class ModelScorecard:
             # ``last == last`` test is left out: a nan ``last`` (a nan ts) makes ``ts - last`` nan, which is ≥ nothing
             n = self._since_eval
             if n >= self._eval_every_n or (n != 0 and ts - last >= self._eval_timer_s):
-                self.evaluate(ts)
+                self._evaluate(ts)
         self._gate()
         return added
 
     def _gate(self) -> None:
-        """Set the times before which on_mid does nothing (a lower one is only slower): ``_wake``, the first pending
-        prediction's due time; ``_eval_wake``, the first ``ts`` at which an evaluation is due (by count: now; by the
-        timer: the least ts with ``ts - last >= evaluate_timer_s``, as on_mid tests it, to the bit). Both -inf while no
-        mid has started the timer (the next mid starts it)."""
+        """Derive the times before which on_mid does nothing from the state they follow (the last evaluation's time,
+        the outcomes since, the pending predictions), in this one place: every method that changes that state ends
+        here (``_add_outcome``'s callers for it), and a time is never left higher than the state allows (a lower one
+        would only be slower). ``_wake``, the first pending prediction's due time; ``_eval_wake``, the first ``ts`` at
+        which an evaluation is due (by count: now; by the timer: the least ts with ``ts - last >= evaluate_timer_s``,
+        as on_mid tests it, to the bit). Both -inf while no mid has started the timer (a nan last time: the next mid
+        starts it)."""
         last = self._last_eval_ts
         if last != last:
             self._wake = self._eval_wake = -_INF
@@ -434,8 +438,13 @@ class ModelScorecard:
         n = self._since_eval
         if n == 0:
             self._eval_wake = _INF
+        elif n >= self._eval_every_n:
+            self._eval_wake = -_INF
         else:
-            self._eval_wake = -_INF if n >= self._eval_every_n else _first_past(last, self._eval_timer_s)
+            if last != self._timer_from:  # (the timer's due time moves only with the last evaluation's time)
+                self._timer_from = last
+                self._timer_due = _first_past(last, self._eval_timer_s)
+            self._eval_wake = self._timer_due
 
     def add_outcome(self, p_up: float, up: bool, move_bps: float) -> None:
         """An already-resolved outcome (replay, tests): ``move_bps`` is the signed realised move."""
@@ -565,10 +574,12 @@ class ModelScorecard:
         the last retire_within_outcomes outcomes retire (``_retire_due``); good ones in a row heal a degraded model
         or reinstate a retired one, and the bad periods before count no more toward demotion or retirement.
         """
-        if ts != ts:
-            # (a nan time leaves the timer unstarted, for the next mid to start: on_mid's gate open till then, as
-            # _gate opens it for a nan last time. Left as it was, that mid returned at once, the timer unstarted)
-            self._wake = self._eval_wake = -_INF
+        verdict = self._evaluate(ts)
+        self._gate()
+        return verdict
+
+    def _evaluate(self, ts: float) -> Verdict:
+        """``evaluate`` but for on_mid's gate (on_mid, which calls it, sets the gate after)."""
         if self._last_eval_ts != self._last_eval_ts:
             self._last_eval_ts = ts  # the timer starts at the first call
         new = self._since_eval

@@ -772,10 +772,13 @@ _steps = st.lists(st.tuples(st.sampled_from(["predict", "mid", "mid", "mid_no_ev
 
 
 def _card_state(card: ModelScorecard) -> bytes:
-    """Every slot of ``card`` pickled (every double to the bit) but the times its on_mid's gate reads, which only the
-    gated on_mid keeps (``_gate``): the card's state as the on_mid of 236138b sees it."""
+    """Every slot of ``card`` pickled (every double to the bit) but the times its on_mid's gate reads and the memo they
+    are made with, which only the gated card keeps (``_gate``): the card's state as the on_mid of 236138b sees it."""
     import pickle
-    return pickle.dumps({k: getattr(card, k) for k in ModelScorecard.__slots__ if k not in ("_wake", "_eval_wake")})
+    return pickle.dumps({k: getattr(card, k) for k in ModelScorecard.__slots__ if k not in _GATE_SLOTS})
+
+
+_GATE_SLOTS = ("_wake", "_eval_wake", "_timer_from", "_timer_due")  # (kept by ``_gate`` alone)
 
 
 @settings(max_examples=300, deadline=None)
