@@ -310,7 +310,7 @@ class ModelScorecard:
         "_last_eval_ts",
         "_mi_baseline", "_l_uu", "_l_ud", "_l_du", "_l_dd", "_mi_shortfall", "_metrics", "_proven",
         "ties_dropped", "expired", "_spacing_s", "_max_pending", "_judged", "_judged_n", "_judged_bad_n",
-        "_judged_bad", "_max_delay_s", "_eval_every_n", "_eval_timer_s", "_window_outcomes", "_wake", "_eval_wake",
+        "_judged_bad", "_max_delay_s", "_eval_every_n", "_eval_timer_s", "_window_outcomes", "_wake", "wake",
         "_timer_from", "_timer_due",
     )
 
@@ -394,7 +394,7 @@ class ModelScorecard:
         the card's next due prediction (and, with it, before an evaluation can be due) does nothing, and returns at once
         (most mids: a forecast every few seconds, an evaluation every 20 outcomes or minutes).
         """
-        if ts < self._wake and (ts < self._eval_wake or not auto_evaluate):
+        if ts < (self.wake if auto_evaluate else self._wake):
             return 0
         pend = self._pending
         added = 0
@@ -425,26 +425,28 @@ class ModelScorecard:
         """Derive the times before which on_mid does nothing from the state they follow (the last evaluation's time,
         the outcomes since, the pending predictions), in this one place: every method that changes that state ends
         here (``_add_outcome``'s callers for it), and a time is never left higher than the state allows (a lower one
-        would only be slower). ``_wake``, the first pending prediction's due time; ``_eval_wake``, the first ``ts`` at
-        which an evaluation is due (by count: now; by the timer: the least ts with ``ts - last >= evaluate_timer_s``,
-        as on_mid tests it, to the bit). Both -inf while no mid has started the timer (a nan last time: the next mid
-        starts it)."""
+        would only be slower). ``_wake``, the first pending prediction's due time (on_mid without auto_evaluate);
+        ``wake``, the least of it and the first ``ts`` at which an evaluation is due (by count: now; by the timer: the
+        least ts with ``ts - last >= evaluate_timer_s``, as on_mid tests it, to the bit): on_mid with auto_evaluate,
+        and ``ScorecardSet.on_mid`` for it, read it alone. Both -inf while no mid has started the timer (a nan last
+        time: the next mid starts it)."""
         last = self._last_eval_ts
         if last != last:
-            self._wake = self._eval_wake = -_INF
+            self._wake = self.wake = -_INF
             return
         pend = self._pending
-        self._wake = pend[0][0] if pend else _INF
+        self._wake = w = pend[0][0] if pend else _INF
         n = self._since_eval
         if n == 0:
-            self._eval_wake = _INF
+            self.wake = w
         elif n >= self._eval_every_n:
-            self._eval_wake = -_INF
+            self.wake = -_INF
         else:
             if last != self._timer_from:  # (the timer's due time moves only with the last evaluation's time)
                 self._timer_from = last
                 self._timer_due = _first_past(last, self._eval_timer_s)
-            self._eval_wake = self._timer_due
+            due = self._timer_due
+            self.wake = due if due < w else w
 
     def add_outcome(self, p_up: float, up: bool, move_bps: float) -> None:
         """An already-resolved outcome (replay, tests): ``move_bps`` is the signed realised move."""
@@ -834,8 +836,9 @@ class ScorecardSet:
         changed = []
         evaluations = 0
         for name, c in self.cards.items():
-            # (the card's on_mid's first test, asked here: most mids, no card has a prediction due nor an evaluation)
-            if not (ts < c._wake and ts < c._eval_wake):
+            # (the card's auto-evaluating on_mid returns at once before its wake: asked here, most mids, no card has
+            # a prediction due nor an evaluation)
+            if not ts < c.wake:
                 # a card's verdict and weight change only in an evaluation, which counts itself: compared after one only
                 before = c.verdict
                 m = c._metrics  # (its weight, as it was: the metrics are frozen, an evaluation makes new ones)

@@ -778,7 +778,7 @@ def _card_state(card: ModelScorecard) -> bytes:
     return pickle.dumps({k: getattr(card, k) for k in ModelScorecard.__slots__ if k not in _GATE_SLOTS})
 
 
-_GATE_SLOTS = ("_wake", "_eval_wake", "_timer_from", "_timer_due")  # (kept by ``_gate`` alone)
+_GATE_SLOTS = ("_wake", "wake", "_timer_from", "_timer_due")  # (kept by ``_gate`` alone)
 
 
 @settings(max_examples=300, deadline=None)
