@@ -512,7 +512,8 @@ class Ledger:
         if self.start_mid != self.start_mid:
             self.start_mid = mid
         for q in self.markouts:
-            q.on_mid(ts, mid)
+            if not ts < q.next_due:  # (its on_mid's first test, asked here: most mids, no fill is due)
+                q.on_mid(ts, mid)
         # (the excesses' markouts, apart until told: _count_real, _take_back; those given before the anchor too)
         if self._excesses or self._unanchored:  # (every mid: nothing built when none waits)
             for e in (*self._excesses, *(f[4] for f in self._unanchored if f[2] is None)):

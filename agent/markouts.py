@@ -23,15 +23,21 @@ from collections import deque
 
 
 MAX_LATE_S = 5.0  # s past its due time a markout's mid may come and still measure its horizon
+_INF = math.inf
 
 
 class MarkoutQueue:
-    __slots__ = ("horizon_s", "fee_rate", "_due", "resolved", "positive", "sum_usd", "notional_usd", "net_bps")
+    __slots__ = ("horizon_s", "fee_rate", "_due", "next_due", "resolved", "positive", "sum_usd", "notional_usd",
+                 "net_bps")
 
     def __init__(self, horizon_s: float, fee_rate: float = 0.0) -> None:
         self.horizon_s = horizon_s
         self.fee_rate = fee_rate  # the fee a fill pays when it does not say (paper fills), per unit of notional
         self._due: deque[tuple[float, int, float, float, float]] = deque()  # (due_ts, side, px, sz, fee per unit)
+        # when the oldest pending fill is due (inf: none pending), kept by every method that changes _due: a mid
+        # before it resolves nothing, and on_mid returns at once (its callers, the ledger and graduation, ask it
+        # first: most mids, nothing is due)
+        self.next_due = _INF
         self.resolved = 0
         self.positive = 0  # resolved with side·(mid − px) > the fee per unit (gross > 0 with no fee)
         self.sum_usd = 0.0  # Σ side·(mid − px)·sz over the resolved, gross of fees
@@ -47,7 +53,10 @@ class MarkoutQueue:
         per_unit = fee / sz if fee is not None and sz > 0.0 else px * self.fee_rate
         due_ts = ts + self.horizon_s
         due = self._due
-        if due and due_ts < due[-1][0]:  # made before a fill already queued (rare): _queue puts it in its place
+        if not due:
+            due.append((due_ts, side, px, sz, per_unit))
+            self.next_due = due_ts
+        elif due_ts < due[-1][0]:  # made before a fill already queued (rare): _queue puts it in its place
             self._queue((due_ts, side, px, sz, per_unit))
         else:  # (_queue's own test, written out: every fill, into each horizon's queue)
             due.append((due_ts, side, px, sz, per_unit))
@@ -76,6 +85,7 @@ class MarkoutQueue:
         for item in other._due:
             if item in self._due:
                 self._due.remove(item)
+        self.next_due = self._due[0][0] if self._due else _INF
 
     def _queue(self, item: tuple[float, int, float, float, float]) -> None:
         due = self._due
@@ -86,14 +96,15 @@ class MarkoutQueue:
             due.insert(i, item)
         else:
             due.append(item)
+        self.next_due = due[0][0]
 
     def on_mid(self, ts: float, mid: float, made_by: float = math.inf) -> int:
         """Resolve the fills due by ``ts`` against ``mid``; returns how many. ``made_by``: only the fills made at or
         before then (graduation resolves a level's fills apart from those of the level it left, which are no
         evidence of it)."""
-        due = self._due
-        if not due or due[0][0] > ts:
+        if ts < self.next_due:
             return 0  # (most mids: nothing due, and ``by`` below is at most ts)
+        due = self._due
         n = 0
         late = ts - MAX_LATE_S
         by = min(ts, made_by + self.horizon_s)
@@ -110,13 +121,9 @@ class MarkoutQueue:
             self.notional_usd += px * sz
             n += 1
         self.resolved += n
+        self.next_due = due[0][0] if due else _INF
         return n
 
     @property
     def pending(self) -> int:
         return len(self._due)
-
-    @property
-    def first_due(self) -> float:
-        """When the oldest pending fill is due (inf: none pending)."""
-        return self._due[0][0] if self._due else math.inf

@@ -169,9 +169,8 @@ class Graduation:
         live = self.places_orders
         since = self._level_ts
         for q, counts in ((self.markouts, live), (self.paper.markouts, not live)):
-            due = q._due  # (its pending and first_due, without their properties' calls: every mid, both queues)
-            if due:
-                if due[0][0] <= since + q.horizon_s:
+            if not ts < q.next_due:  # (its on_mid's first test, asked here: most mids, no fill is due)
+                if q.next_due <= since + q.horizon_s:
                     q.on_mid(ts, mid, since)
                 p0, s0 = q.positive, q.net_bps
                 n = q.on_mid(ts, mid)

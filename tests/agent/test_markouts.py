@@ -115,9 +115,9 @@ def test_a_fill_delivered_out_of_order_resolves_when_due_not_behind_the_fill_ahe
     q = MarkoutQueue(10.0)
     q.add(6.0, +1, 100.0, 1.0)
     q.add(4.0, +1, 100.0, 1.0)  # made before, delivered after
-    assert q.first_due == 14.0
+    assert q.next_due == 14.0
     assert q.on_mid(14.0, 100.5) == 1  # the one made at 4 s, at its horizon
-    assert q.sum_usd == pytest.approx(0.5) and q.first_due == 16.0
+    assert q.sum_usd == pytest.approx(0.5) and q.next_due == 16.0
     q.add(5.0, -1, 100.0, 1.0)
     assert q.on_mid(16.0, 100.0, made_by=5.0) == 1  # only the one made by 5 s
     assert q.pending == 1 and q.on_mid(16.0, 100.0) == 1
