@@ -166,24 +166,33 @@ class Graduation:
         # orders): one still awaiting its markout at a change resolved as the new level's evidence, so a net-edge
         # demotion from Ramping was followed within a horizon by one from MicroLive on Ramping's fills, and a
         # promotion's first evidence was the level below's. Those resolve apart (the session's totals count them).
-        live = self.places_orders
-        since = self._level_ts
-        for q, counts in ((self.markouts, live), (self.paper.markouts, not live)):
-            if not ts < q.next_due:  # (its on_mid's first test, asked here: most mids, no fill is due)
-                if q.next_due <= since + q.horizon_s:
-                    q.on_mid(ts, mid, since)
-                p0, s0 = q.positive, q.net_bps
-                n = q.on_mid(ts, mid)
-                if counts and n:
-                    pos, net = q.positive - p0, q.net_bps - s0
-                    self._edge_recent.append((ts, n, pos, net))
-                    self._edge_n += n
-                    self._edge_positive += pos
-                    self._net_sum += net
-                    self._net_sq += net * net
-                    self._net_cross += n * net
-                    self._n_sq += n * n
+        # (each queue's on_mid's first test, asked here: most mids, no fill is due in either, and no tuple of the two
+        # is built to loop over)
+        q = self.markouts
+        if not ts < q.next_due:
+            self._resolve(q, ts, mid, self.places_orders)
+        q = self.paper.markouts
+        if not ts < q.next_due:
+            self._resolve(q, ts, mid, not self.places_orders)
         self.blend.on_mid(ts, mid)
+
+    def _resolve(self, q: MarkoutQueue, ts: float, mid: float, counts: bool) -> None:
+        """``q``'s fills due by ``ts``: those made by the level's start apart, the rest counted as the level's
+        evidence if ``counts`` (on_mid)."""
+        since = self._level_ts
+        if q.next_due <= since + q.horizon_s:
+            q.on_mid(ts, mid, since)
+        p0, s0 = q.positive, q.net_bps
+        n = q.on_mid(ts, mid)
+        if counts and n:
+            pos, net = q.positive - p0, q.net_bps - s0
+            self._edge_recent.append((ts, n, pos, net))
+            self._edge_n += n
+            self._edge_positive += pos
+            self._net_sum += net
+            self._net_sq += net * net
+            self._net_cross += n * net
+            self._n_sq += n * n
 
     def predict(self, ts: float, p_up: float, horizon_s: float, mid: float) -> None:
         self.blend.predict(ts, p_up, horizon_s, mid)
