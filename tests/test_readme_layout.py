@@ -33,6 +33,7 @@ def test_the_layout_names_every_module_of_common():
     # (named by the file, or by what it holds: the row is prose)
     words = {"files": "files.py", "json_text": "JSON text", "units": "units", "stop_signals": "stop signals",
              "bounded_loop": "an event loop whose shutdown is bounded",
-             "cli_errors": "command-line errors", "console": "a console", "message": "@message"}
+             "cli_errors": "command-line errors", "console": "a console", "message": "@message",
+             "margin_tiers": "margin tiers"}
     assert modules == set(words)
     assert [m for m, w in words.items() if w not in row] == []

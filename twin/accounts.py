@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from common.margin_tiers import MarginTable
 from twin.instruments import held_decimals
 
 
@@ -29,16 +30,18 @@ class Position:
     """One coin's position: signed size, average entry price, and cumulative realised PnL, fees and funding.
 
     ``leverage`` is the user's (it sets the initial margin); ``max_leverage`` is the coin's (it alone sets
-    the maintenance margin, whatever leverage the user chose). ``isolated``: margined by its own
+    the maintenance margin, whatever leverage the user chose), with ``tiers``, the coin's margin table where it has
+    several tiers (None: one, at max_leverage; ``maintenance``). ``isolated``: margined by its own
     ``margin_usd`` (USDC) alone, not by its dex's cross balance. ``funding_*``: the funding it paid (negative:
     received), USDC, as clearinghouseState's cumFunding: all time, since the position opened, since its size last
     changed. ``dex``: its coin's perp dex (``dex_of``), kept for cross_margin, which every order entry and margin
     check asks: the coin's name parsed once, not at each call (Account.position, where every position is made)."""
 
     __slots__ = ("szi", "entry_px", "realized_pnl", "fees", "leverage", "max_leverage", "volume_usd", "isolated",
-                 "margin_usd", "funding_all_time", "funding_since_open", "funding_since_change", "dex")
+                 "margin_usd", "funding_all_time", "funding_since_open", "funding_since_change", "dex", "tiers")
 
-    def __init__(self, leverage: int, max_leverage: int | None, isolated: bool, dex: str) -> None:
+    def __init__(self, leverage: int, max_leverage: int | None, isolated: bool, dex: str,
+                 tiers: MarginTable | None = None) -> None:
         self.szi = 0.0
         self.entry_px = 0.0
         self.realized_pnl = 0.0
@@ -52,6 +55,15 @@ class Position:
         self.funding_since_open = 0.0
         self.funding_since_change = 0.0
         self.dex = dex
+        self.tiers = tiers
+
+    def maintenance(self, mark: float) -> float:
+        """Its maintenance margin at ``mark`` (docs trading/margin-tiers): the notional's tier's rate, 1 / (2 x that
+        tier's max leverage), less the tier's deduction; with one tier, half the initial margin at the coin's max
+        leverage (1.25% of notional on a 40x coin), as the twin always had it."""
+        ntl = abs(self.szi) * mark
+        tiers = self.tiers
+        return ntl / (2.0 * self.max_leverage) if tiers is None else tiers.maintenance(ntl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +99,19 @@ class Account:
     and isolated margin for each isolated position."""
 
     __slots__ = ("address", "cash_by_dex", "deposits", "positions", "default_leverage", "max_leverage", "agents",
-                 "only_isolated", "sz_decimals", "orders_bound")
+                 "only_isolated", "sz_decimals", "orders_bound", "margin_tables")
 
     def __init__(self, address: str, usdc: float, default_leverage: int = 20, dex: str = "",
                  max_leverage: Mapping[str, int] | None = None, only_isolated: frozenset[str] = frozenset(),
-                 sz_decimals: Mapping[str, int] | None = None) -> None:
+                 sz_decimals: Mapping[str, int] | None = None,
+                 margin_tables: Mapping[str, MarginTable] | None = None) -> None:
         """``max_leverage``: each coin's maximum leverage (a coin not in it is taken to allow
         ``default_leverage``, its maintenance margin then half the initial margin at that leverage).
         ``only_isolated``: the coins whose positions are always isolated (meta's ``onlyIsolated``).
         ``sz_decimals``: each coin's size decimals (meta's ``szDecimals``), its positions' lot (a coin not in it:
-        12 decimals, which clear the float residue of positions under about 100 units only)."""
+        12 decimals, which clear the float residue of positions under about 100 units only).
+        ``margin_tables``: the coins with several margin tiers, each its table (a coin not in it has one tier, at
+        its max leverage)."""
         self.address = address.lower()
         self.cash_by_dex: dict[str, float] = {dex: float(usdc)}
         self.deposits = float(usdc)
@@ -106,6 +121,7 @@ class Account:
         self.agents: set[str] = set()
         self.only_isolated = only_isolated
         self.sz_decimals: Mapping[str, int] = sz_decimals if sz_decimals is not None else {}
+        self.margin_tables: Mapping[str, MarginTable] = margin_tables if margin_tables is not None else {}
         # an integer bound, in USD, on the initial margin its resting orders hold on every dex (the exchange keeps
         # it: Exchange._place, _remove), by which an order entry far inside the margin skips the walk over them
         self.orders_bound = 0
@@ -129,7 +145,8 @@ class Account:
             # a new position is at the default leverage, or the coin's maximum when that is lower (a 10x coin
             # cannot hold a 20x position)
             pos = self.positions[coin] = Position(self.default_leverage, self.max_leverage.get(coin),
-                                                  coin in self.only_isolated, dex_of(coin))
+                                                  coin in self.only_isolated, dex_of(coin),
+                                                  self.margin_tables.get(coin))
         return pos
 
     def apply_fill(self, coin: str, is_buy: bool, px: float, sz: float, fee: float) -> FillResult:
@@ -235,7 +252,8 @@ class Account:
                     ntl = abs(pos.szi) * mark
                     value += (mark - pos.entry_px) * pos.szi
                     initial += ntl / pos.leverage
-                    maintenance += ntl / (2.0 * pos.max_leverage)
+                    # (a tiered coin's by its table: Position.maintenance, written out for the one-tier coins)
+                    maintenance += ntl / (2.0 * pos.max_leverage) if pos.tiers is None else pos.tiers.maintenance(ntl)
                     any_cross = True
         return value, initial, maintenance, any_cross
 
@@ -245,14 +263,14 @@ class Account:
         return pos.margin_usd + (marks.get(coin, pos.entry_px) - pos.entry_px) * pos.szi
 
     def maintenance_margin(self, marks: dict[str, float], dex: str | None = None) -> float:
-        """As the venue margins (docs trading/margining): half the initial margin at the coin's MAXIMUM
-        leverage, |size| × mark / (2 × max leverage) (1.25% of notional on a 40x coin), summed on one dex or
-        all, cross and isolated positions alike. The leverage the user set does not enter it: a 5x position is
-        liquidated where a 20x one is."""
+        """As the venue margins (docs trading/margining, trading/margin-tiers): each position's
+        ``Position.maintenance`` (half the initial margin at the MAXIMUM leverage of the tier its notional is in,
+        less that tier's deduction), summed on one dex or all, cross and isolated positions alike. The leverage the
+        user set does not enter it: a 5x position is liquidated where a 20x one is."""
         total = 0.0
         for coin, pos in self.positions.items():
             if pos.szi and (dex is None or dex_of(coin) == dex):
-                total += abs(pos.szi) * marks.get(coin, pos.entry_px) / (2.0 * pos.max_leverage)
+                total += pos.maintenance(marks.get(coin, pos.entry_px))
         return total
 
     def liquidation_px(self, coin: str, marks: dict[str, float]) -> float | None:
@@ -261,9 +279,10 @@ class Account:
         its own equity falls to its maintenance (exchange._run_margin_checks). Solved for the mark, that is the
         venue's formula (docs trading/liquidations, "Computing Liquidation Price"):
         ``liq_price = price - side * margin_available / position_size / (1 - l * side)``, with price the mark,
-        side 1 long and -1 short, l = 1 / (2 × max leverage) (the maintenance margin: the twin has one margin tier
-        a coin), and margin_available the cross value less the cross maintenance margin, or the isolated equity
-        less its maintenance. None with no position, or for a long no positive price liquidates (the venue's
+        side 1 long and -1 short, l = 1 / (2 × max leverage) (the maintenance margin rate), and margin_available
+        the cross value less the cross maintenance margin, or the isolated equity less its maintenance. A coin with
+        several margin tiers takes l and the maintenance of the tier the liquidation price's notional falls in
+        (MarginTable.liquidation_px). None with no position, or for a long no positive price liquidates (the venue's
         null); a value on the wrong side of the mark means the next margin check liquidates it."""
         pos = self.positions.get(coin)
         if pos is None or not pos.szi:
@@ -271,10 +290,13 @@ class Account:
         mark = marks.get(coin, pos.entry_px)
         size = abs(pos.szi)
         if pos.isolated:
-            available = self.isolated_equity(coin, marks) - size * mark / (2.0 * pos.max_leverage)
+            available = self.isolated_equity(coin, marks) - pos.maintenance(mark)
         else:
             value, _, maintenance, _ = self.cross_margin(marks, dex_of(coin))
             available = value - maintenance
-        side = 1.0 if pos.szi > 0 else -1.0
-        px = mark - side * available / size / (1.0 - side / (2.0 * pos.max_leverage))
+        if pos.tiers is not None:
+            px = pos.tiers.liquidation_px(pos.szi, mark, available)
+        else:
+            side = 1.0 if pos.szi > 0 else -1.0
+            px = mark - side * available / size / (1.0 - side / (2.0 * pos.max_leverage))
         return px if px > 0.0 else None

@@ -251,6 +251,7 @@ class Exchange:
         self._max_leverage: dict[str, int] = {c: i.max_leverage for c, i in self.instruments.items()}
         self._only_isolated = frozenset(c for c, i in self.instruments.items() if i.only_isolated)
         self._sz_decimals: dict[str, int] = {c: i.sz_decimals for c, i in self.instruments.items()}
+        self._margin_tables = {c: t for c, i in self.instruments.items() if (t := i.margin_table()) is not None}
         self.books: dict[str, CoinBook] = {
             c: CoinBook(c, i.tick, params.queue.cancel_ahead_power, i.lot) for c, i in self.instruments.items()}
         self.accounts: dict[str, Account] = {}
@@ -403,7 +404,8 @@ class Exchange:
             start_waking(self.env, self._run_funding)
         if acct is None:
             acct = self.accounts[address] = Account(address, usdc, self.params.venue.default_leverage, dex,
-                                                    self._max_leverage, self._only_isolated, self._sz_decimals)
+                                                    self._max_leverage, self._only_isolated, self._sz_decimals,
+                                                    self._margin_tables)
             self.quotas[address] = AddressQuota(self.params.quota)
             self.fills[address] = []
             self.fundings[address] = []
@@ -791,6 +793,13 @@ class Exchange:
                     if ref and not px >= ref:
                         px_m = ref
                 need = px_m * increasing / position.leverage
+                tiers = position.tiers
+                if tiers is not None and tiers.max_leverage_at(
+                        (abs(pos) + increasing if pos == 0.0 or (pos > 0) == is_buy else increasing) * px_m) \
+                        < position.leverage:
+                    # the position the order would make is in a tier whose max leverage is under the user's: the
+                    # venue refuses it (PerpMaxPosition, hyperliquid.md's order errors) until the leverage is lowered
+                    return self._reject(RejectReason.PerpMaxPosition, inst.asset_id)
                 # the walk over every resting order (_available_margin) only where the account's bound on what its
                 # orders hold (_BOUND_SLACK says why it decides as the walk would) leaves the order in doubt
                 value, used, _, _ = acct.cross_margin(self.marks, inst.dex)
@@ -1690,7 +1699,7 @@ class Exchange:
                     for coin, p in list(acct.positions.items()):
                         if p.szi and p.isolated and dex_of_coin.get(coin, "") == dex:
                             mark = marks.get(coin, p.entry_px)
-                            if p.margin_usd + (mark - p.entry_px) * p.szi < abs(p.szi) * mark / (2.0 * p.max_leverage):
+                            if p.margin_usd + (mark - p.entry_px) * p.szi < p.maintenance(mark):
                                 self._liquidate_isolated(acct, coin)
                     value, used, maintenance, any_cross = acct.cross_margin(marks, dex)
                     if any_cross and value < maintenance:

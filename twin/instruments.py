@@ -10,12 +10,30 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from common.files import FileModel
+from common.margin_tiers import MarginTable
 
 MAX_DECIMALS_PERP = 6
 MAX_SIG_FIGS = 5
+
+
+class MarginTierSpec(FileModel):
+    """One tier of a coin's margin table (meta's ``marginTiers`` row): from ``lower_bound`` of position notional up,
+    at most ``max_leverage``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lower_bound: float = Field(ge=0.0, le=1e15, description="Position notional (USDC) from which this tier applies; "
+                               "the first tier's is 0.")
+    max_leverage: int = Field(ge=1, le=1000, description="Highest leverage a position in this tier may have; its "
+                              "maintenance margin rate is 1 / (2 x this).")
+
+
+# the venue's table ids: one under 50 is a single tier at that leverage, never listed with tiers (docs
+# trading/margin-tiers: "For IDs less than 50, there is a single tier with max leverage equal to the ID")
+FLAT_TABLE_IDS_BELOW = 50
 
 
 class InstrumentSpec(FileModel):
@@ -30,6 +48,14 @@ class InstrumentSpec(FileModel):
     index: int = Field(0, ge=0, le=9999, description="Index of the coin in its dex's meta.universe.")
     sz_decimals: int = Field(5, ge=0, le=8, description="Size decimals (BTC on Hyperliquid: 5).")
     max_leverage: int = Field(40, ge=1, le=1000, description="Maximum leverage the venue allows for this coin.")
+    margin_tiers: tuple[MarginTierSpec, ...] = Field(
+        (), max_length=16, description="The coin's margin tiers (docs trading/margin-tiers), lowest first: the first "
+        "at lower_bound 0 with max_leverage equal to the coin's, bounds rising, leverages falling. Empty: one tier at "
+        "max_leverage.")
+    margin_table_id: int | None = Field(
+        None, ge=0, le=1_000_000, description="meta's marginTableId for a tiered table (50 or more: ids under 50 are "
+        "the single-tier tables, the id their leverage); required with two tiers or more, and given the same tiers on "
+        "every coin that names it.")
     only_isolated: bool = Field(False, description="Isolated margin only (meta onlyIsolated; HIP-3 markets often "
                                 "are): positions hold their own margin, updateLeverage refuses cross.")
     min_notional_usd: float = Field(10.0, ge=0.01, le=1e9,
@@ -57,6 +83,47 @@ class InstrumentSpec(FileModel):
             raise ValueError(f"tick {v} has more than one significant figure; use a whole number or one like 0.5, "
                              f"0.1 or 0.0001 (the venue's grids are powers of ten)")
         return v
+
+    @model_validator(mode="after")
+    def _tiers_fit(self) -> "InstrumentSpec":
+        """The tiers the venue would list: the first from 0 at the coin's max_leverage, bounds rising and leverages
+        falling (a larger position never gets more leverage), and a tiered table's id out of the single-tier ids."""
+        tiers = self.margin_tiers
+        if tiers:
+            if tiers[0].lower_bound != 0.0 or tiers[0].max_leverage != self.max_leverage:
+                raise ValueError(f"margin_tiers[0] must be lower_bound 0 at max_leverage {self.max_leverage} (the "
+                                 f"coin's), not lower_bound {tiers[0].lower_bound:g} at {tiers[0].max_leverage}")
+            for n in range(1, len(tiers)):
+                a, b = tiers[n - 1], tiers[n]
+                if not b.lower_bound > a.lower_bound or not b.max_leverage < a.max_leverage:
+                    raise ValueError(f"margin_tiers[{n}] (lower_bound {b.lower_bound:g}, max_leverage "
+                                     f"{b.max_leverage}) must have a higher lower_bound and a lower max_leverage "
+                                     f"than margin_tiers[{n - 1}] ({a.lower_bound:g}, {a.max_leverage})")
+        if len(tiers) > 1:
+            if self.margin_table_id is None or self.margin_table_id < FLAT_TABLE_IDS_BELOW:
+                raise ValueError(f"margin_table_id must be given, {FLAT_TABLE_IDS_BELOW} or more, for {self.coin}'s "
+                                 f"{len(tiers)} margin tiers (ids under {FLAT_TABLE_IDS_BELOW} are the venue's "
+                                 f"single-tier tables); got {self.margin_table_id}")
+        elif self.margin_table_id is not None and self.margin_table_id != self.max_leverage:
+            raise ValueError(f"margin_table_id {self.margin_table_id} given for a single-tier table: its id is its "
+                             f"max_leverage ({self.max_leverage}); leave it out")
+        return self
+
+    @property
+    def table_id(self) -> int:
+        """meta's marginTableId: the tiered table's, or for one tier its leverage."""
+        return self.margin_table_id if len(self.margin_tiers) > 1 else self.max_leverage
+
+    @property
+    def tier_pairs(self) -> tuple[tuple[float, int], ...]:
+        """The tiers as (lower bound, max leverage), one (0, max_leverage) for a single-tier coin."""
+        if len(self.margin_tiers) > 1:
+            return tuple((t.lower_bound, t.max_leverage) for t in self.margin_tiers)
+        return ((0.0, self.max_leverage),)
+
+    def margin_table(self) -> MarginTable | None:
+        """The coin's table for the twin's accounts; None for one tier (the accounts' flat arithmetic)."""
+        return MarginTable.of(self.tier_pairs)
 
     @property
     def coin(self) -> str:

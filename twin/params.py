@@ -101,6 +101,12 @@ class TwinParams(FileModel):
         if twice:
             # (one was used for the tick and lot, the other for the asset id: whichever a lookup met first)
             raise ValueError(f"instruments list {twice} more than once: one coin is one instrument")
+        tables: dict[int, tuple] = {}
+        for inst in self.instruments:
+            # (one id is one table on the venue: meta lists it once, and every coin naming it reads those tiers)
+            if tables.setdefault(inst.table_id, inst.tier_pairs) != inst.tier_pairs:
+                raise ValueError(f"instruments name margin_table_id {inst.table_id} with different margin_tiers "
+                                 f"({inst.coin}'s and another's): one id is one table")
         listed = set(coins)
         unlisted = [c for c in self.markets if c not in listed]
         if unlisted:

@@ -104,26 +104,30 @@ def test_a_liquidation_shows_as_a_fill_to_the_liquidated_user():
     assert len(own) == 1 and "liquidation" not in fill_json(own[0], ex.instruments["BTC"])  # the user's own buy
 
 
-def _calm_btc(schedule=None):
-    """A BTC market that moves only on the schedule's jumps: the liquidation threshold is then exact."""
+def _calm_btc(schedule=None, **params):
+    """A BTC market that moves only on the schedule's jumps: the liquidation threshold is then exact. ``params``:
+    more TwinParams (test_margin_tiers.py's instruments)."""
     from twin.market import SyntheticMarketParams
     calm = SyntheticMarketParams(vol_calm_per_sqrt_s=0.0, vol_stressed_per_sqrt_s=0.0, jump_rate_calm_per_s=0.0,
                                  jump_rate_stressed_per_s=0.0, alpha_std_per_s=0.0, trade_rate_calm_per_s=0.0,
                                  trade_rate_stressed_per_s=0.0, calm_to_stressed_per_s=0.0, depth_at_touch=50.0)
-    ex = Exchange.build(TwinParams(markets={"BTC": calm}), 0, schedule)
+    ex = Exchange.build(TwinParams(markets={"BTC": calm}, **params), 0, schedule)
     ex.fund(USER, 10_000.0)
     ex.env.run(until=5.0)
     return ex
 
 
-def _long(ex, leverage, sz):
+def _long(ex, leverage, sz, refusal=False):
+    """Cross at ``leverage``, then ``sz`` bought at the market; the order's status (a refusal only with
+    ``refusal``: test_margin_tiers.py's)."""
     from twin.messages import UpdateLeverageAction
     out = []
     ex.submit(USER, UpdateLeverageAction("BTC", leverage, True), out.append)
     ex.env.run(until=ex.env.now + 1.0)
     ex.submit(USER, OrderAction((OrderSpec("BTC", True, ex.best_ask["BTC"] + 100, sz, tif="Ioc"),)), out.append)
     ex.env.run(until=ex.env.now + 1.0)
-    assert out[0] == ActionOk("default") and not isinstance(out[1].statuses[0], StatusError)
+    assert out[0] == ActionOk("default") and (refusal or not isinstance(out[1].statuses[0], StatusError))
+    return out[1].statuses[0]
 
 
 def test_maintenance_margin_is_half_the_initial_margin_at_the_coins_max_leverage():

@@ -381,26 +381,32 @@ def aggregate_levels(levels: Iterable[tuple[float, float, int]], n_sig_figs: int
 
 
 def meta_json(assets: AssetMap, dex: str) -> dict:
+    """meta: the universe, and each coin's margin table by its ``marginTableId`` (docs trading/margin-tiers): a
+    single-tier coin's id is its max leverage, a tiered one's its configured id, each table listed once."""
     universe = []
     tables: dict[int, dict] = {}
     for k, inst in enumerate(assets.universe(dex)):
         if inst is None:
             universe.append({"name": f"{dex + ':' if dex else ''}UNLISTED{k}", "szDecimals": 0, "maxLeverage": 1,
                              "marginTableId": 1, "isDelisted": True})
-            tables.setdefault(1, _margin_table(1))
+            tables.setdefault(1, _margin_table(((0.0, 1),)))
             continue
         row: dict = {"name": inst.coin, "szDecimals": inst.sz_decimals, "maxLeverage": inst.max_leverage,
-                     "marginTableId": inst.max_leverage}
+                     "marginTableId": inst.table_id}
         if inst.only_isolated:
             row["onlyIsolated"] = True
             row["marginMode"] = "strictIsolated"
         universe.append(row)
-        tables.setdefault(inst.max_leverage, _margin_table(inst.max_leverage))
+        tables.setdefault(inst.table_id, _margin_table(inst.tier_pairs))
     return {"universe": universe, "marginTables": [[k, v] for k, v in sorted(tables.items())], "collateralToken": 0}
 
 
-def _margin_table(max_leverage: int) -> dict:
-    return {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": max_leverage}]}
+def _margin_table(tiers: tuple[tuple[float, int], ...]) -> dict:
+    """A table as meta lists it: ``lowerBound`` a decimal string ("150000000.0"), the venue's "tiered 40x"
+    description for a tiered one."""
+    description = f"tiered {tiers[0][1]}x" if len(tiers) > 1 else ""
+    return {"description": description,
+            "marginTiers": [{"lowerBound": num(b, 6), "maxLeverage": lev} for b, lev in tiers]}
 
 
 def asset_ctx_json(mark: float | None, bid: float, ask: float, funding_rate: float = 0.0,
