@@ -57,6 +57,7 @@ from agent.safety import (
     overlay_for, reducing_side, taper_increasing,
 )
 from agent.validation import RegimeModel, ScorecardSet
+from common.margin_tiers import MarginTable
 
 
 def _lapsed_why(fire_by: float, state: str) -> str:
@@ -230,9 +231,11 @@ class AgentCore:
         self._liq_px = 0.0
         self._liq_long = False
         self._liq_snapshot_px = 0.0  # the snapshot's own, for the decision record
-        # the margin the price moves by (_liq_follow): (maintenance fraction, 1 / leverage, isolated), None where not
-        # told; the position it was last moved to; and its Z, the price times (position - maintenance x |position|)
+        # the margin the price moves by (_liq_follow): (maintenance fraction, 1 / leverage, isolated, the coin's
+        # MarginTable where it has several tiers, else None), None where not told; the position it was last moved
+        # to; and its Z, the price times (position - maintenance x |position|)
         self._liq_margin: tuple | None = None
+        self._liq_tables: dict[tuple, MarginTable] = {}  # the coin's margin table, made once from a snapshot's tiers
         self._liq_pos = 0.0
         self._liq_z = 0.0
         # the nearest price each side has had since the snapshot (a long's highest, a short's lowest; 0: none), the
@@ -2349,14 +2352,24 @@ class AgentCore:
             self._liq_margin = None  # not told, or none to move
             return
         m = 0.5 / ev.max_leverage
-        self._liq_margin = (m, 1.0 / ev.leverage, ev.isolated)
+        # a coin of several margin tiers: its maintenance by its table (that of the notional's tier less the tier's
+        # deduction: common/margin_tiers.py), Z and the price solved with it; one tier keeps m, as it always had
+        tiers = self._liq_tables.get(ev.margin_tiers) if ev.margin_tiers else None
+        if tiers is None and ev.margin_tiers:
+            tiers = self._liq_tables[ev.margin_tiers] = MarginTable(ev.margin_tiers)
+        self._liq_margin = (m, 1.0 / ev.leverage, ev.isolated, tiers)
         self._liq_pos = pos
         if null:
             self._liq_near = [0.0, 0.0]
-            self._liq_z = -ev.raw_usd if ev.isolated else ev.mark_px * (pos - m * abs(pos)) - ev.cross_available
+            if ev.isolated:
+                self._liq_z = -ev.raw_usd
+            elif tiers is None:
+                self._liq_z = ev.mark_px * (pos - m * abs(pos)) - ev.cross_available
+            else:
+                self._liq_z = ev.mark_px * pos - tiers.maintenance(abs(pos) * ev.mark_px) - ev.cross_available
         elif pos:
             self._liq_near = [lq, 0.0] if pos > 0.0 else [0.0, lq]
-            self._liq_z = lq * (pos - m * abs(pos))
+            self._liq_z = lq * (pos - m * abs(pos)) if tiers is None else lq * pos - tiers.maintenance(abs(pos) * lq)
         else:
             # flat: a position opened since has a price from the first fill. Z = 0 x entry - the collateral, the cross
             # account's value less its other positions' maintenance margin (an isolated one margins afresh)
@@ -2416,12 +2429,14 @@ class AgentCore:
         collateral (an isolated position's margin; a cross one's the dex's cross balance, its other positions held).
         A fill moves Z without recomputing any margin: on a cross position by its notional and its fee (paid from the
         balance), whatever it opens or closes; on an isolated one, adding moves notional / leverage into its margin,
-        reducing releases its share (L stays), and what opens after zero margins afresh. Exact but for the venue's
-        margin tiers, which the twin has not either (funding on the position: ``_liq_fund``); the price in use only
+        reducing releases its share (L stays), and what opens after zero margins afresh. A coin of several margin
+        tiers solves equity(L) = maintenance(|s| L) with its table instead (MarginTable.liquidation_px_z: tier k's
+        rate and deduction, k the tier L's notional is in), as the twin's accounts do. Exact (funding on the
+        position: ``_liq_fund``); the price in use only
         ever moves nearer (a long's up, a short's down) until the next snapshot, each side's apart (the snapshot's
         side never farther than the snapshot's price): a cross position reduced has it farther, and a new isolated
         one opened after a close (or a liquidation) may have, which the venue will say."""
-        m, inv_lev, isolated = self._liq_margin
+        m, inv_lev, isolated, tiers = self._liq_margin
         s = self._liq_pos
         if abs(s1) < 1e-12:
             s1 = 0.0
@@ -2440,7 +2455,7 @@ class AgentCore:
         self._liq_pos = s1
         if not s1:
             return  # (flat: nothing to be near; what opens from here has its own price, or its side's nearer one)
-        lq = z / (s1 - m * abs(s1))
+        lq = z / (s1 - m * abs(s1)) if tiers is None else tiers.liquidation_px_z(s1, z)
         near = self._liq_near
         if s1 > 0.0:
             if lq > near[0]:  # (a long's price <= 0: the venue's null, no positive price liquidates it)
@@ -2464,8 +2479,8 @@ class AgentCore:
         self._liq_z -= usdc
         if not s:
             return
-        m = self._liq_margin[0]
-        lq = self._liq_z / (s - m * abs(s))
+        m, _, _, tiers = self._liq_margin
+        lq = self._liq_z / (s - m * abs(s)) if tiers is None else tiers.liquidation_px_z(s, self._liq_z)
         near = self._liq_near
         if s > 0.0:
             if lq > near[0]:

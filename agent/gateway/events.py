@@ -397,6 +397,10 @@ class AccountSnapshot:
     # short of it by less than its maintenance still has a price), Z = -rawUsd all the same (equity(L) = m|s|L
     # solved for L). None: not told (a cross position, or a reply without)
     raw_usd: float | None = None
+    # the coin's margin tiers (lower bound, max leverage), lowest first, where its margin table has several (meta's
+    # marginTables: the maintenance margin is then the rate of the tier the notional is in less that tier's deduction,
+    # common/margin_tiers.py); empty: one tier, at max_leverage
+    margin_tiers: tuple[tuple[float, int], ...] = ()
 
 
 @event

@@ -468,7 +468,14 @@ class TwinGateway(CommandRouter):
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self.sink(AccountSnapshot(self._now(), pos["szi"] if pos else 0.0, pos["entryPx"] if pos else 0.0,
                                   state["accountValue"], state["marginUsed"], opens, watermark, requested, t_state,
-                                  ip_weight, _liquidation_px(pos), *self._margin_of(pos, state)))
+                                  ip_weight, _liquidation_px(pos), *self._margin_of(pos, state),
+                                  margin_tiers=self._margin_tiers()))
+
+    def _margin_tiers(self) -> tuple[tuple[float, int], ...]:
+        """The coin's margin tiers where it has several, as the live gateway reads them from meta (AssetInfo)."""
+        inst = self.ex.instruments.get(self.coin)
+        tiers = inst.tier_pairs if inst is not None else ()
+        return tiers if len(tiers) > 1 else ()
 
     def _margin_of(self, pos: dict | None, state: dict) -> tuple:
         """The snapshot's margin (AccountSnapshot.max_leverage to raw_usd, which is left out where it is None): a

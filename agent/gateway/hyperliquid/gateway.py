@@ -1044,7 +1044,8 @@ class HyperliquidGateway(CommandRouter):
         self._fills_since_ms = max(self._fills_since_ms, t_state - 60_000)  # a minute's overlap
         self._emit(AccountSnapshot(now, state.position, state.entry_px, state.account_value,
                                    state.margin_used, opens, watermark, requested, t_state, ip_weight,
-                                   state.liquidation_px, *self._margin_of(state)))
+                                   state.liquidation_px, *self._margin_of(state),
+                                   margin_tiers=self.asset.margin_tiers if self.asset is not None else ()))
 
     def _margin_of(self, state: AccountState) -> tuple:
         """The snapshot's margin (AccountSnapshot.max_leverage to raw_usd): a position row's, its setting

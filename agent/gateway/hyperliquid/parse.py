@@ -120,13 +120,16 @@ class OrderRow:
 
 @dataclass(frozen=True, slots=True)
 class AssetInfo:
-    """A coin as the venue lists it: its asset id for actions and its size decimals."""
+    """A coin as the venue lists it: its asset id for actions and its size decimals; ``margin_tiers``, its margin
+    table's tiers (lower bound, max leverage) where it has several (meta's marginTables by the coin's marginTableId),
+    empty for one tier at ``max_leverage``."""
 
     coin: str
     asset: int
     sz_decimals: int
     max_leverage: int
     dex: str
+    margin_tiers: tuple[tuple[float, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,7 +641,7 @@ def asset_info(meta: Any, perp_dexs: Any, coin: str) -> AssetInfo:
         if _str(row, "name") == coin:
             base = 0 if dex_index == 0 else 100000 + dex_index * 10000
             return AssetInfo(coin, base + i, _bounded_int(row, "szDecimals", 0, _MAX_SZ_DECIMALS),
-                             _bounded_int(row, "maxLeverage", 1, _MAX_LEVERAGE), dex)
+                             _bounded_int(row, "maxLeverage", 1, _MAX_LEVERAGE), dex, _coin_tiers(meta, row, coin))
     # what is listed, so a typo or a HIP-3 coin given without its dex is seen at once (the venue lists hundreds:
     # the first few, and how to read them all)
     names = [_str(row, "name") for row in universe]
@@ -650,6 +653,70 @@ def asset_info(meta: Any, perp_dexs: Any, coin: str) -> AssetInfo:
                    f"{listed}")
 
 
+def _coin_tiers(meta: dict, row: dict, coin: str) -> tuple[tuple[float, int], ...]:
+    """The coin's margin tiers where its table has several (docs trading/margin-tiers), else (). A row without
+    ``marginTableId`` (an older answer) is one tier at its maxLeverage; an id listed in ``marginTables`` is that
+    table; one under 50 not listed is the single tier the docs define for it ("For IDs less than 50, there is a
+    single tier with max leverage equal to the ID"). Every table is read (``margin_tables``), so a malformed one is
+    a malformed meta whichever coin the run trades, as any other field of it."""
+    tables = margin_tables(meta.get("marginTables", []))
+    if "marginTableId" not in row:
+        return ()
+    table_id = _bounded_int(row, "marginTableId", 0, _MAX_EXACT)
+    tiers = tables.get(table_id)
+    if tiers is None:
+        if table_id < _FLAT_TABLE_IDS_BELOW:
+            return ()
+        raise MalformedMessage(f"{coin}'s marginTableId {table_id} is not in marginTables (which lists "
+                               f"{sorted(tables)[:_LISTED_SHOWN]})")
+    return tiers if len(tiers) > 1 else ()
+
+
+def margin_tables(value: Any) -> dict[int, tuple[tuple[float, int], ...]]:
+    """meta's ``marginTables``, ``[[id, {"description", "marginTiers": [{"lowerBound", "maxLeverage"}...]}]...]``,
+    each table's tiers as (lower bound, max leverage). Bounded as the rest of meta: at most ``_MAX_TABLES`` tables of
+    ``_MAX_TIERS`` tiers, ids from 0 to 2**53 and each listed once, lower bounds decimals from 0 (the first) to
+    ``_MAX_BOUND`` rising, leverages from 1 to ``_MAX_LEVERAGE``; anything else raises MalformedMessage naming
+    the table."""
+    rows = _list(value, "marginTables")
+    if len(rows) > _MAX_TABLES:
+        raise MalformedMessage(f"marginTables lists {len(rows)} tables, more than {_MAX_TABLES}")
+    out: dict[int, tuple[tuple[float, int], ...]] = {}
+    for n, pair in enumerate(rows):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise MalformedMessage(f"marginTables[{n}] is not an [id, table] pair: {_short(pair)}")
+        table_id = pair[0]
+        if isinstance(table_id, bool) or not isinstance(table_id, int) or not 0 <= table_id < _MAX_EXACT:
+            raise MalformedMessage(f"marginTables[{n}]'s id = {_short(table_id)}: not an int from 0 to 2**53")
+        if table_id in out:
+            raise MalformedMessage(f"marginTables lists id {table_id} twice")
+        try:
+            out[table_id] = _tiers(_list(_get(pair[1], "marginTiers"), "marginTiers"))
+        except MalformedMessage as e:
+            raise MalformedMessage(f"marginTables id {table_id}: {e}") from None
+    return out
+
+
+def _tiers(rows: list) -> tuple[tuple[float, int], ...]:
+    if not 1 <= len(rows) <= _MAX_TIERS:
+        raise MalformedMessage(f"{len(rows)} marginTiers, not from 1 to {_MAX_TIERS}")
+    tiers: list[tuple[float, int]] = []
+    for k, tier in enumerate(rows):
+        try:
+            bound = _num(tier, "lowerBound")
+            if not (bound == 0.0 if k == 0 else tiers[-1][0] < bound <= _MAX_BOUND):
+                raise MalformedMessage(f"lowerBound = {_short(tier['lowerBound'])}: the first must be 0, each next "
+                                       f"above the last, at most {_MAX_BOUND:g}")
+            tiers.append((bound, _bounded_int(tier, "maxLeverage", 1, _MAX_LEVERAGE)))
+        except MalformedMessage as e:
+            raise MalformedMessage(f"marginTiers[{k}].{e}") from None
+    return tuple(tiers)
+
+
+_FLAT_TABLE_IDS_BELOW = 50  # a marginTableId under this is one tier at that leverage (docs trading/margin-tiers)
+_MAX_TABLES = 10_000  # meta's marginTables at most (the venue lists a few dozen)
+_MAX_TIERS = 64  # a table's tiers at most (the venue's have 1 to 5)
+_MAX_BOUND = 1e15  # a tier's lowerBound at most, USDC (the venue's highest: 150M)
 _LISTED_SHOWN = 20  # the coins an unlisted coin's error names
 _MAX_SZ_DECIMALS = 6  # a perp's szDecimals at most: its prices have 6 - szDecimals decimals (venue_price_decimals)
 _MAX_LEVERAGE = 999_999  # a coin's maxLeverage at most (the venue's are 3 to 50; a position's setting: under 1e6)
