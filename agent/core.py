@@ -37,7 +37,7 @@ from agent.execution.reconcile import DesiredQuote, reconcile, refused_under_min
 from agent.execution.weights import SNAPSHOT_SENT_WEIGHT, request_cost
 from agent.gateway.events import (
     AFTER_CYCLE, FOR_CANCEL_ALL, AccountChangedByVenue, AccountSnapshot, Batch, BboUpdated, BookUpdated, CancelAll,
-    CancelOrder, Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent,
+    CancelOrder, CancelRejected, Command, ConnectionLost, ConnectionRestored, FillReceived, FundingPaid, IpWeightSpent,
     ModifyAcknowledged, ModifyRejected, OrderAcknowledged, OrderRejected, PlaceOrder, QuotaStatus, RateLimited, Reason,
     RequestAccountSnapshot, ScheduleCancel, ScheduleCancelAcknowledged, ScheduleCancelCleared, ScheduleCancelRefused,
     ScheduleCancelUnanswered,
@@ -715,10 +715,19 @@ class AgentCore:
             elif event.request == "scheduleCancel" and event.kind == "address" and self.overlay.cancel_all \
                     and event.at_ts == self._dead_man_armed_until:  # (nan matches neither)
                 self._on_arm_refused_in_lane(event.ts)
-        if self.stopped and getattr(event, "resting", False):
-            # a place that was in flight when everything was pulled has landed: pull it too
-            cloid = getattr(event, "new_cloid", None) or event.cloid
-            cmds.append(CancelOrder(cloid))
+        if self.stopped:
+            if t is CancelRejected:
+                if event.reason is _MISSING:
+                    o = self.tracker.live_set.get(event.cloid)
+                    if o is not None and o.state in _RESTS:
+                        # put back as resting (OrderTracker.on_event): its cancel went before its place was answered
+                        # and found nothing, its place said resting since. The cancel overtook the place, which rests:
+                        # pulled now, not at the next pull (its ack, with the cancel out, sent none: _on_order_ack)
+                        cmds.append(CancelOrder(event.cloid))
+            elif getattr(event, "resting", False):
+                # a place that was in flight when everything was pulled has landed: pull it too
+                cloid = getattr(event, "new_cloid", None) or event.cloid
+                cmds.append(CancelOrder(cloid))
 
     def _on_order_ack(self, ev: OrderAcknowledged, cmds: list) -> None:
         """A place acknowledged: its round trip to graduation (the first ack of the order only), then the tracker;
@@ -730,10 +739,13 @@ class AgentCore:
         if o is not None and o.acked_ts < 0:
             self.graduation.note_ack(ev.ts - o.sent_ts, ev.ts)
         tr.on_event(ev)
-        if self.stopped and ev.resting and (o is None or o.live):
+        if self.stopped and ev.resting and (o is None or o.live and o.state is not _PENDING_CANCEL):
             # (not one the tracker has seen end since: its cancel's answer, or its fills, came before this one. Pulled
             # again, the venue answered "never placed, already canceled, or filled": chaos_fill_before_first_snapshot's
-            # seed 2, an order whose cancel was acknowledged 0.14 s before its place was)
+            # seed 2, an order whose cancel was acknowledged 0.14 s before its place was. Nor one whose cancel, sent
+            # before this ack, is still out: the stop's own pull named it, and a second cancel sent now was answered
+            # so whenever the first had landed after the place, as it mostly does. Should the first have overtaken
+            # the place, its answer says so and the order is pulled then: _on_other)
             cmds.append(CancelOrder(ev.cloid))
 
     def _on_modify_ack(self, ev: ModifyAcknowledged, cmds: list) -> None:
@@ -743,7 +755,8 @@ class AgentCore:
         if o is not None and o.acked_ts < 0:
             self.graduation.note_ack(ev.ts - o.sent_ts, ev.ts)
         tr.on_event(ev)
-        if self.stopped and ev.resting and (o is None or o.live):  # (as _on_order_ack: not one ended since)
+        if self.stopped and ev.resting and (o is None or o.live and o.state is not _PENDING_CANCEL):
+            # (as _on_order_ack: not one ended since, nor one with a cancel out)
             cmds.append(CancelOrder(ev.new_cloid or ev.cloid))
 
     def _on_funding(self, ev: FundingPaid, cmds: list) -> None:
@@ -1314,7 +1327,8 @@ class AgentCore:
         # by name, all but the orders the venue has said are gone (TrackedOrder.gone_at_venue): asked again, each is
         # answered "never placed, already canceled, or filled" again, and only a snapshot settles whether it filled. In
         # ws_outage_during_move's outage (seed 1) three such orders were cancelled again at each of seven pulls
-        known = tuple(map(CancelOrder, self.tracker.pullable()))
+        # (nor, the socket up, those whose cancel is out: OrderTracker.pullable. Sent again once timed out, stale)
+        known = self.tracker.pullable(not self.connected)
         n = len(known)
         room = self.budget.pull_room(ts, n) if n else 0
         if n and not room:
@@ -1323,17 +1337,20 @@ class AgentCore:
             return
         self._last_pull_ts = ts
         self._pulls += 1
-        sent = 0  # the address items sent before the re-arm below
+        known = known[:room]
         # by cloid (one request) for what we know of; every other time a cancel-all as well (it needs two
-        # requests, the open-orders query first, but also catches what we do not know of): when both fit
-        if known:
-            known = known[:room]
-            sent = len(known)
-            cmds.append(Batch(known) if len(known) > 1 else known[0])
+        # requests, the open-orders query first, but also catches what we do not know of): when both fit. The two as
+        # one cancel-all naming what we know of (CancelAll.known), whose listing waits for their answers: sent side
+        # by side, the listing raced the cancels by name and listed what they were about to cancel, to cancel it again
         n = len(live)  # (the cancel-all's test counts every order still live, those gone at the venue too: it goes
         if not n or (self._pulls % 2 == 0 and self.budget.cancel_headroom >= 2 * n):  # every other pull, as before)
-            cmds.append(CancelAll())
-            sent += n
+            cmds.append(CancelAll(known))
+            sent = n  # the address items sent before the re-arm below
+        elif known:
+            cmds.append(Batch(tuple(map(CancelOrder, known))) if len(known) > 1 else CancelOrder(known[0]))
+            sent = len(known)
+        else:
+            sent = 0
         # past the cancels' limit the lane's one request is the pull's (a re-arm sent with it raced it there: it lost at
         # 51 s, the Kill's pull passing at 61 s), and the one armed at the Kill stands meanwhile (_kill_arm)
         if self.overlay.cancel_all and ts >= self._dead_man_retry_ts and not self._rearms_spent(ts):
@@ -2583,6 +2600,8 @@ class _Dispatch(dict):
 _new_object = object.__new__
 _tuple_new = tuple.__new__
 _PENDING_CANCEL = OrderState.PENDING_CANCEL
+_RESTS = (OrderState.RESTING, OrderState.PARTIALLY_FILLED)
+_MISSING = Reason.MISSING_ORDER
 _PULLABLE = frozenset({OrderState.PENDING_NEW, OrderState.RESTING, OrderState.PARTIALLY_FILLED})
 _GREEN = SafetyLevel.GREEN  # (an enum member read from its class costs a Python-level lookup)
 _BUY = Side.BUY

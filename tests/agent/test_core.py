@@ -1118,16 +1118,21 @@ def test_blind_pulls_do_not_cancel_again_the_orders_the_venue_said_are_gone():
 def test_a_stopped_core_does_not_pull_an_order_acknowledged_resting_after_it_ended():
     """Stopped, a place's ack saying it rests is pulled (it was in flight at the stop). Not one the tracker has seen
     end since: its cancel acknowledged before its place's ack came (the answers crossed). Pulled again, the venue
-    answered "never placed, already canceled, or filled" (chaos_fill_before_first_snapshot's seed 2). One whose cancel
-    is still out is pulled as before: that cancel may have overtaken the place. (Fails at f303b18: a cancel of the
-    ended order.)"""
-    from agent.gateway.events import CancelAcknowledged, CancelOrder, OrderAcknowledged
+    answered "never placed, already canceled, or filled" (chaos_fill_before_first_snapshot's seed 2). Nor one whose
+    cancel is still out: one cancel an order until it is answered. That cancel may have overtaken the place: answered
+    "never placed..." after the ack said it rests, the order is pulled then; acknowledged, it is not. (Fails at
+    f303b18: a cancel of the ended order. At 3cdacb5: a second cancel of the order whose first is out.)"""
+    from agent.gateway.events import CancelAcknowledged, CancelOrder, CancelRejected, OrderAcknowledged, Reason
     core, new = _quoting_core(None)
-    assert len(new) >= 2  # placed, unanswered
+    assert len(new) >= 3  # placed, unanswered
     core.shutdown(1.0)
     core.handle(CancelAcknowledged(1.1, new[0]))
     assert core.handle(OrderAcknowledged(1.2, new[0], 900, True)) == []
-    assert core.handle(OrderAcknowledged(1.2, new[1], 901, True)) == [CancelOrder(new[1])]
+    assert core.handle(OrderAcknowledged(1.2, new[1], 901, True)) == []
+    assert core.handle(OrderAcknowledged(1.2, new[2], 902, True)) == []
+    missing = "Order was never placed, already canceled, or filled."
+    assert core.handle(CancelRejected(1.3, new[1], Reason.MISSING_ORDER, missing)) == [CancelOrder(new[1])]
+    assert core.handle(CancelAcknowledged(1.3, new[2])) == []
 
 
 _HIGH = (((100_000.0, 1.0),), ((100_001.0, 1.0),))  # a book, and the same 1000 lower: the book falling away

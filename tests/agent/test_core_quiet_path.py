@@ -14,13 +14,14 @@ import pytest
 
 from agent.config import AgentConfig
 from agent.core import (
-    _BUY, _DESIRED, _GREEN, _SNAPSHOT_PARTS, FOR_CANCEL_ALL, AgentCore, ArrivalEstimator, CancelAll, KeptLadder,
+    _BUY, _RESTS, _DESIRED, _GREEN, _SNAPSHOT_PARTS, FOR_CANCEL_ALL, AgentCore, ArrivalEstimator, CancelAll, KeptLadder,
     SafetyInputs, SafetyOverlay, _new_object, _SignalsOfRecord, _tuple_new, _validation_factors, glft_coefficients,
     glft_half_skew, lot_sizes, overlaid_quotes, overlay_for, reconcile, reducing_side, taper_increasing, touch_ticks,
     venue_min_size, within_limit,
 )
-from agent.gateway.events import (AFTER_CYCLE, CancelOrder, IpWeightSpent, ModifyAcknowledged, OrderAcknowledged,
-                                  RateLimited, Timer)
+from agent.execution.orders import OrderState
+from agent.gateway.events import (AFTER_CYCLE, CancelOrder, CancelRejected, IpWeightSpent, ModifyAcknowledged,
+                                  OrderAcknowledged, RateLimited, Reason, Timer)
 
 from recorded_session import recorded_session
 from twin.faults.rejections import RejectionParams
@@ -72,10 +73,18 @@ def _handle_as_at_236138b(self, event):
                     and self.snapshot_retry_ts == math.inf:
                 self.snapshot_retry_ts = event.ts + self._snapshot_backoff_s
                 self._snapshot_backoff_s = min(2.0 * self._snapshot_backoff_s, self._snapshot_backoff_cap())
-        if self.stopped and getattr(event, "resting", False):
+        if self.stopped and t is CancelRejected:
+            # (since the one-cancel rule, tests/agent/test_one_cancel_out.py, as _on_other has it: a stop's cancel
+            # that overtook the place, the order put back resting by its answer, pulled then)
+            o = self.tracker.live_set.get(event.cloid)
+            if event.reason is Reason.MISSING_ORDER and o is not None and o.state in _RESTS:
+                cmds.append(CancelOrder(event.cloid))
+        elif self.stopped and getattr(event, "resting", False):
             # a place that was in flight when everything was pulled has landed: pull it too
             cloid = getattr(event, "new_cloid", None) or event.cloid
-            cmds.append(CancelOrder(cloid))
+            o = self.tracker.orders.get(cloid)  # (since that rule: not one whose cancel is out)
+            if o is None or o.state is not OrderState.PENDING_CANCEL:
+                cmds.append(CancelOrder(cloid))
     else:
         fn(event, cmds)
     if cmds:
