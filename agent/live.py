@@ -22,8 +22,9 @@ from agent.drivers import Core, RecordSink
 from agent.report import coin_amounts, trading_summary
 from agent.gateway.base import EventSink, RecentOrders
 from agent.gateway.events import (
-    AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAll, CancelOrder, Command, Event, IpWeightSpent,
-    ModifyAcknowledged, ModifyOrder, OrderAcknowledged, PlaceOrder, QuotaStatus, RequestAccountSnapshot, Side, Timer,
+    AFTER_CYCLE, AccountSnapshot, Batch, BookUpdated, CancelAcknowledged, CancelAll, CancelOrder, CancelRejected,
+    Command, Event, IpWeightSpent, ModifyAcknowledged, ModifyOrder, OrderAcknowledged, PlaceOrder, QuotaStatus,
+    RateLimited, RequestAccountSnapshot, Side, Timer,
 )
 from agent.execution.weights import SNAPSHOT_SENT_WEIGHT, request_cost
 from agent.quoting.ladder import round_px_to_venue, venue_min_size
@@ -560,6 +561,15 @@ def _newest_snapshot(last: AccountSnapshot | None, ev: AccountSnapshot) -> Accou
 # ---------------------------------------------------------------------------------------------- dry run
 
 
+_CANCELS_KEPT = 10_000  # cloids with a cancel out a dry run keeps (one whose answer was lost in transport stays)
+
+
+def _note(out: dict[str, None], cloid: str) -> None:
+    out[cloid] = None
+    if len(out) > _CANCELS_KEPT:
+        del out[next(iter(out))]
+
+
 class DryRunGateway:
     """Execution level 2: orders go ``far_frac`` beyond the touch (post-only) and are cancelled when they rest.
 
@@ -578,21 +588,52 @@ class DryRunGateway:
         self.sink: EventSink | None = None
         self.dry_cancels = 0
         self._sides = RecentOrders()  # each order placed: a modify of one it did not place is cancelled instead
+        # the orders with a cancel out, unanswered: this gateway's own (_dry_out) and the core's (_core_out), each
+        # until an answer names it. One cancel an order: at a stop the core's pull named every order, those whose
+        # dry cancel was on its way too, and an ack coming after the pull had the dry cancel sent beside the core's;
+        # the venue answered the second "never placed, already canceled, or filled" (a CancelMissingOrder a stop)
+        self._dry_out: dict[str, None] = {}
+        self._core_out: dict[str, None] = {}
 
     def start(self, sink: EventSink) -> None:
         self.sink = sink
         self.inner.start(self._on_event)
 
     def _on_event(self, ev: Event) -> None:
-        if type(ev) is BookUpdated and ev.bids and ev.asks:
+        t = type(ev)
+        if t is BookUpdated and ev.bids and ev.asks:
             self.best_bid, self.best_ask = ev.bids[0][0], ev.asks[0][0]
+        elif t is CancelAcknowledged or t is CancelRejected:
+            self._dry_out.pop(ev.cloid, None)
+            self._core_out.pop(ev.cloid, None)
+        elif t is RateLimited and ev.request == "cancel":
+            for c in ev.cloids:
+                self._dry_out.pop(c, None)
+                self._core_out.pop(c, None)
         self.sink(ev)
-        if type(ev) is OrderAcknowledged and ev.resting:
-            self.dry_cancels += 1
-            self.inner.send(CancelOrder(ev.cloid))
-        elif type(ev) is ModifyAcknowledged and ev.resting:
-            self.dry_cancels += 1
-            self.inner.send(CancelOrder(ev.new_cloid))
+        if t is OrderAcknowledged and ev.resting:
+            self._dry_cancel(ev.cloid)
+        elif t is ModifyAcknowledged and ev.resting:
+            self._dry_cancel(ev.new_cloid)
+
+    def _dry_cancel(self, cloid: str) -> None:
+        """A dry run's order rests: cancelled, unless the core's own cancel of it is out (a pull sent before its ack),
+        which pulls it, or tells the core it did not (its answer)."""
+        if cloid in self._core_out:
+            return
+        self.dry_cancels += 1
+        _note(self._dry_out, cloid)
+        self.inner.send(CancelOrder(cloid))
+
+    def _cancel_goes(self, cloid: str) -> bool:
+        """Whether the core's cancel of ``cloid`` goes: not while this gateway's own is out, whose answer the core
+        takes as its cancel's (the core sends none again until that comes, or its cancel times out: sent again then,
+        as one lost, it goes)."""
+        if cloid in self._dry_out:
+            del self._dry_out[cloid]  # (once: the core's next cancel of it, after its timeout, goes)
+            return False
+        _note(self._core_out, cloid)
+        return True
 
     def _far(self, side: Side, px: float, sz: float) -> tuple[float, float]:
         if side is Side.BUY:
@@ -606,7 +647,7 @@ class DryRunGateway:
             sz = round(venue_min_size(self.min_notional_usd, far, lot), self.sz_decimals)
         return far, sz
 
-    def _rewrite(self, cmd: Command) -> Command:
+    def _rewrite(self, cmd: Command) -> Command | None:
         if isinstance(cmd, PlaceOrder):
             self._sides.remember(cmd.cloid, cmd.side)
             px, sz = self._far(cmd.side, cmd.px, cmd.sz)
@@ -618,12 +659,19 @@ class DryRunGateway:
             self._sides.remember(cmd.new_cloid, side)
             px, sz = self._far(side, cmd.px, cmd.sz)
             return ModifyOrder(cmd.cloid, cmd.new_cloid, px, sz, cmd.tif, cmd.reduce_only, side)
+        if isinstance(cmd, CancelOrder):
+            return cmd if self._cancel_goes(cmd.cloid) else None
+        if isinstance(cmd, CancelAll):
+            return CancelAll(tuple(filter(self._cancel_goes, cmd.known)))
         if isinstance(cmd, Batch):
-            return Batch(tuple(self._rewrite(c) for c in cmd.commands))
+            parts = tuple(c for c in map(self._rewrite, cmd.commands) if c is not None)
+            return Batch(parts) if parts else None
         return cmd
 
     def send(self, cmd: Command) -> None:
-        self.inner.send(self._rewrite(cmd))
+        cmd = self._rewrite(cmd)
+        if cmd is not None:
+            self.inner.send(cmd)
 
     @property
     def nonces(self):
