@@ -252,6 +252,7 @@ class Overview:
     funding_usd: float = 0.0  # the funding payments' sum: received less paid
     shadow_cycles: int = 0
     cycles_sending: int = 0  # cycles whose commands were not empty
+    cycles_snapshot_only: int = 0  # of those, the cycles that sent an account snapshot's request alone: no order
 
 
 def overview(reader: LogReader) -> Overview:
@@ -272,6 +273,7 @@ def overview(reader: LogReader) -> Overview:
                 ov.shadow_cycles += 1
             if '"commands":[]' not in text:
                 ov.cycles_sending += 1
+                ov.cycles_snapshot_only += '"commands":["RequestAccountSnapshot"]' in text
             continue
         if kind not in rare:
             continue
@@ -360,7 +362,11 @@ def render_overview(ov: Overview, path: Path, max_transitions: int = 20) -> list
     out.append(f"  records     {kinds}")
     cycles = ov.records.get("cycle", 0)
     if cycles:
-        out.append(f"  cycles      {cycles:,}: {ov.cycles_sending:,} sent commands, {ov.shadow_cycles:,} in Shadow "
+        # (a Shadow run's cycles send the reconciliation's snapshot requests: "19 sent commands" alone read as
+        # orders placed at a level that places none)
+        ordered = ov.cycles_sending - ov.cycles_snapshot_only
+        out.append(f"  cycles      {cycles:,}: {ov.cycles_sending:,} sent commands ({ordered:,} with an order, "
+                   f"{ov.cycles_snapshot_only:,} an account snapshot's request alone), {ov.shadow_cycles:,} in Shadow "
                    f"(quoted on paper)")
     fills = ov.records.get("fill", 0)
     if fills:

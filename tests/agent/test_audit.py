@@ -59,6 +59,10 @@ def test_overview_counts_what_the_whole_file_reader_finds(run, capsys):
     cycles = [r for r in recs if r["type"] == "cycle"]
     assert ov.cycles_sending == sum(1 for r in cycles if r["commands"])
     assert ov.shadow_cycles == sum(1 for r in cycles if r["note"] == "shadow")
+    # a cycle that sent an account snapshot's request alone placed nothing: said apart from those with an order
+    # (a Shadow run's overview read "19 sent commands" where it had sent no order)
+    snapshots = sum(1 for r in cycles if r["commands"] == ["RequestAccountSnapshot"])
+    assert ov.cycles_snapshot_only == snapshots
     assert (ov.first_ts, ov.last_ts) == (recs[0]["ts"], max(r["ts"] for r in recs))
     assert [r["ts"] for r in ov.safety] == [r["ts"] for r in recs if r["type"] == "safety"]
     assert [r["to"] for r in ov.levels] == [r["to"] for r in recs if r["type"] == "level"]
@@ -67,6 +71,8 @@ def test_overview_counts_what_the_whole_file_reader_finds(run, capsys):
     assert f"cycle {len(cycles):,}" in text and f"fill {len(fills):,}" in text and "venue twin, seed 5" in text
     assert recs[-1] == {"type": "end", "ts": 600.0, "reason": "duration reached"}
     assert "    ended     600.000  duration reached" in text
+    assert (f"{ov.cycles_sending:,} sent commands ({ov.cycles_sending - snapshots:,} with an order, {snapshots:,} an "
+            f"account snapshot's request alone)") in text
     for r in (r for r in recs if r["type"] == "level"):
         assert f"{r['from']} → {r['to']}" in text
 
