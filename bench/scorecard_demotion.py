@@ -174,6 +174,7 @@ def _retired(per_seed: list) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = ArgumentParser(description="\n\n".join(__doc__.split("\n\n")[:2]),  # (what it measures, how to run it)
                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    shipped = ScorecardConfig(**SHIPPED_SCORECARD)
     ap.add_argument("--rules", action="store_true", help="also judge the periods by m-of-n rules")
     # (bounded: --every 0 or past the 1,440 outcomes of a session left no period to count, a ZeroDivisionError after
     # the seconds of measuring; --seeds nan a ValueError)
@@ -181,12 +182,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="scale the seed counts (default 1; 0.25 for a quick look)")
     ap.add_argument("--every", type=bounded(positive_int, 500, "outcomes a period, the window's 500 at most"),
                     default=None, help="outcomes a period (evaluate_every_n_outcomes; 1: rare outcomes, a period "
-                                       "each evaluate_timer_s)")
+                                       "each evaluate_timer_s; at most 500, the window; default: the shipped "
+                                       f"validation.scorecard's, {shipped.evaluate_every_n_outcomes})")
     ap.add_argument("--session", type=bounded(positive_int, 1_000_000, "outcomes of the stationary stretch"),
                     default=1440, help="outcomes of the stationary stretch (default 1440, a two-hour session at "
                                        "one outcome per 5 s; 5440: long enough to see a retired signal reinstated)")
     a = ap.parse_args(argv)
-    cfg = ScorecardConfig(**SHIPPED_SCORECARD)
+    cfg = shipped
     if a.every is not None:
         cfg = cfg.model_copy(update={"evaluate_every_n_outcomes": a.every})
     k = lambda n: max(1, int(n * a.seeds))  # noqa: E731

@@ -768,6 +768,20 @@ def test_each_bench_scripts_help_gives_its_description_whole_and_each_options_de
     assert silent == [], f"{script}: no default said for {silent}"
 
 
+def test_scorecard_demotions_every_says_its_default_and_its_bound_in_its_help(monkeypatch, capsys):
+    """Its ``--every`` (README: ``[--every N]``) gave no default, where a run without it takes the shipped
+    validation.scorecard's evaluate_every_n_outcomes, nor the 500 it refuses past (its default is None in the
+    parser, so the check of each option's said default above passed it by)."""
+    from agent.config import SHIPPED_SCORECARD
+    from agent.validation import ScorecardConfig
+
+    code, stdout = _help_in_process("scorecard_demotion.py", monkeypatch)
+    assert code == 0, capsys.readouterr().err
+    entry = " ".join(stdout.split("  --every EVERY", 1)[1].split("  --session", 1)[0].split())
+    shipped = ScorecardConfig(**SHIPPED_SCORECARD).evaluate_every_n_outcomes
+    assert f"default: the shipped validation.scorecard's, {shipped})" in entry and "at most 500" in entry, entry
+
+
 class _ParsedHere(Exception):
     """Raised in place of parsing: carries the parser a script built, to read its defaults."""
 
