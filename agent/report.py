@@ -66,13 +66,18 @@ def health_rows(s: dict) -> list[tuple[str, str]]:
         ("rejections", ", ".join(f"{k} {v}" for k, v in s["rejections_by_reason"].items()) or "none"),
         ("rate limited", f"429s {s['rate_limited']['ip_429']}, address {s['rate_limited']['address']}"),
         ("disconnects", f"{s['disconnects']}"),
-        ("stale book", f"{s['stale_book_episodes']} times no book for risk.stale_book_s with the socket up "
+        ("stale book", f"{_times(s['stale_book_episodes'])} no book for risk.stale_book_s with the socket up "
                        f"(quotes pulled)"),
     ]
     if s.get("overfills"):  # (a row only when it happened: it never should)
         rows.append(("overfills", f"{s['overfills']} fills past their order's size: the excess was not booked "
                                   f"(overfill in the decision log)"))
     return rows
+
+
+def _times(n: int) -> str:
+    """A count of occasions in words: "1 time", "2 times" (the Quickstart's summary read "1 times")."""
+    return f"{n} time{'' if n == 1 else 's'}"
 
 
 def held_by(safety) -> list[str]:

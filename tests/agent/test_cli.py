@@ -469,6 +469,14 @@ def test_the_summary_flags_a_maker_fee_unlike_the_configured_one():
     assert fee_rate_text({"maker_paid": None, "configured": 1.5}) == "no maker fill; quoting.maker_fee_bps 1.5"
 
 
+def test_the_summarys_stale_book_row_counts_one_time_and_several_times():
+    """The Quickstart's run (python -m agent, seed 0) printed "stale book  1 times no book ..."."""
+    from agent.report import health_rows
+    base = {"rejections_by_reason": {}, "rate_limited": {"ip_429": 0, "address": 0}, "disconnects": 1}
+    said = {n: dict(health_rows({**base, "stale_book_episodes": n}))["stale book"] for n in (0, 1, 2)}
+    assert [said[n].split(" no book")[0] for n in (0, 1, 2)] == ["0 times", "1 time", "2 times"], said
+
+
 @pytest.mark.parametrize("text, field, shown", [
     ("risk: {max_position: .inf}", "risk.max_position", "inf"),  # ran with "vs limit inf", saved as null
     ("risk: {stale_book_s: .inf}", "risk.stale_book_s", "inf"),  # would never pull quotes on a stale book
