@@ -561,8 +561,12 @@ def _table(rows: list[dict], episode_s: float, seeds: int) -> str:
         name = f"{r['trial']:>5}" if r["trial"] else "  (0)"
         lines.append(f"  {name} {r['mean_reward']:9.2f} {r['mean_net_pnl_usd']:9.2f} {r['fills']:6d} "
                      f"{r['escalations']:4d} {r['kills']:5d}  " + " ".join(vals))
-    lines.append("  (0) is the config's own values; gamma, spread, skew: GLFT's risk aversion and factors; levels, "
-                 "spacing (ticks), size (coin): the ladder; tol: reconcile.price_tolerance_ticks")
+    # (the head's "mean per episode" is reward's and net PnL's: the counts are the trial's episodes' sums, said here,
+    # where a 2-seed search's fills read as one episode's)
+    lines.append(f"  (0) is the config's own values; fills, esc (safety levels escalated), kills (episodes a Kill "
+                 f"ended): summed over the trial's {seeds} episode{'s' if seeds != 1 else ''}")
+    lines.append("  gamma, spread, skew: GLFT's risk aversion and factors; levels, spacing (ticks), size (coin): the "
+                 "ladder; tol: reconcile.price_tolerance_ticks")
     return "\n".join(lines)
 
 

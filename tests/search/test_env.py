@@ -159,6 +159,19 @@ def test_the_search_table_has_a_column_for_every_parameter():
     assert list(_COLUMNS) == [p.path for p in PARAMETERS]
 
 
+def test_the_search_tables_legend_says_its_counts_are_the_trials_episodes_sums_and_names_esc():
+    """The head says "(USDC, mean per episode)", the reward's and net PnL's; fills, esc and kills are summed over
+    the trial's episodes, which nothing said (a 2-seed search's 522 fills read as one episode's), and "esc" was
+    not explained."""
+    from search.__main__ import _table
+    row = {"trial": 0, "params": {p.path: 1 for p in PARAMETERS}, "mean_reward": -1.0, "mean_net_pnl_usd": -1.0,
+           "fills": 522, "escalations": 4, "kills": 0}
+    text = _table([row], 300.0, 2)
+    assert "fills, esc (safety levels escalated), kills (episodes a Kill ended): summed over the trial's 2 episodes" \
+        in text, text
+    assert "over the trial's 1 episode\n" in _table([row], 300.0, 1) + "\n"
+
+
 def test_the_defaults_round_trip_through_the_action_space():
     cfg = AgentConfig()
     back = decode(encode(cfg))
