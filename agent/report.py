@@ -125,7 +125,7 @@ def graduation_rows(s: dict) -> list[tuple[str, str]]:
                      f"{e['demotions']} demotions; confidence {e['confidence']['overall']:.2f})"),
         ("promotion held by", held_by_text(e["promotion_held_by"])),
         ("sim-to-real", shadow_text(s["shadow"])),
-        ("P(fill)", p_fill_text(s["shadow"]["p_fill"])),
+        ("P(fill)", p_fill_text(s["shadow"]["p_fill"], dry_run=s.get("execution_level") == 2)),
     ]
 
 
@@ -140,14 +140,18 @@ def shadow_text(sh: dict) -> str:
             f"{sh['real_volume']:.6g}); at-price share fit {fit} (paper model {sh['at_price_share']:g})")
 
 
-def p_fill_text(p: dict) -> str:
+def p_fill_text(p: dict, dry_run: bool = False) -> str:
     """The summary row for ``shadow.p_fill``: GLFT's fill model scored on the real quotes, its Brier beside the base
-    rate's (lower is better: above it, the model tells filling quotes from the rest worse than the rate alone)."""
+    rate's (lower is better: above it, the model tells filling quotes from the rest worse than the rate alone). A dry
+    run (execution level 2) cancels each order as soon as it rests: no horizon would score it, so the row says that
+    rather than to shorten the horizon."""
     head = f"{p['orders']} quotes ({p['filled']} filled, {p['censored']} moved before {p['horizon_s']:g} s)"
     if p["brier"] is None:
-        return head + ("; not scored: no quote acknowledged" if not p["orders"] else
-                       f"; not scored: the outcome at T known for {p['outcome_known_share']:.0%} (shorten "
-                       f"shadow.p_fill_horizon_s)")
+        if not p["orders"]:
+            return head + "; not scored: no quote acknowledged"
+        why = ("a dry run (execution level 2) cancels each order as soon as it rests" if dry_run else
+               "shorten shadow.p_fill_horizon_s")
+        return head + f"; not scored: the outcome at T known for {p['outcome_known_share']:.0%} ({why})"
     slope = "n/a" if p["calibration_slope"] is None else f"{p['calibration_slope']:.2f}"
     cox = "n/a" if p["logit_slope"] is None else f"{p['logit_slope']:.2f}"
     return (f"{head}; predicted {p['predicted']:.2f}, observed {p['observed']:.2f}; Brier {p['brier']:.3f} vs base "

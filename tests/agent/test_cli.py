@@ -469,6 +469,20 @@ def test_the_summary_flags_a_maker_fee_unlike_the_configured_one():
     assert fee_rate_text({"maker_paid": None, "configured": 1.5}) == "no maker fill; quoting.maker_fee_bps 1.5"
 
 
+def test_a_dry_runs_p_fill_row_says_why_it_is_not_scored_not_to_shorten_the_horizon():
+    """A live dry run (execution level 2, against twin serve) printed "P(fill)  166 quotes (0 filled, 166 moved
+    before 1 s); not scored: the outcome at T known for 0% (shorten shadow.p_fill_horizon_s)": its orders are
+    cancelled as soon as they rest, so no horizon would do; at levels 3 and 4 the advice stands."""
+    from agent.report import graduation_rows
+    p = {"horizon_s": 1.0, "orders": 166, "filled": 0, "censored": 166, "outcome_known_share": 0.0, "brier": None}
+    e = {"start_level": "MICRO_LIVE", "final_level": "MICRO_LIVE", "max_level": "MICRO_LIVE", "promotions": 0,
+         "demotions": 0, "confidence": {"overall": 0.6}, "promotion_held_by": []}
+    s = {"exposure": e, "shadow": {"paper_fills": 0, "real_fills": 0, "p_fill": p}}
+    row = {level: dict(graduation_rows({**s, "execution_level": level}))["P(fill)"] for level in (2, 3)}
+    assert row[2].endswith("(a dry run (execution level 2) cancels each order as soon as it rests)"), row
+    assert row[3].endswith("(shorten shadow.p_fill_horizon_s)"), row
+
+
 def test_the_summarys_stale_book_row_counts_one_time_and_several_times():
     """The Quickstart's run (python -m agent, seed 0) printed "stale book  1 times no book ..."."""
     from agent.report import health_rows
