@@ -160,14 +160,15 @@ def main(argv: list[str] | None = None) -> int:
             # the run folder is written: a signal while the summary is printed waits for its last line (it was the
             # default action there, killed unsaid, or a traceback), then is said
             with SignalsBetweenEvents():
-                status = exit_status(signum) if _print_summary(summary, duration, args.json, signum) else 0
+                status = exit_status(signum) if _print_summary(summary, duration, args.json, signum,
+                                                               config.session.coin) else 0
                 if sys.stdout is not None:  # (None: started with its stdout closed, `>&-`, where print prints nothing)
                     sys.stdout.flush()  # (a pipe's buffer: lost if a signal then ends the process)
                 printed = True
             return status  # (128 + the number of the signal that cut the run, as a shell reports it)
     except RunFolderError as e:  # a full disk: what the session computed is still printed, then the error
         if e.summary is not None:
-            _print_summary(e.summary, duration, args.json, caught[0] if caught else signal.SIGINT)
+            _print_summary(e.summary, duration, args.json, caught[0] if caught else signal.SIGINT, config.session.coin)
         ran = "" if e.summary is None else " (the session ran: the summary above; the run folder is incomplete)"
         return fail(f"--out {args.out}: {e}{ran}")
     except KeyboardInterrupt as e:  # once the session had ended (it ends itself on the ones that come during it)
@@ -201,10 +202,11 @@ def _idle_with_show_config(ap: argparse.ArgumentParser, argv: list[str]) -> str 
             f"--show-config")
 
 
-def _print_summary(summary: dict, duration: float, as_json: bool, signum: int = signal.SIGINT) -> bool:
+def _print_summary(summary: dict, duration: float, as_json: bool, signum: int = signal.SIGINT,
+                   coin: str | None = None) -> bool:
     """The summary on stdout (and on stderr how much of the run it covers when a signal cut it); whether it was."""
     say(json_text.dumps(summary, indent=2, default=float) if as_json
-        else format_summary(summary, duration, interrupted_by(signum)), sys.stdout)
+        else format_summary(summary, duration, interrupted_by(signum), coin), sys.stdout)
     if summary["interrupted"]:
         by = "" if signum == signal.SIGINT else f" by {interrupted_by(signum)}"
         print_note(f"interrupted{by}: the summary covers {_ms(summary['simulated_s'])} of {_ms(duration)} "
@@ -239,9 +241,11 @@ def _ms(seconds: float) -> str:
     return f"{seconds:.3f}".rstrip("0").rstrip(".")
 
 
-def format_summary(s: dict, asked: float | None = None, stopped_by: str = "a signal") -> str:
+def format_summary(s: dict, asked: float | None = None, stopped_by: str = "a signal", coin: str | None = None) -> str:
     """The summary as a table; a run a signal cut (``interrupted``) says so in its first row, with the simulated
-    time ``asked`` (its table read as a whole run's, the word on stderr alone: lost from ``> run.txt``)."""
+    time ``asked`` (its table read as a whole run's, the word on stderr alone: lost from ``> run.txt``). Its head
+    names the coin traded, as the live run's does (``session.coin`` hyna:LIT read "agent vs twin, seed 0", its
+    position and limit in units it did not name)."""
     pnl = s["pnl"]
     pos = s["position"]
     mk = ", ".join(f"{h} {v:+.2f}" if v is not None else f"{h} n/a" for h, v in s["markouts_bps"].items())
@@ -270,7 +274,8 @@ def format_summary(s: dict, asked: float | None = None, stopped_by: str = "a sig
                      f"{s['requests']['venue_used']} of cap {s['requests']['venue_cap']}"),
     ]
     w = max(len(k) for k, _ in rows)
-    return "agent vs twin, seed {}\n".format(s["seed"]) + "\n".join(f"  {k:<{w}}  {v}" for k, v in rows)
+    head = f"agent vs twin, {coin}, seed {s['seed']}" if coin else f"agent vs twin, seed {s['seed']}"
+    return head + "\n" + "\n".join(f"  {k:<{w}}  {v}" for k, v in rows)
 
 
 def timeline_rows(tl: dict) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ def test_twin_run_writes_the_documented_run_folder_and_is_reproducible(tmp_path,
     printed = _strict_json(capsys.readouterr().out)
     assert main(["--duration", "2m", "--seed", "3", "--out", str(b), "--quiet"]) == 0
     table = capsys.readouterr().out
-    assert "agent vs twin, seed 3" in table and "quote cycles" in table
+    assert "agent vs twin, BTC, seed 3" in table and "quote cycles" in table
     sa, sb = (_strict_json((d / "summary.json").read_text()) for d in (a, b))
     # two minutes in Shadow: no real fill, so no markout yet: null in the file, n/a on the console
     assert sa["fills"] == 0 and sa["markouts_bps"] == {"1s": None, "10s": None} == printed["markouts_bps"]
@@ -126,7 +126,7 @@ def test_ctrl_c_before_the_first_event_still_prints_the_summary_and_exits_130(tm
     out = tmp_path / "run"
     assert main(["--duration", "2m", "--out", str(out), "--quiet"]) == 130
     captured = capsys.readouterr()
-    assert "agent vs twin, seed 0" in captured.out and "no simulated time" in captured.out
+    assert "agent vs twin, BTC, seed 0" in captured.out and "no simulated time" in captured.out
     assert "0 of 120" in captured.err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["simulated_s"] == 0.0
@@ -481,6 +481,18 @@ def test_a_dry_runs_p_fill_row_says_why_it_is_not_scored_not_to_shorten_the_hori
     row = {level: dict(graduation_rows({**s, "execution_level": level}))["P(fill)"] for level in (2, 3)}
     assert row[2].endswith("(a dry run (execution level 2) cancels each order as soon as it rests)"), row
     assert row[3].endswith("(shorten shadow.p_fill_horizon_s)"), row
+
+
+def test_the_twin_summarys_head_names_the_coin_traded(tmp_path, capsys):
+    """A twin run on session.coin hyna:LIT printed "agent vs twin, seed 0", its position and limit in units it did not
+    name, where the live run's head names its coin ("agent vs custom venue, BTC, execution level 2")."""
+    from twin.market.synthetic import SyntheticMarketParams as M
+    from twin.params import TwinParams
+    params, cfg = tmp_path / "params.json", tmp_path / "lit.yaml"
+    params.write_text(TwinParams(markets={"BTC": M(), "hyna:LIT": M.thin_hip3()}).model_dump_json())
+    cfg.write_text('session:\n  coin: "hyna:LIT"\n')
+    assert main(["--duration", "10", "--config", str(cfg), "--params", str(params), "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith("agent vs twin, hyna:LIT, seed 0\n")
 
 
 def test_the_summarys_stale_book_row_counts_one_time_and_several_times():
