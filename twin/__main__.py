@@ -81,11 +81,21 @@ def _print_stats(stats: dict, duration: float, seed: int, as_json: bool) -> None
     # (the replies, errors and quota were dicts' reprs: "{'cumVlm': 2200.7929999999997, 'nRequestsUsed': 68, ...}")
     print_out(f"  probe replies        {_counts(stats['probe_replies'])}")
     print_out(f"  probe errors         {_counts(stats['probe_errors'])}")
+    # (the two a healthy run gives, read as the venue's faults: the probe's post-only quotes and its blind cancels)
+    said = [why for code, why in _PROBE_ERRORS.items() if stats["probe_errors"].get(code)]
+    if said:
+        print_out(f"                       ({'; '.join(said)}: the probe causes them, a healthy venue answers so)")
     print_out(f"  probe fills          {stats['probe_fills']}  position {stats['probe_position']:+.5f}  "
               f"account value {stats['probe_account_value']:.2f}")
     q = stats["quota"]
     print_out(f"  quota                {q['nRequestsUsed']:,} of {q['nRequestsCap']:,} requests used, cumVlm "
               f"{_usd(q['cumVlm'])} USDC traded")
+
+
+# what the probe's usual errors are: it quotes post-only a few ticks out, and cancels each order at its next
+# interval without watching for fills
+_PROBE_ERRORS = {"BadAloPx": "BadAloPx, a post-only quote the book had moved through",
+                 "MissingOrder": "MissingOrder, a cancel of an order filled since"}
 
 
 def _counts(counts: dict) -> str:

@@ -15,6 +15,9 @@ def test_twin_runs_statistics_print_no_dict_and_the_volume_as_the_venue_gives_it
     lines = out.splitlines()
     assert "  probe replies        ok 37" in lines
     assert "  probe errors         BadAloPx 6, MissingOrder 21" in lines
+    # said what they are: a healthy run's "errors", read as the venue's faults otherwise
+    assert ("                       (BadAloPx, a post-only quote the book had moved through; MissingOrder, a cancel of "
+            "an order filled since: the probe causes them, a healthy venue answers so)") in lines, out
     assert "  quota                68 of 12,200 requests used, cumVlm 2200.793 USDC traded" in lines, out
 
 
