@@ -694,13 +694,14 @@ def observe_journal(folder: str | Path, progress=None) -> Observations:
             # a dry run's orders went 5% beyond the touch and were cancelled as they rested: measured at the core's
             # prices (where it quoted), they read as 0 of dozens filled inside the spread and at the touch
             obs = dataclasses.replace(obs, order_distance=np.zeros(0), order_filled=np.zeros(0, dtype=bool))
-            dry.append(f"{where}: a dry run (execution level 2): its fills by distance from the touch (its orders "
-                       f"went 5% beyond it and were cancelled as they rested)")
+            dry.append(f"{_run_start_text(where)}: a dry run (execution level 2): its fills by distance from the "
+                       f"touch (its orders went 5% beyond it and were cancelled as they rested)")
         out = obs if out is None else out.merged(obs)
     if out is None:
         raise ValueError(f"{', '.join(empty)}: a run with no events (its start record, then nothing the core was fed): "
                          f"nothing to fit")
-    left_out = reader.left_out + [f"{w}: a run with no events (the live CLI stopped before its first)" for w in empty] \
+    left_out = reader.left_out + [f"{_run_start_text(w)}: no events (the live CLI stopped before its first)"
+                                  for w in empty] \
         + dry + list(out.left_out)  # (the runs' own: their clocks' steps)
     return dataclasses.replace(out, left_out=tuple(left_out))
 
@@ -711,6 +712,7 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
     stray: list[str] = []
     seen = [0]
     stopped = [False]  # its shutdown line was read: the run ended, not cut off where its journal was read
+    run = _run_start_text(where)  # (what left_out says of this run)
 
     def counted():
         for ev in reader.run_events():
@@ -733,20 +735,20 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
                          "the run's")
     if obs.resting_at_end:  # (a stopped run's cancels were answered before its end: none rest)
         obs = dataclasses.replace(obs, left_out=obs.left_out + (
-            f"{where}: {count_text(obs.resting_at_end, 'order')} still resting unfilled when this run's events end (a "
+            f"{run}: {count_text(obs.resting_at_end, 'order')} still resting unfilled when this run's events end (a "
             "run killed outright leaves them on the book, where they may fill after, unseen): not in the fills by "
             "distance from the touch",))
     if obs.feed_lags_after_move:
         m = obs.clock_moved_s
         obs = dataclasses.replace(obs, left_out=obs.left_out + (
-            f"{where}: the host's clock moved {'ahead of' if m > 0 else 'back against'} the venue's in this run, by "
+            f"{run}: the host's clock moved {'ahead of' if m > 0 else 'back against'} the venue's in this run, by "
             f"at least {abs(m):.3f} s (an account snapshot's window lay outside every earlier one's): its "
             f"{count_text(obs.feed_lags_after_move, 'book update')} from the snapshot before on arrived on another "
             "clock than the skew measured at its start, so their lags are no latency (the feed's fit leaves them "
             f"out; a step under a snapshot's round trip is not seen; {VENUE_TIME_ASSUMED})",))
     if obs.feed_lags_after_step:
         obs = dataclasses.replace(obs, left_out=obs.left_out + (
-            f"{where}: the host's clock stepped back in this run ({count_text(core.clock_steps_back, 'event')} behind "
+            f"{run}: the host's clock stepped back in this run ({count_text(core.clock_steps_back, 'event')} behind "
             f"the core's clock, by up to {core.clock_step_back_max_s:.3f} s: the step was at least that): its "
             f"{count_text(obs.feed_lags_after_step, 'book update')} from the first step of more than "
             f"{STEP_CUT_S * 1e3:g} ms on arrived on another clock than the skew measured at its start, so their lags "
@@ -756,7 +758,7 @@ def _observe_run(reader: "_JournalReader", core, skew: float, where: str) -> Obs
         # (a run calibrated while it still ran was fitted on the minutes written so far, and nothing said why they
         # were so few; the audit's reader says "killed outright (or still running)" of the same journal)
         obs = dataclasses.replace(obs, left_out=obs.left_out + (
-            f"{where}: no end line (the run's shutdown): it was killed outright, or is still running, and its events "
+            f"{run}: no end line (the run's shutdown): it was killed outright, or is still running, and its events "
             f"are taken as far as they were written, {obs.duration_s / 60:.1f} min",))
     return obs if seen[0] else None
 
@@ -855,6 +857,14 @@ def _why_not_prefix(v) -> str | None:
         return None
     except (ValueError, TypeError):
         return "not a cloid prefix (hexadecimal, as 0x8ee6f578)"
+
+
+def _run_start_text(where: str) -> str:
+    """A run as ``left_out`` names it, from its start record's ``where`` ("FILE: line N"): "FILE: the run started at
+    line N". Said as "FILE: line 1: 5 orders still resting unfilled ...", the start's line read as the damaged one
+    (as a cut line's own is said: "FILE: line 7: a line cut by a crash")."""
+    path, sep, line = where.rpartition(": line ")
+    return f"{path}: the run started at line {line}" if sep else where
 
 
 class _JournalReader:

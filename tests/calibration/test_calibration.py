@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import html
 import json
 import re
 import math
@@ -1870,8 +1871,8 @@ def test_a_dry_runs_orders_are_not_measured_as_fills_by_distance_from_the_touch(
             assert "filled, of the orders rested: inside the spread" in out and by_distance, out
         else:
             assert "filled, of the orders rested" not in out and not by_distance, out
-            assert f"left out: {run / 'events.jsonl'}: line 1: a dry run (execution level 2): its fills by " \
-                   f"distance from the touch" in out, out
+            assert f"left out: {run / 'events.jsonl'}: the run started at line 1: a dry run (execution level 2): " \
+                   f"its fills by distance from the touch" in out, out
 
 
 def test_a_run_stopped_with_flatten_on_stop_is_calibrated_its_stops_orders_replayed(tmp_path, capsys):
@@ -1912,9 +1913,34 @@ def test_an_order_a_killed_run_left_resting_is_not_counted_as_one_that_did_not_f
     assert len(said[1]) == 1, said
     obs = observe_journal(tmp_path / "after")
     assert obs.resting_at_end > 0
-    assert said[1][0].startswith(f"{tmp_path / 'after' / 'events.jsonl'}: line 1: {obs.resting_at_end:,} orders ")
+    assert said[1][0].startswith(f"{tmp_path / 'after' / 'events.jsonl'}: the run started at line 1: "
+                                 f"{obs.resting_at_end:,} orders ")
     stopped = observe_journal(run_folder(tmp_path, live_journal_lines(flatten=True), "stopped"))  # (its stop answered)
     assert stopped.resting_at_end == 0 and not [x for x in stopped.left_out if "still resting" in x]
+
+
+def test_a_runs_left_out_lines_name_where_the_run_started_not_a_damaged_line(tmp_path, capsys, lines):
+    """What ``left_out`` says of a run (its orders still resting at its end, its missing end line) named it by its
+    start record's place, "events.jsonl: line 1: 5 orders still resting unfilled ...", in the printout and
+    report.html alike: read as if line 1 were damaged, as a crash's cut line is named ("FILE: line 7: a line cut by a
+    crash"). It says "events.jsonl: the run started at line 1: ..." now, and the second run's its own start line.
+    Fails at 7d0ee888."""
+    acks = [i for i, x in enumerate(lines) if x.startswith('{"e":"OrderAcknowledged"') and '"resting":true' in x]
+    cut = acks[len(acks) // 2] + 1  # (killed just after an order rested: no end line, orders left resting)
+    run = run_folder(tmp_path, lines + lines[:cut])  # (a whole run, then one killed)
+    assert main([str(run), "--replay-hours", "0"]) == 0
+    out = capsys.readouterr().out
+    journal = run / "events.jsonl"
+    said = [x for x in out.splitlines() if x.startswith("left out: ")]
+    page = (run / "calibration" / "report.html").read_text()
+    second = f"left out: {journal}: the run started at line {len(lines) + 1}: "
+    assert all(x.startswith((f"left out: {journal}: the run started at line 1: ", second)) for x in said), said
+    theirs = [re.sub(r"^[0-9,]+ orders? ", "N orders ", x[len(second):]).split(" (")[0]
+              for x in said if x.startswith(second)]
+    assert theirs == ["N orders still resting unfilled when this run's events end", "no end line"], said
+    for x in said:
+        assert f"<li>{html.escape(x[len('left out: '):])}</li>" in page
+    assert f"{journal}: line " not in out and f"{html.escape(str(journal))}: line " not in page
 
 
 def test_the_replay_funds_its_account_as_the_live_account_was_not_with_the_drawdown_basis(tmp_path):
@@ -2189,10 +2215,10 @@ def test_a_run_with_no_events_is_refused_and_one_among_others_left_out_and_said(
     assert not (run / "calibration").exists()
     two = run_folder(tmp_path, lines[:1] + lines, "two")
     assert main([str(two), "--quiet", "--replay-hours", "0"]) == 0
-    assert f"left out: {two / 'events.jsonl'}: line 1: a run with no events" in capsys.readouterr().out
+    assert f"left out: {two / 'events.jsonl'}: the run started at line 1: no events" in capsys.readouterr().out
     summary = json.loads((two / "calibration" / "calibration.json").read_text())
-    assert summary["runs"] == 1 and summary["left_out"][0].endswith("line 1: a run with no events (the live CLI "
-                                                                    "stopped before its first)")
+    assert summary["runs"] == 1 and summary["left_out"][0].endswith("the run started at line 1: no events (the live "
+                                                                    "CLI stopped before its first)")
 
 
 def test_the_report_shows_a_dash_for_an_interval_bound_it_has_no_number_for(tmp_path):
@@ -2969,7 +2995,7 @@ def test_feed_lags_after_the_hosts_clock_stepped_back_are_left_out_and_said(tmp_
     assert np.allclose(obs.feed_lag_s, before.feed_lag_s, atol=1e-6 + sum(steps_s[:-1]))
     assert obs.feed_lags_after_step == len(truth.feed_lag_s) - len(before.feed_lag_s)
     said = [x for x in obs.left_out if "the host's clock stepped back" in x]
-    assert len(said) == 1 and said[0].startswith(f"{run / 'events.jsonl'}: line 1: ") and \
+    assert len(said) == 1 and said[0].startswith(f"{run / 'events.jsonl'}: the run started at line 1: ") and \
         f"{obs.feed_lags_after_step:,} book updates from the first step of more than 1 ms on" in said[0], obs.left_out
 
 
@@ -3140,8 +3166,9 @@ def test_a_run_without_its_end_line_is_said_to_be_read_as_far_as_it_was_written(
     assert main([str(running), "--quiet", "--replay-hours", "0"]) == 0
     out = capsys.readouterr().out
     said = [x for x in out.splitlines() if "no end line" in x]
-    assert said == [f"left out: {running / 'events.jsonl'}: line 1: no end line (the run's shutdown): it was killed "
-                    f"outright, or is still running, and its events are taken as far as they were written, 5.0 min"]
+    assert said == [f"left out: {running / 'events.jsonl'}: the run started at line 1: no end line (the run's "
+                    f"shutdown): it was killed outright, or is still running, and its events are taken as far as they "
+                    f"were written, 5.0 min"]
     summary = json.loads((running / "calibration" / "calibration.json").read_text())
     assert [x for x in summary["left_out"] if "no end line" in x] == [said[0][len("left out: "):]]
 
