@@ -297,11 +297,14 @@ def outages_text(o: dict) -> str:
     and the count it is from (a bare "sigma 0.128" from two outages read as a fit), and where the agent's reconnect
     backoff is in the lengths though the run said when the venue refused (the twin's outages then too long), or a
     silent socket's silence before its drop was declared is out of them (then too short). The median and its
-    interval in ms under a second (``durations_text``): "median 0.00 s (95%: 0.00 – 0.01)" was a 3 ms one."""
+    interval in ms under a second (``durations_text``): "median 0.00 s (95%: 0.00 – 0.01)" was a 3 ms one. Sigma's
+    interval is labelled 95% as every other interval is (it read "sigma 0.792 (0.623 – 1.012)", which could be any
+    spread), sigma and its ends to three significant figures (``interval_text``), as one figure reads alike."""
     quiet = o.get("silence_out_s") or 0.0
     (median, lo, hi), unit = durations_text(o["median_s"], o["median_lo"], o["median_hi"])
     return (f"outages log-normal, median {median} {unit} (95%: {lo} – {hi}), "
-            f"sigma {o['sigma']:.3f} ({o['sigma_lo']:.3f} – {o['sigma_hi']:.3f}), from {_n(o['n'], 'outage')}"
+            f"sigma {figure_text(o['sigma'], 3)} (95%: {interval_text(o['sigma_lo'], o['sigma_hi'], 3)}), from "
+            f"{_n(o['n'], 'outage')}"
             + (" (drop to reconnect, the agent's backoff in them: the venue's part alone determined no fit)"
                if o.get("backoff_in") else "")
             + (f" (from when each drop was declared: a silent socket's outage began up to {quiet:.1f} s before, not in "
