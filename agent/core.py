@@ -1329,6 +1329,13 @@ class AgentCore:
         # ws_outage_during_move's outage (seed 1) three such orders were cancelled again at each of seven pulls
         # (nor, the socket up, those whose cancel is out: OrderTracker.pullable. Sent again once timed out, stale)
         known = self.tracker.pullable(not self.connected)
+        # (the socket up, an order whose cancel is out: a cancel-all's listing, waiting only for what it names, would
+        # list it with that cancel on its way, to cancel it again. With nothing else to name no pull goes, as for one
+        # the lane holds: b1cabb5c's sent a cancel-all naming none, which listed those, and its re-arm, past the
+        # cancels' limit, was counted held every pull_retry_s with no pull; they are pulled as their cancels time out)
+        out = self.connected and any(o.state is _PENDING_CANCEL for o in live.values())
+        if out and not known:
+            return
         n = len(known)
         room = self.budget.pull_room(ts, n) if n else 0
         if n and not room:
@@ -1343,7 +1350,7 @@ class AgentCore:
         # one cancel-all naming what we know of (CancelAll.known), whose listing waits for their answers: sent side
         # by side, the listing raced the cancels by name and listed what they were about to cancel, to cancel it again
         n = len(live)  # (the cancel-all's test counts every order still live, those gone at the venue too: it goes
-        if not n or (self._pulls % 2 == 0 and self.budget.cancel_headroom >= 2 * n):  # every other pull, as before)
+        if not n or (not out and self._pulls % 2 == 0 and self.budget.cancel_headroom >= 2 * n):  # every other pull)
             cmds.append(CancelAll(known))
             sent = n  # the address items sent before the re-arm below
         elif known:

@@ -279,14 +279,24 @@ def test_past_the_cancels_limit_a_kills_arm_of_the_switch_waits_for_the_slow_lan
         assert all(not alone for _, alone in sent[1:])  # (behind a pull, in the tick, but the first)
         return [ts for ts, _ in sent], core.dead_man_arms_held, pulls
 
-    assert kill(25_000) == ([], 3, [1.5, 11.5, 21.5])  # (before: an arm with each of the lane's three pulls)
+    # (before: an arm with each of the lane's three pulls. One held for each pull sent, not at the ticks between, where
+    # every order's cancel is out, unanswered, and no pull goes (OrderTracker.pullable): b1cabb5c made those empty pulls
+    # that tried the re-arm, and counted 7 held, 4 of them with no pull; _pull_again returns there now, as it does for
+    # a pull the lane holds)
+    assert kill(25_000) == ([], 3, [1.5, 11.5, 21.5])
     # between the cap and the limit: each arm 2 s behind a pull of ours that passed there (the Red pull at 1.0 s, then
     # the Kill's), which took the venue's lane: held (before: 11 sent, each bound to be refused where the pull before
-    # it passed), and sent alone as the lane opens, the pulls again waiting for it (the next test)
+    # it passed), and sent alone as the lane opens, the pulls again waiting for it (the next test). Held with each pull
+    # sent: the Kill's, 14.5 s's, and 20.0 s's as 14.5 s's cancels time out (5 s, risk.ack_timeout_s; before b1cabb5c
+    # pulls at 16.5 and 18.5 s named them again with theirs out, 5 held; at b1cabb5c those ticks tried the arm unpulled)
     sent, held, pulls = kill(15_000)
-    assert sent == [12.5] and held == 5 and pulls[:3] == [1.0, 1.5, 14.5]
-    sent, held, _ = kill(5_000)  # within the cap: the arms go, as before
-    assert len(sent) == 11 and held == 0
+    assert sent == [12.5] and held == 3 and pulls == [1.0, 1.5, 14.5, 20.0]
+    # within the cap the arms go with each pull again: the Kill's, and one as each pull's cancels time out (7.0, 12.5,
+    # 18.0 s); before b1cabb5c 11, every 2 s, with pulls naming orders whose cancels were out; at b1cabb5c 11 still, 6
+    # of them with no pull at all (a re-arm every 2 s, and at 5.5, 9.5, 13.5, ... a cancel-all naming none, whose
+    # listing cancelled again the orders whose cancels were out)
+    sent, held, _ = kill(5_000)
+    assert sent == [1.5, 7.0, 12.5, 18.0] and held == 0
 
 
 def _kill_unanswered(used: int, overrides: dict | None = None, ack: bool = False) -> tuple[list, list, object]:
@@ -330,11 +340,17 @@ def test_between_the_cap_and_the_limit_a_kills_arm_goes_before_its_pulls_again_w
     acknowledged, its time to come) fires at its time whatever the pulls do: they go on every 2 s, as before."""
     sent, pulls, core = _kill_unanswered(15_000, ack=True)
     assert sent == [(12.5, True)]  # (before: [])
-    assert pulls == [1.0, 1.5, 14.5, 16.5, 18.5, 20.5]  # (before: every 2 s from 1.5 s: 3.5, 5.5, ...)
+    # (before: every 2 s from 1.5 s: 3.5, 5.5, ...). 14.5 s: 2 s after the arm, the orders' cancels timed out since
+    # 6.5 s; then 20.0 s, as 14.5 s's time out in turn (risk.ack_timeout_s, 5 s): none named again with its cancel out
+    # (OrderTracker.pullable). Before b1cabb5c 16.5 and 18.5 s named them so; at b1cabb5c 16.5 s sent a cancel-all
+    # naming none, whose listing would cancel them again, and 18.5 s nothing, yet it put the next pull off to 20.5 s
+    assert pulls == [1.0, 1.5, 14.5, 20.0]
     assert core.dead_man_state == "armed"  # (its time, 22.5 s, to come; before: off)
     # the heartbeat's switch, armed at 0.5 s for 30 s, acknowledged: it stands, and the pulls go on
     sent, pulls, core = _kill_unanswered(15_000, {"risk": {"dead_man_min_volume_usd": 0.0}}, ack=True)
-    assert sent == [] and pulls == [1.0] + [1.5 + 2 * k for k in range(11)] and core.dead_man_state == "armed"
+    # (and the pulls again as each pull's cancels time out, 5.5 s apart, none naming an order with its cancel out:
+    # before b1cabb5c every 2 s, [1.0] + [1.5 + 2 * k for k in range(11)], each naming the six again)
+    assert sent == [] and pulls == [1.0, 1.5, 6.5, 12.0, 17.5] and core.dead_man_state == "armed"
 
 
 def test_a_stopped_core_past_the_cancels_limit_sends_no_arm_and_no_pull_the_lane_would_refuse():
@@ -817,7 +833,10 @@ def test_a_kill_whose_pulls_are_never_answered_re_arms_the_switch_short_of_the_v
     assert len(arms) == 8 and len(fired) == 8 and fired[-1] < 300.0, (arms, fired)  # (at 06169538: 31 arms)
     rationed = [r for r in records if isinstance(r, dict) and r.get("type") == "dead_man_rationed"]
     assert len(rationed) == 1 and rationed[0]["fired"] == 8 and rationed[0]["ts"] >= fired[-1]
-    assert pulls[-1] >= 598.0  # (the pulls again go on, every risk.pull_retry_s)
+    # (the pulls again go on, as each one's cancels, unanswered, time out: risk.ack_timeout_s, 5 s, to the next tick;
+    # before b1cabb5c every risk.pull_retry_s, each naming the orders again with their cancels out)
+    later = sorted({ts for ts in pulls if ts >= 300.0})
+    assert later[-1] >= 594.0 and max(b - a for a, b in zip(later, later[1:])) <= 6.0
     with pytest.raises(ValidationError):
         RiskConfig(dead_man_fire_reserve=10)
 
