@@ -6,10 +6,7 @@ Rules, in order:
    first) gets ``price_tolerance_ticks``; one further away (behind: safer, only less likely to fill)
    gets the wider of that and ``behind_tolerance_bps`` of its price. Both widen by
    ``level_tolerance_growth`` per level away from the touch, where a tick matters least. On a
-   $1-tick coin at $100k a one-tick band would replace every quote on every cycle. A quote no order fits
-   as it asks is sized first (rule 3's cut), before any order is marked to go: one in its price band whose size
-   lies between that cut and the quote's own (each with its size tolerance) is kept for it, as what a request
-   would send is no nearer, and it takes no room (it is counted already);
+   $1-tick coin at $100k a one-tick band would replace every quote on every cycle;
 2. other live orders are cancelled (cancels first: they reduce risk and may use the reserve), but where no place
    nor modify can go (the budget past its cap, or in the reserve, or the cycle held to cancels: ``cancel_only``) a
    reduce-only order on a side a reduce-only quote is wanted on is left resting: cancelled, that exit could not be
@@ -150,7 +147,6 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     if ro_sells:
         ro_sells = [*ro_sells]  # (an empty list is never changed below: not copied)
     unmatched: list[DesiredQuote] = []
-    near: dict = {}  # a quote no order fits as it asks, whose pool had orders -> (its pool, its bands), for the sizing
     for d in desired:
         side, d_px, d_sz, level, d_ro = d
         # the band: ahead = nearer the touch than desired (above it for a bid, below it for an ask) is aheads[level];
@@ -177,7 +173,6 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                             break
                 else:
                     unmatched.append(d)
-                    near[d] = (pool, lo_px, hi_px, lo_sz, hi_sz)
             else:
                 unmatched.append(d)
         else:
@@ -196,76 +191,8 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
                             break
                 else:
                     unmatched.append(d)
-                    near[d] = (pool, lo_px, hi_px, lo_sz, hi_sz)
             else:
                 unmatched.append(d)
-
-    # the size each quote no order fits would be sent at, before any order is marked to go: nearest the touch first
-    # (stable: bids before asks per level), cut to its side's room under the limit, rounded down to the lot (_Lotted);
-    # none (0.0) under the venue's minimum (the rule's first clause read here: the call is only made where it can
-    # refuse). The room is the limit less the worst case: the position, every same-side order that could still fill
-    # (those to be cancelled too: they may fill before the cancel lands) and the sizes of the quotes before it sent.
-    # Cut, a quote keeps an order of its price band whose size lies between the cut (its band's floor) and its own
-    # (its band's top): a request would send nothing nearer, and the order is counted already, so it takes no room.
-    # (Matched on its own size alone, such an order went: moved by a modify to itself, or cancelled and placed as it
-    # was; one between flapped, moved down to the cut, then, its old leg gone, cancelled or moved up again.)
-    cuts: list[float] = []
-    if unmatched:
-        exp_buy, exp_sell = tracker.exposures() if exposures is None else exposures
-        pos = tracker.position
-        room_buy = max_position - (pos + exp_buy)  # less the worst cases: tracker.worst_case_positions()
-        room_sell = max_position + (pos - exp_sell)
-        ro_buy = ro_sell = None  # the room reduce-only quotes have: made at the first one (there rarely is one)
-        lotted = _LOTTED.get(lot)  # (_lotted's lookup, here: it answers all but the first cycle)
-        if lotted is None:
-            lotted = _lotted(lot)
-        unmatched.sort(key=_LEVEL)
-        missing = []  # the quotes still unmatched, in that order (cuts: theirs)
-        for d in unmatched:
-            side, px, sz, _, ro = d
-            buy = side > 0
-            if ro:  # it only reduces the filled position, but other same-side orders can fill first
-                if ro_buy is None:
-                    # none on a side whose last was refused as increasing the position, until a snapshot says the
-                    # position (OrderTracker.ro_refused): the venue holds none there for it to reduce
-                    refused = tracker.ro_refused
-                    ro_buy = 0.0 if _BUY in refused else max(0.0, -pos) - _ro_live(tracker, _BUY)
-                    ro_sell = 0.0 if _SELL in refused else max(0.0, pos) - _ro_live(tracker, _SELL)
-                room = min(ro_buy, room_buy + reducing_out) if buy else min(ro_sell, room_sell + reducing_out)
-            else:
-                room = room_buy if buy else room_sell
-            sz = lotted[room if room < sz else sz]
-            if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
-                sz = 0.0
-            else:
-                if sz != d[2] and d in near:
-                    pool, lo_px, hi_px, lo_sz, hi_sz = near[d]
-                    if pool:
-                        lo_cut, hi_cut = size_bands[sz]
-                        if lo_cut < lo_sz:
-                            lo_sz = lo_cut
-                        if hi_cut > hi_sz:
-                            hi_sz = hi_cut
-                        for o in pool:
-                            if lo_px <= o.px <= hi_px and lo_sz <= o.counted <= hi_sz:
-                                pool.remove(o)  # kept
-                                break
-                        else:
-                            o = None
-                        if o is not None:
-                            continue
-                if ro:
-                    if buy:
-                        ro_buy -= sz
-                    else:
-                        ro_sell -= sz
-                if buy:
-                    room_buy -= sz
-                else:
-                    room_sell -= sz
-            missing.append(d)
-            cuts.append(sz)
-        unmatched = missing
 
     # the orders to cancel (some may instead be modified into a quote below), in live order: every live order
     # neither kept nor in doubt, which is every candidate left in a pool but a stale one (the live orders in no
@@ -309,25 +236,71 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             if o.state in _MODIFIABLE and o.oid:
                 movable.setdefault((o.side, o.reduce_only), []).append(o)
 
+    # exposure after the cancels we send still counts them: they may fill before they land
     places: list[Command] = []
     modifies: list[Command] = []
     if unmatched:
+        exp_buy, exp_sell = tracker.exposures() if exposures is None else exposures
+        pos = tracker.position
+        room_buy = max_position - (pos + exp_buy)  # less the worst cases: tracker.worst_case_positions()
+        room_sell = max_position + (pos - exp_sell)
+        ro_buy = ro_sell = None  # the room reduce-only quotes have: made at the first one (there rarely is one)
         # the request items places may still take: under the cap per cycle, and what the budget lets spend (not a
         # cancel: the reserve excluded), both less the cancels; a place takes one from each, a modify none
         can_place = min(max_items, budget.spendable()) - n_items  # (min(a - n, b - n), one subtraction: the same)
+        unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
         next_cloid = cloids.next
-        for d, sz in zip(unmatched, cuts):  # nearest the touch first, each at its cut (0.0: none is sent)
+        lotted = _LOTTED.get(lot)  # (_lotted's lookup, here: it answers all but the first cycle)
+        if lotted is None:
+            lotted = _lotted(lot)
+        for d in unmatched:
             if can_place <= 0:
                 break
-            if sz == 0.0:
-                continue
-            side, px, _, _, ro = d
+            side, px, sz, _, ro = d
+            # the size: cut to the side's room under the limit, rounded down to the lot (_Lotted); not sent under the
+            # venue's minimum (the rule's first clause read here: the call is only made where it can refuse). A plain
+            # quote's side is taken once, its room read and spent in place (the reduce-only branch, rare, as it was)
+            if ro:  # it only reduces the filled position, but other same-side orders can fill first
+                buy = side > 0
+                if ro_buy is None:
+                    # none on a side whose last was refused as increasing the position, until a snapshot says the
+                    # position (OrderTracker.ro_refused): the venue holds none there for it to reduce
+                    refused = tracker.ro_refused
+                    ro_buy = 0.0 if _BUY in refused else max(0.0, -pos) - _ro_live(tracker, _BUY)
+                    ro_sell = 0.0 if _SELL in refused else max(0.0, pos) - _ro_live(tracker, _SELL)
+                room = min(ro_buy, room_buy + reducing_out) if buy else min(ro_sell, room_sell + reducing_out)
+                if room < sz:
+                    sz = room
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
+                if buy:
+                    ro_buy -= sz
+                    room_buy -= sz
+                else:
+                    ro_sell -= sz
+                    room_sell -= sz
+            elif side > 0:
+                if room_buy < sz:
+                    sz = room_buy
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
+                room_buy -= sz
+            else:
+                if room_sell < sz:
+                    sz = room_sell
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
+                room_sell -= sz
             pool = movable.get((side, ro)) if movable else None
             if pool:
                 # the order's cancel becomes this modify: one request item where there would be two (its
                 # cancel item is already counted, and a modify is no cancel: the reserve stays untouched,
-                # as can_place already excludes every item so far). Never to the order as it rests: at the
-                # quote's price and cut size, it fitted the quote's band and was kept.
+                # as can_place already excludes every item so far)
+                if sz != d[2] and _kept_as_cut(pool, going, px, sz):  # (only a size cut can make one: see there)
+                    continue
                 o = pool.pop(0)
                 going.remove(o)
                 modifies.append(_new(ModifyOrder, (o.cloid, next_cloid(), px, sz, _ALO, ro, side)))
@@ -438,6 +411,21 @@ def _lotted(lot: float) -> _Lotted:
 
 
 _LOTTED_KEEP = 4096
+
+
+def _kept_as_cut(pool: list, going: list, px: float, sz: float) -> bool:
+    """Whether an order of ``pool`` (those of a quote's side and kind being cancelled, which could be modified into it)
+    rests at ``px`` for ``sz``, the quote once its size was cut (to the room under the limit, or to the lot): it is
+    kept then, taken out of both lists. Its size was outside the band of the quote's own, so it was to go, and the cut
+    made the size it has: moved there by a modify to itself, it lost its queue place for a request
+    (fees_exceed_spread's seed 3 at 141 s). An uncut quote can have no such order: it would have fitted the quote's
+    bands and been kept in the first pass."""
+    for o in pool:
+        if o.px == px and abs(o.counted - sz) <= 1e-12:  # (its size left, as the first pass reads it)
+            pool.remove(o)
+            going.remove(o)
+            return True
+    return False
 
 
 def _ro_live(tracker: OrderTracker, side: Side) -> float:

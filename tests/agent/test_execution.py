@@ -871,81 +871,6 @@ def test_an_order_a_quote_cut_to_its_room_asks_for_as_it_rests_is_kept_not_modif
     assert isinstance(c, ModifyOrder) and (c.cloid, c.px, c.sz) == (list(t.live_set)[0], 101.0, 0.002)
 
 
-def test_a_quote_is_matched_at_the_size_it_would_be_sent_at():
-    """A quote's size is cut to the room under the limit before the live orders are matched to it: an order that fits
-    the cut size's band (or lies between it and the quote's own size) is kept, whatever would have sent the cut quote.
-    At 3cdacb5 the match was on the quote's own size alone, and a pass after it kept an order only where a modify would
-    have moved it to itself: the same price to the bit and the same size. Each case below fails there:
-    - modify_moves off: the ask 0.002 at 101 (the quote 0.003 cut to 0.002) was cancelled, and 0.002 placed at 101;
-    - an ask not yet acknowledged (no modify can move it): the same cancel, and the same place;
-    - the ask a tick behind the quote, in its price band: modified to 101 (its queue place lost for a tick);
-    - the kept ask's size was spent from the room again: the ask at 102 (level 1) was not placed (its 0.002 fits
-      under the limit: 0.002 kept + 0.002 = 0.004);
-    - an ask of 0.005 for a quote of 0.010 cut to 0.002 (the ask counted in the room) was modified down to 0.002, and
-      once that was acknowledged, the room grown by the 0.003 freed, modified up to 0.005: two requests, to where it
-      rested."""
-    flat = lambda cmds: [c for b in cmds for c in (b.commands if isinstance(b, Batch) else (b,))]  # noqa: E731
-
-    def run(quotes, t, limit, cfg=ReconcileConfig()):
-        out = flat(reconcile(quotes, t, tick=1.0, lot=0.001, budget=RequestBudget(BudgetConfig()),
-                             cloids=CloidFactory(1), cfg=cfg, max_position=limit))
-        for c in out:  # whatever is sent, the worst case stays within the limit
-            t.on_command(c, 1.0)
-        assert t.worst_case_position(Side.SELL) >= -limit - 1e-12
-        return out
-
-    quote = [DesiredQuote(Side.SELL, 101.0, 0.003, 0)]
-    assert run(quote, _tracker_with(0.0, [(Side.SELL, 101.0, 0.002)]), 0.004,
-               ReconcileConfig(modify_moves=False)) == []
-    pending = OrderTracker()
-    pending.on_command(PlaceOrder("0x" + "0" * 31 + "1", Side.SELL, 101.0, 0.002), 0.0)
-    assert run(quote, pending, 0.004) == []
-    assert run(quote, _tracker_with(0.0, [(Side.SELL, 102.0, 0.002)]), 0.004) == []
-    t = _tracker_with(0.0, [(Side.SELL, 101.0, 0.002)])
-    (c,) = run(quote + [DesiredQuote(Side.SELL, 102.0, 0.003, 1)], t, 0.004)
-    assert isinstance(c, PlaceOrder) and (c.px, c.sz) == (102.0, 0.002)
-    assert t.worst_case_position(Side.SELL) == pytest.approx(-0.004)
-    assert run([DesiredQuote(Side.SELL, 101.0, 0.010, 0)], _tracker_with(0.0, [(Side.SELL, 101.0, 0.005)]), 0.007) == []
-
-
-_SELF = st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(-3, 3), st.integers(1, 8), st.booleans(),
-                  st.booleans())
-
-
-@settings(max_examples=300, deadline=None)
-@given(orders=st.lists(_SELF, max_size=8), quotes=st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]),
-                                                                     st.integers(-3, 3), st.integers(1, 12),
-                                                                     st.booleans()), max_size=8),
-       position=st.integers(-10, 10), limit=st.integers(0, 24), size_tol=st.sampled_from([0.0, 0.25, 0.6]),
-       modify_moves=st.booleans())
-def test_no_order_is_replaced_by_itself(orders, quotes, position, limit, size_tol, modify_moves):
-    """Whatever the orders (acknowledged or not, reduce-only or not), the quotes, the position and the limit: no modify
-    moves an order to its own price and size, and no cycle cancels an order and places its like (side, price, size and
-    reduce-only flag): a request, and the queue place, for nothing. (Fails at 3cdacb5: an order the quote's cut size
-    fits, not acknowledged or with modify_moves off, was cancelled and placed again as it was.)"""
-    lot = 0.001
-    t = OrderTracker()
-    t.position = position * lot
-    for i, (side, px, n, ro, acked) in enumerate(orders):
-        cloid = f"0x{i + 1:032x}"
-        t.on_command(PlaceOrder(cloid, side, 100.0 + px, n * lot, Tif.ALO, ro), 0.0)
-        if acked:
-            t.on_event(OrderAcknowledged(0.1, cloid, i + 1, True))
-    desired = [DesiredQuote(side, 100.0 + px, n * lot, level, ro) for level, (side, px, n, ro) in enumerate(quotes)]
-    cfg = ReconcileConfig(size_tolerance_frac=size_tol, modify_moves=modify_moves)
-    out = reconcile(desired, t, tick=1.0, lot=lot, max_position=limit * lot, budget=RequestBudget(BudgetConfig()),
-                    cloids=CloidFactory(9), cfg=cfg)
-    cmds = [c for b in out for c in (b.commands if isinstance(b, Batch) else (b,))]
-    like = lambda o: (o.side, o.px, round(o.remaining, 12), o.reduce_only)  # noqa: E731
-    cancelled = {like(t.orders[c.cloid]) for c in cmds if isinstance(c, CancelOrder)}
-    for c in cmds:
-        if isinstance(c, ModifyOrder):
-            o = t.orders[c.cloid]
-            assert (o.px, round(o.remaining, 12)) != (c.px, round(c.sz, 12)), (c, o)
-        elif isinstance(c, PlaceOrder):
-            assert (c.side, c.px, round(c.sz, 12), c.reduce_only) not in cancelled, (c, cmds)
-
-
 def test_reduce_only_quotes_never_exceed_the_position():
     t = _tracker_with(0.003)
     cmds = reconcile([DesiredQuote(Side.SELL, 101.0, 0.002, 0, True), DesiredQuote(Side.SELL, 102.0, 0.002, 1, True),
@@ -1700,52 +1625,22 @@ def _reconcile_plainly(desired, tracker, *, tick, lot, max_position, budget, clo
                           and (o.state in (OrderState.PENDING_NEW, OrderState.RESTING, OrderState.PARTIALLY_FILLED)
                                or o.state is OrderState.STALE and o.prev_state is OrderState.PENDING_NEW)]
              for ro in (False, True) for side in Side}
-    pos = tracker.position
-    exp_buy, exp_sell = tracker.exposures()
-    rooms = {Side.BUY: max_position - (pos + exp_buy), Side.SELL: max_position + (pos - exp_sell)}
-    ro_rooms = {Side.BUY: max(0.0, -pos) - sum(o.remaining for o in tracker.ro_live[Side.BUY]),
-                Side.SELL: max(0.0, pos) - sum(o.remaining for o in tracker.ro_live[Side.SELL])}
-
-    def kept(pool, lo, hi, lo_sz, hi_sz):
-        fits = [o for o in pool if lo <= o.px <= hi and lo_sz <= o.sz - o.filled_sz <= hi_sz]
-        if fits:
-            pool.remove(fits[0])
-        return bool(fits)
-
-    def band(d):
+    unmatched = []
+    for d in desired:
         widen = 1.0 + cfg.level_tolerance_growth * d.level
         ahead = tol_px * widen + 1e-9
         behind = max(cfg.behind_tolerance_bps * 1e-4 * d.px, tol_px) * widen + 1e-9
-        return (d.px - behind, d.px + ahead) if d.side is Side.BUY else (d.px - ahead, d.px + behind)
-
-    # the quotes an order is kept for as they ask, in their order
-    pools_of = {id(d): pools[(bool(d.reduce_only), d.side)] for d in desired}
-    unmatched = []
-    for d in desired:
+        lo, hi = (d.px - behind, d.px + ahead) if d.side is Side.BUY else (d.px - ahead, d.px + behind)
         tol = cfg.size_tolerance_frac * d.sz
-        if not kept(pools_of[id(d)], *band(d), d.sz - tol - 1e-12, d.sz + tol + 1e-12):
+        pool = pools[(bool(d.reduce_only), d.side)]
+        fits = [o for o in pool if lo <= o.px <= hi and d.sz - tol - 1e-12 <= o.sz - o.filled_sz <= d.sz + tol + 1e-12]
+        if fits:
+            pool.remove(fits[0])
+        else:
             unmatched.append(d)
-    # then the rest, nearest the touch first, each cut to the room (the quotes sent before it spent theirs) and to the
-    # lot: kept for an order between that size and its own (each with its tolerance), else sent at it (0.0: none)
-    sized = []
-    for d in sorted(unmatched, key=lambda q: q.level):
-        room = min(ro_rooms[d.side], rooms[d.side]) if d.reduce_only else rooms[d.side]
-        sz = round(math.floor(min(d.sz, room) / lot + 1e-9) * lot, 10)
-        if sz <= 0.0 or reconcile_module.refused_under_minimum(sz, d.px, d.reduce_only, abs(pos), min_notional):
-            sized.append((d, 0.0))
-            continue
-        tol, cut_tol = cfg.size_tolerance_frac * d.sz, cfg.size_tolerance_frac * sz
-        lo_sz, hi_sz = min(sz - cut_tol, d.sz - tol) - 1e-12, max(sz + cut_tol, d.sz + tol) + 1e-12
-        if kept(pools_of[id(d)], *band(d), lo_sz, hi_sz):
-            continue
-        if d.reduce_only:
-            ro_rooms[d.side] -= sz
-        rooms[d.side] -= sz
-        sized.append((d, sz))
-    unmatched = sized
     if cancel_only or budget.spendable() <= 0:  # no place nor modify can go: an exit to be replaced is left resting
         for side in Side:
-            if any(d.reduce_only and d.side is side for d, _ in unmatched):
+            if any(d.reduce_only and d.side is side for d in unmatched):
                 pools[(True, side)] = []
     left = {o for p in pools.values() for o in p}
     room = min(cfg.max_requests_per_cycle, budget.cancel_headroom)
@@ -1759,13 +1654,23 @@ def _reconcile_plainly(desired, tracker, *, tick, lot, max_position, budget, clo
         for o in going:
             if o.state in (OrderState.RESTING, OrderState.PARTIALLY_FILLED) and o.oid:
                 movable.setdefault((o.side, o.reduce_only), []).append(o)
+    pos = tracker.position
+    exp_buy, exp_sell = tracker.exposures()
+    rooms = {Side.BUY: max_position - (pos + exp_buy), Side.SELL: max_position + (pos - exp_sell)}
+    ro_rooms = {Side.BUY: max(0.0, -pos) - sum(o.remaining for o in tracker.ro_live[Side.BUY]),
+                Side.SELL: max(0.0, pos) - sum(o.remaining for o in tracker.ro_live[Side.SELL])}
     spendable = budget.spendable() - n_items
     modifies, places = [], []
-    for d, sz in unmatched:
+    for d in sorted(unmatched, key=lambda q: q.level):
         if n_items >= cfg.max_requests_per_cycle or spendable <= 0:
             break
-        if sz == 0.0:
+        room = min(ro_rooms[d.side], rooms[d.side]) if d.reduce_only else rooms[d.side]
+        sz = round(math.floor(min(d.sz, room) / lot + 1e-9) * lot, 10)
+        if sz <= 0.0 or reconcile_module.refused_under_minimum(sz, d.px, d.reduce_only, abs(pos), min_notional):
             continue
+        if d.reduce_only:
+            ro_rooms[d.side] -= sz
+        rooms[d.side] -= sz
         if movable.get((d.side, d.reduce_only)):
             o = movable[(d.side, d.reduce_only)].pop(0)
             going.remove(o)

@@ -1,6 +1,5 @@
 """reconcile held to the code it replaced, kept here verbatim (agent/execution/reconcile.py at c21af26, from
-``refused_under_minimum`` to its end, with its own memos) but for a rule added since and the quotes' sizing changed
-since (sized before any order is marked to go), both marked: over hypothesis-made
+``refused_under_minimum`` to its end, with its own memos; two rules added since, marked): over hypothesis-made
 trackers (orders of every state, kind and size; fills, cancels, modifies, timeouts, reduce-only refusals), desired
 ladders (the quote cycle's shape and any other), configs, ticks, budgets, positions and limits, and sessions of cycles
 that apply what was sent, it sends the same commands in the same order: the same types to the bottom (a Side no int,
@@ -115,40 +114,6 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             else:
                 unmatched.append(d)
 
-    # (changed since: before any order is marked to go, each quote no order fits as it asks is sized, nearest the touch
-    # first, as the loop placing them below sized them: its own size cut to its side's room less the sizes of those sent
-    # before it, rounded down to the lot, none (0.0) under the venue's minimum. One cut keeps an order in its price band
-    # whose size lies between the cut and its own size (each with its tolerance), and takes no room; the loop below
-    # sends the others at those sizes. It sized them, and kept an order only where a modify would move it to itself.)
-    exp_buy, exp_sell = tracker.exposures() if exposures is None else exposures
-    pos = tracker.position
-    rooms = {_BUY: max_position - (pos + exp_buy), _SELL: max_position + (pos - exp_sell)}
-    refused = tracker.ro_refused
-    ro_rooms = {_BUY: 0.0 if _BUY in refused else max(0.0, -pos) - _ro_live(tracker, _BUY),
-                _SELL: 0.0 if _SELL in refused else max(0.0, pos) - _ro_live(tracker, _SELL)}
-    lotted = _lotted(lot)
-    sized = []  # (quote, its size: 0.0 for none)
-    for d in sorted(unmatched, key=_LEVEL):
-        side, px, sz, level, ro = d
-        room = min(ro_rooms[side], rooms[side] + reducing_out) if ro else rooms[side]
-        sz = lotted[room if room < sz else sz]
-        if sz <= 0.0 or refused_under_minimum(sz, px, ro, abs(pos), min_notional):
-            sized.append((d, 0.0))
-            continue
-        pool = (ro_buys if ro else buys) if side is _BUY else (ro_sells if ro else sells)
-        behind = max(behind_f * px, tol_px) * widens[level] + 1e-9
-        lo_px, hi_px = (px - behind, px + aheads[level]) if side is _BUY else (px - aheads[level], px + behind)
-        lo_sz, hi_sz = min(size_bands[sz][0], size_bands[d[2]][0]), max(size_bands[sz][1], size_bands[d[2]][1])
-        fit = next((o for o in pool if lo_px <= o.px <= hi_px and lo_sz <= o.sz - o.filled_sz <= hi_sz), None)
-        if fit is not None:
-            pool.remove(fit)  # kept
-            continue
-        if ro:
-            ro_rooms[side] -= sz
-        rooms[side] -= sz
-        sized.append((d, sz))
-    unmatched = sized
-
     # the orders to cancel (some may instead be modified into a quote below), in live order: every live order
     # neither kept nor in doubt, which is every candidate left in a pool but a stale one (the live orders in no
     # pool are all in doubt). Most cycles keep every order: then no pool has one left, and nothing is read again.
@@ -167,7 +132,7 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
     # whose replacement is wanted is left resting)
     for pool, side in ((ro_buys, _BUY), (ro_sells, _SELL)):
         if pool and (cancel_only or budget.spendable() <= 0) and any(d.reduce_only and d.side is side
-                                                                     for d, _ in unmatched):
+                                                                     for d in unmatched):
             left = [p for p in left if p is not pool]
     if left:
         # one pool: its own order is the live order; several: the live set's, filtered in C (it is read-only here:
@@ -191,27 +156,79 @@ def reconcile(desired: list[DesiredQuote], tracker: OrderTracker, *, tick: float
             if o.state in _MODIFIABLE and o.oid:
                 movable.setdefault((o.side, o.reduce_only), []).append(o)
 
+    # exposure after the cancels we send still counts them: they may fill before they land
     places: list[Command] = []
     modifies: list[Command] = []
     if unmatched:
+        exp_buy, exp_sell = tracker.exposures() if exposures is None else exposures
+        pos = tracker.position
+        room_buy = max_position - (pos + exp_buy)  # less the worst cases: tracker.worst_case_positions()
+        room_sell = max_position + (pos - exp_sell)
+        ro_buy = ro_sell = None  # the room reduce-only quotes have: made at the first one (there rarely is one)
         # the request items places may still take: under the cap per cycle, and what the budget lets spend (not a
         # cancel: the reserve excluded), both less the cancels; a place takes one from each, a modify none
         can_place = min(max_items, budget.spendable()) - n_items  # (min(a - n, b - n), one subtraction: the same)
+        unmatched.sort(key=_LEVEL)  # nearest the touch first (stable: bids before asks per level)
         next_cloid = cloids.next
-        for d, sz in unmatched:  # (changed since: sized above)
+        lotted = _LOTTED.get(lot)  # (_lotted's lookup, here: it answers all but the first cycle)
+        if lotted is None:
+            lotted = _lotted(lot)
+        for d in unmatched:
             if can_place <= 0:
                 break
-            if not sz:
-                continue
-            side, px, _, _, ro = d
+            side, px, sz, _, ro = d
+            # the size: cut to the side's room under the limit, rounded down to the lot (_Lotted); not sent under the
+            # venue's minimum (the rule's first clause read here: the call is only made where it can refuse). A plain
+            # quote's side is taken once, its room read and spent in place (the reduce-only branch, rare, as it was)
+            if ro:  # it only reduces the filled position, but other same-side orders can fill first
+                buy = side > 0
+                if ro_buy is None:
+                    # none on a side whose last was refused as increasing the position, until a snapshot says the
+                    # position (OrderTracker.ro_refused): the venue holds none there for it to reduce
+                    refused = tracker.ro_refused
+                    ro_buy = 0.0 if _BUY in refused else max(0.0, -pos) - _ro_live(tracker, _BUY)
+                    ro_sell = 0.0 if _SELL in refused else max(0.0, pos) - _ro_live(tracker, _SELL)
+                room = min(ro_buy, room_buy + reducing_out) if buy else min(ro_sell, room_sell + reducing_out)
+                if room < sz:
+                    sz = room
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
+                if buy:
+                    ro_buy -= sz
+                    room_buy -= sz
+                else:
+                    ro_sell -= sz
+                    room_sell -= sz
+            elif side > 0:
+                if room_buy < sz:
+                    sz = room_buy
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
+                room_buy -= sz
+            else:
+                if room_sell < sz:
+                    sz = room_sell
+                sz = lotted[sz]
+                if sz <= 0.0 or sz * px < min_notional and refused_under_minimum(sz, px, ro, abs(pos), min_notional):
+                    continue
+                room_sell -= sz
             pool = movable.get((side, ro)) if movable else None
             if pool:
                 # the order's cancel becomes this modify: one request item where there would be two (its
                 # cancel item is already counted, and a modify is no cancel: the reserve stays untouched,
                 # as can_place already excludes every item so far)
-                o = pool.pop(0)
-                going.remove(o)
-                modifies.append(_new(ModifyOrder, (o.cloid, next_cloid(), px, sz, _ALO, ro, side)))
+                # (added since: one that rests as the quote, cut to its room, asks is kept, not modified to itself)
+                for o in pool:
+                    if o.px == px and abs(o.sz - o.filled_sz - sz) <= 1e-12:
+                        pool.remove(o)
+                        going.remove(o)
+                        break
+                else:
+                    o = pool.pop(0)
+                    going.remove(o)
+                    modifies.append(_new(ModifyOrder, (o.cloid, next_cloid(), px, sz, _ALO, ro, side)))
                 continue
             places.append(_new(PlaceOrder, (next_cloid(), side, px, sz, _ALO, ro)))
             can_place -= 1
